@@ -1,0 +1,106 @@
+// The validated, frozen configuration. Every duration is in milliseconds and
+// every size in bytes by the time it reaches this shape.
+
+export type Method = 'GET' | 'HEAD' | 'OPTIONS' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'TRACE' | 'CONNECT';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface AdminConfig {
+  readonly listen: ListenAddress;
+  /** Empty string = no token. */
+  readonly token: string;
+}
+
+export interface LiveConfig {
+  readonly url: string;
+  /** ms: time allowed for the live backend to answer (headers and body). */
+  readonly timeout: number;
+}
+
+export interface HeaderEdits {
+  readonly set: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+}
+
+export interface DarkConfig {
+  readonly url: string;
+  readonly timeout: number;
+  readonly maxInFlight: number;
+  /** 0 = no cap */
+  readonly maxRps: number;
+  readonly headers: HeaderEdits;
+}
+
+export interface SecondaryConfig {
+  readonly url: string;
+}
+
+export type SampleKey =
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string }
+  | { readonly kind: 'query'; readonly name: string };
+
+export interface MirrorConfig {
+  readonly sample: number;
+  readonly sampleBy: SampleKey | null;
+  readonly methods: readonly Method[];
+  readonly maxBodyBytes: number;
+  readonly maxBufferedBytes: number;
+}
+
+export interface CompareConfig {
+  readonly ignoreHeaders: readonly string[];
+  readonly ignore: readonly string[];
+  readonly unordered: readonly string[];
+  readonly tolerance: number;
+}
+
+export interface RedactConfig {
+  readonly headers: readonly string[];
+  readonly fields: readonly string[];
+}
+
+export type RouteMatch =
+  | { readonly path: string; readonly methods: readonly Method[] | null }
+  | { readonly prefix: string; readonly methods: readonly Method[] | null };
+
+/** A route with the top-level mirror/compare defaults already merged in. */
+export interface RouteConfig {
+  readonly name: string;
+  readonly match: RouteMatch | null; // null only for "default"
+  readonly mirror: MirrorConfig;
+  readonly compare: CompareConfig;
+}
+
+export interface Limits {
+  /** ms: inbound header timeout (slowloris) */
+  readonly headersTimeout: number;
+  /** ms: inbound whole-request timeout */
+  readonly requestTimeout: number;
+  /** bytes: inbound header size limit (431 above it) */
+  readonly maxHeaderBytes: number;
+  /** ms: how long SIGTERM waits for in-flight requests */
+  readonly drainTimeout: number;
+  /** bytes: cap on the decompressed size of a body being compared */
+  readonly maxDecodedBytes: number;
+}
+
+export interface Config {
+  /** Where it came from, for messages: a file path or "flags". */
+  readonly source: string;
+  readonly listen: ListenAddress;
+  readonly admin: AdminConfig;
+  readonly live: LiveConfig;
+  readonly dark: DarkConfig | null;
+  readonly secondary: SecondaryConfig | null;
+  readonly mirror: MirrorConfig;
+  readonly compare: CompareConfig;
+  readonly redact: RedactConfig;
+  readonly limits: Limits;
+  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Declared routes in order, then "default" last. */
+  readonly routes: readonly RouteConfig[];
+}
