@@ -1,0 +1,453 @@
+// The config schema: reads a parsed document into a Config, applying defaults
+// and merging each route over the top-level mirror/compare settings. Problems
+// are collected on the Reader; the result is only meaningful when there are none.
+
+import type {
+  AdminConfig,
+  CompareConfig,
+  Config,
+  DarkConfig,
+  HeaderEdits,
+  Limits,
+  ListenAddress,
+  LiveConfig,
+  Method,
+  MirrorConfig,
+  RedactConfig,
+  RouteConfig,
+  RouteMatch,
+  SampleKey,
+  SecondaryConfig,
+} from './types.js';
+import { isMap } from 'yaml';
+import type { YAMLMap } from 'yaml';
+import { Section, items, numeric, quantity, text } from './read.js';
+import type { Reader, Value } from './read.js';
+import { parseDuration, parseSize } from './units.js';
+import {
+  checkBackendUrl,
+  checkFieldPath,
+  checkPathPattern,
+  checkPrefix,
+  isLoopback,
+  METHODS,
+  parseHeaderName,
+  parseListen,
+  parseMethod,
+  parseSampleBy,
+} from './values.js';
+
+export const SHADOW_HEADER = 'x-umbra-shadow';
+
+/** Defaults for every key that has one (sizes in bytes, durations in ms). */
+export const DEFAULTS = {
+  listen: { host: '0.0.0.0', port: 8080 },
+  admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
+  liveTimeout: 30_000,
+  dark: { timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_HEADER]: '1' }, remove: [] } },
+  /** The sample fraction when `dark` is set; with no dark backend nothing is mirrored. */
+  sample: 0.1,
+  mirror: { sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
+  compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 },
+  redact: { headers: [], fields: [] },
+  limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16 * 1024, drainTimeout: 10_000, maxDecodedBytes: 8 * 1024 ** 2 },
+  log: { level: 'info' },
+} as const satisfies {
+  listen: ListenAddress;
+  admin: AdminConfig;
+  liveTimeout: number;
+  dark: Omit<DarkConfig, 'url'>;
+  sample: number;
+  mirror: Omit<MirrorConfig, 'sample'>;
+  compare: CompareConfig;
+  redact: RedactConfig;
+  limits: Limits;
+  log: Config['log'];
+};
+
+export const DEFAULT_ROUTE = 'default';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const TOP_KEYS = ['listen', 'admin', 'live', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];
+const MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
+const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes'];
+const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance'];
+const ROUTE_MISPLACED = {
+  maxBufferedBytes: 'is one budget for all routes together; set it in the top-level mirror section',
+};
+
+function unique<T>(list: readonly T[]): T[] {
+  return [...new Set(list)];
+}
+
+/** Small typed readers bound to one Reader. Each reports and returns undefined
+ *  on a bad value, so callers fall back to a default and carry on. */
+class Fields {
+  constructor(readonly r: Reader) {}
+
+  string(v: Value, what = 'expected a string'): string | undefined {
+    const s = text(v);
+    if (s === undefined) this.r.report(v.path, v.line, what);
+    return s;
+  }
+
+  duration(v: Value | undefined, fallback: number, { allowZero = false } = {}): number {
+    if (v === undefined) return fallback;
+    const q = quantity(v);
+    const ms = q === undefined ? undefined : parseDuration(q);
+    if (ms === undefined || (!allowZero && ms === 0)) {
+      this.r.report(v.path, v.line, ms === 0 ? 'must be more than 0' : 'expected a duration like "5s"');
+      return fallback;
+    }
+    return ms;
+  }
+
+  size(v: Value | undefined, fallback: number): number {
+    if (v === undefined) return fallback;
+    const q = quantity(v);
+    const bytes = q === undefined ? undefined : parseSize(q);
+    if (bytes === undefined || bytes === 0) {
+      this.r.report(v.path, v.line, bytes === 0 ? 'must be more than 0' : 'expected a size like "1MiB"');
+      return fallback;
+    }
+    return bytes;
+  }
+
+  number(v: Value | undefined, fallback: number, ok: (n: number) => boolean, expected: string): number {
+    if (v === undefined) return fallback;
+    const n = numeric(v);
+    if (n === undefined || !Number.isFinite(n) || !ok(n)) {
+      this.r.report(v.path, v.line, expected);
+      return fallback;
+    }
+    return n;
+  }
+
+  url(v: Value | undefined, section: Section): string | undefined {
+    if (v === undefined) {
+      const at = section.missing('url');
+      this.r.report(at.path, at.line, 'required');
+      return undefined;
+    }
+    const s = this.string(v, 'expected an http(s) URL like "http://127.0.0.1:3000"');
+    if (s === undefined) return undefined;
+    const problem = checkBackendUrl(s.trim());
+    if (problem !== undefined) {
+      this.r.report(v.path, v.line, problem);
+      return undefined;
+    }
+    return s.trim();
+  }
+
+  listen(v: Value | undefined, fallback: ListenAddress, defaultHost: string): ListenAddress {
+    if (v === undefined) return fallback;
+    const q = quantity(v);
+    const parsed = q === undefined ? 'expected host:port, :port or a port number' : parseListen(q, defaultHost);
+    if (typeof parsed === 'string') {
+      this.r.report(v.path, v.line, parsed);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  /** A list of strings, each checked by `parse` (a value or a problem message). */
+  list<T>(v: Value | undefined, parse: (s: string) => { value: T } | { problem: string }): T[] {
+    if (v === undefined) return [];
+    const out: T[] = [];
+    for (const item of items(this.r, v)) {
+      const s = this.string(item);
+      if (s === undefined) continue;
+      const parsed = parse(s);
+      if ('problem' in parsed) this.r.report(item.path, item.line, parsed.problem);
+      else out.push(parsed.value);
+    }
+    return unique(out);
+  }
+
+  headerNames(v: Value | undefined): string[] {
+    return this.list(v, (s) => {
+      const value = parseHeaderName(s);
+      return value === undefined ? { problem: `"${s}" is not a valid header name` } : { value };
+    });
+  }
+
+  fieldPaths(v: Value | undefined): string[] {
+    return this.list(v, (s) => {
+      const problem = checkFieldPath(s);
+      return problem === undefined ? { value: s } : { problem };
+    });
+  }
+
+  methods(v: Value | undefined): Method[] | undefined {
+    if (v === undefined) return undefined;
+    return this.list(v, (s) => {
+      const value = parseMethod(s);
+      return value === undefined ? { problem: `unknown method "${s}"; expected one of ${METHODS.join(', ')}` } : { value };
+    });
+  }
+}
+
+function readAdmin(f: Fields, at: Value | undefined): AdminConfig {
+  const s = new Section(f.r, at, 'admin', ['listen', 'token']);
+  const listen = f.listen(s.given('listen'), DEFAULTS.admin.listen, DEFAULTS.admin.listen.host);
+  const tokenValue = s.given('token');
+  let token = '';
+  if (tokenValue !== undefined) {
+    token = f.string(tokenValue) ?? '';
+    if (/\s/.test(token)) {
+      f.r.report(tokenValue.path, tokenValue.line, 'may not contain whitespace');
+      token = '';
+    }
+  }
+  if (token === '' && !isLoopback(listen.host)) {
+    const line = s.get('token')?.line ?? s.get('listen')?.line ?? s.line;
+    f.r.report('admin.token', line, 'required when admin listens beyond loopback');
+  }
+  return { listen, token };
+}
+
+function readLive(f: Fields, at: Value | undefined): LiveConfig | undefined {
+  const s = new Section(f.r, at, 'live', ['url', 'timeout']);
+  const url = f.url(s.given('url'), s);
+  const timeout = f.duration(s.given('timeout'), DEFAULTS.liveTimeout);
+  return url === undefined ? undefined : { url, timeout };
+}
+
+function readHeaderEdits(f: Fields, at: Value | undefined): HeaderEdits {
+  const s = new Section(f.r, at, 'dark.headers', ['set', 'remove']);
+  const remove = f.headerNames(s.given('remove'));
+  const set: Record<string, string> = { ...DEFAULTS.dark.headers.set };
+  // Keys of `set` are header names, not schema keys, so no Section here.
+  const setValue = s.given('set');
+  if (setValue !== undefined) {
+    if (isMap(setValue.node)) readHeaderMap(f, setValue, setValue.node, set, remove);
+    else f.r.report(setValue.path, setValue.line, 'expected a mapping of header names to values');
+  }
+  for (const name of remove) delete set[name];
+  return { set, remove };
+}
+
+function readHeaderMap(f: Fields, at: Value, node: YAMLMap, into: Record<string, string>, remove: readonly string[]): void {
+  for (const pair of node.items) {
+    const keyLine = f.r.lineOf(pair.key) ?? at.line;
+    const keyValue = f.r.value(at.path, pair.key, keyLine);
+    const rawName = text(keyValue);
+    const name = rawName === undefined ? undefined : parseHeaderName(rawName);
+    const path = `${at.path}.${rawName ?? '?'}`;
+    if (name === undefined) {
+      f.r.report(path, keyLine, `"${rawName ?? '?'}" is not a valid header name`);
+      continue;
+    }
+    const value = f.r.value(path, pair.value, keyLine);
+    const headerValue = value.node === null ? '' : f.string(value, 'expected a header value (a string)');
+    if (headerValue === undefined) continue;
+    if (/[\r\n\0]/.test(headerValue)) {
+      f.r.report(path, value.line, 'a header value cannot contain line breaks or NUL');
+      continue;
+    }
+    if (remove.includes(name) && name !== SHADOW_HEADER) {
+      f.r.report(path, keyLine, `"${name}" is both set and removed`);
+      continue;
+    }
+    into[name] = headerValue;
+  }
+}
+
+function readDark(f: Fields, at: Value | undefined): DarkConfig | null | undefined {
+  if (at === undefined || at.node === null) return null;
+  const s = new Section(f.r, at, 'dark', ['url', 'timeout', 'maxInFlight', 'maxRps', 'headers']);
+  if (!s.present) return undefined;
+  const url = f.url(s.given('url'), s);
+  const timeout = f.duration(s.given('timeout'), DEFAULTS.dark.timeout);
+  const maxInFlight = f.number(s.given('maxInFlight'), DEFAULTS.dark.maxInFlight, (n) => Number.isSafeInteger(n) && n > 0, 'expected a positive integer');
+  const maxRps = f.number(s.given('maxRps'), DEFAULTS.dark.maxRps, (n) => n >= 0, 'expected a number >= 0 (0 = no cap)');
+  const headers = readHeaderEdits(f, s.given('headers'));
+  return url === undefined ? undefined : { url, timeout, maxInFlight, maxRps, headers };
+}
+
+function readSecondary(f: Fields, at: Value | undefined): SecondaryConfig | null | undefined {
+  if (at === undefined || at.node === null) return null;
+  const s = new Section(f.r, at, 'secondary', ['url']);
+  if (!s.present) return undefined;
+  const url = f.url(s.given('url'), s);
+  return url === undefined ? undefined : { url };
+}
+
+function readSample(f: Fields, v: Value | undefined, fallback: number): number {
+  return f.number(v, fallback, (n) => n >= 0 && n <= 1, 'expected a number from 0 to 1');
+}
+
+function readSampleBy(f: Fields, v: Value | undefined, fallback: SampleKey | null): SampleKey | null {
+  if (v === undefined) return fallback;
+  // An explicit empty value (`sampleBy: null`) turns sticky sampling off.
+  if (v.node === null) return null;
+  const s = f.string(v, 'expected header:NAME, cookie:NAME or query:NAME');
+  if (s === undefined) return fallback;
+  const parsed = parseSampleBy(s.trim());
+  if (typeof parsed === 'string') {
+    f.r.report(v.path, v.line, parsed);
+    return fallback;
+  }
+  return parsed;
+}
+
+function readMirror(f: Fields, at: Value | undefined, sampleDefault: number): MirrorConfig {
+  const s = new Section(f.r, at, 'mirror', MIRROR_KEYS);
+  return {
+    sample: readSample(f, s.given('sample'), sampleDefault),
+    sampleBy: readSampleBy(f, s.given('sampleBy'), DEFAULTS.mirror.sampleBy),
+    methods: f.methods(s.given('methods')) ?? [...DEFAULTS.mirror.methods],
+    maxBodyBytes: f.size(s.given('maxBodyBytes'), DEFAULTS.mirror.maxBodyBytes),
+    maxBufferedBytes: f.size(s.given('maxBufferedBytes'), DEFAULTS.mirror.maxBufferedBytes),
+  };
+}
+
+function readTolerance(f: Fields, v: Value | undefined, fallback: number): number {
+  return f.number(v, fallback, (n) => n >= 0, 'expected a number >= 0');
+}
+
+function readCompare(f: Fields, at: Value | undefined): CompareConfig {
+  const s = new Section(f.r, at, 'compare', COMPARE_KEYS);
+  return {
+    ignoreHeaders: f.headerNames(s.given('ignoreHeaders')),
+    ignore: f.fieldPaths(s.given('ignore')),
+    unordered: f.fieldPaths(s.given('unordered')),
+    tolerance: readTolerance(f, s.given('tolerance'), DEFAULTS.compare.tolerance),
+  };
+}
+
+function readRedact(f: Fields, at: Value | undefined): RedactConfig {
+  const s = new Section(f.r, at, 'redact', ['headers', 'fields']);
+  return { headers: f.headerNames(s.given('headers')), fields: f.fieldPaths(s.given('fields')) };
+}
+
+function readLimits(f: Fields, at: Value | undefined): Limits {
+  const d = DEFAULTS.limits;
+  const s = new Section(f.r, at, 'limits', Object.keys(d));
+  return {
+    headersTimeout: f.duration(s.given('headersTimeout'), d.headersTimeout),
+    requestTimeout: f.duration(s.given('requestTimeout'), d.requestTimeout),
+    maxHeaderBytes: f.size(s.given('maxHeaderBytes'), d.maxHeaderBytes),
+    drainTimeout: f.duration(s.given('drainTimeout'), d.drainTimeout, { allowZero: true }),
+    maxDecodedBytes: f.size(s.given('maxDecodedBytes'), d.maxDecodedBytes),
+  };
+}
+
+function readLog(f: Fields, at: Value | undefined): Config['log'] {
+  const s = new Section(f.r, at, 'log', ['level']);
+  const v = s.given('level');
+  if (v === undefined) return { level: DEFAULTS.log.level };
+  const level = LOG_LEVELS.find((l) => l === text(v));
+  if (level === undefined) {
+    f.r.report(v.path, v.line, `expected one of ${LOG_LEVELS.join(', ')}`);
+    return { level: DEFAULTS.log.level };
+  }
+  return { level };
+}
+
+function readMatch(f: Fields, at: Value | undefined, route: Section): RouteMatch | undefined {
+  if (at === undefined) {
+    const m = route.missing('match');
+    f.r.report(m.path, m.line, 'required: { path: /users/:id } or { prefix: /api/ }');
+    return undefined;
+  }
+  const s = new Section(f.r, at, at.path, ['path', 'prefix', 'methods']);
+  if (!s.present) return undefined;
+  const methods = f.methods(s.given('methods')) ?? null;
+  const path = s.given('path');
+  const prefix = s.given('prefix');
+  if ((path === undefined) === (prefix === undefined)) {
+    f.r.report(at.path, at.line, 'needs exactly one of "path" or "prefix"');
+    return undefined;
+  }
+  const which = path ?? prefix;
+  if (which === undefined) return undefined;
+  const pattern = f.string(which, 'expected a path starting with "/"');
+  if (pattern === undefined) return undefined;
+  const problem = path !== undefined ? checkPathPattern(pattern) : checkPrefix(pattern);
+  if (problem !== undefined) {
+    f.r.report(which.path, which.line, problem);
+    return undefined;
+  }
+  return path !== undefined ? { path: pattern, methods } : { prefix: pattern, methods };
+}
+
+function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, compare: CompareConfig): RouteConfig[] {
+  const routes: RouteConfig[] = [];
+  const names = new Set<string>();
+  for (const item of at === undefined ? [] : items(f.r, at)) {
+    const s = new Section(f.r, item, item.path, ['name', 'match', 'mirror', 'compare']);
+    if (!s.present) {
+      if (item.node === null) f.r.report(item.path, item.line, 'expected a mapping of keys to values');
+      continue;
+    }
+    const nameValue = s.given('name');
+    let name: string | undefined;
+    if (nameValue === undefined) {
+      const m = s.missing('name');
+      f.r.report(m.path, item.line, 'required');
+    } else {
+      name = f.string(nameValue);
+      if (name !== undefined) {
+        let problem: string | undefined;
+        if (!/^[a-z0-9_-]+$/.test(name)) problem = `"${name}" must match [a-z0-9_-]+`;
+        else if (name === DEFAULT_ROUTE) problem = `"${DEFAULT_ROUTE}" is reserved for the implicit last route`;
+        else if (names.has(name)) problem = `"${name}" is already the name of another route`;
+        if (problem !== undefined) {
+          f.r.report(nameValue.path, nameValue.line, problem);
+          name = undefined;
+        } else {
+          names.add(name);
+        }
+      }
+    }
+    const match = readMatch(f, s.given('match'), s);
+
+    const m = new Section(f.r, s.given('mirror'), `${item.path}.mirror`, ROUTE_MIRROR_KEYS, ROUTE_MISPLACED);
+    const routeMirror: MirrorConfig = {
+      sample: readSample(f, m.given('sample'), mirror.sample),
+      sampleBy: readSampleBy(f, m.get('sampleBy'), mirror.sampleBy),
+      methods: f.methods(m.given('methods')) ?? mirror.methods,
+      maxBodyBytes: f.size(m.given('maxBodyBytes'), mirror.maxBodyBytes),
+      maxBufferedBytes: mirror.maxBufferedBytes,
+    };
+
+    // Lists extend the top-level ones (a route can only add to what is ignored);
+    // tolerance replaces it.
+    const c = new Section(f.r, s.given('compare'), `${item.path}.compare`, COMPARE_KEYS);
+    const routeCompare: CompareConfig = {
+      ignoreHeaders: unique([...compare.ignoreHeaders, ...f.headerNames(c.given('ignoreHeaders'))]),
+      ignore: unique([...compare.ignore, ...f.fieldPaths(c.given('ignore'))]),
+      unordered: unique([...compare.unordered, ...f.fieldPaths(c.given('unordered'))]),
+      tolerance: readTolerance(f, c.given('tolerance'), compare.tolerance),
+    };
+
+    if (name !== undefined && match !== undefined) routes.push({ name, match, mirror: routeMirror, compare: routeCompare });
+  }
+  routes.push({ name: DEFAULT_ROUTE, match: null, mirror, compare });
+  return routes;
+}
+
+/** Reads the document root into a Config. Check `r.problems` before using it. */
+export function readConfig(r: Reader, root: Value, source: string): Config | undefined {
+  const f = new Fields(r);
+  const top = new Section(r, root, '', TOP_KEYS);
+  if (root.node !== null && !top.present) return undefined;
+
+  const listen = f.listen(top.given('listen'), DEFAULTS.listen, DEFAULTS.listen.host);
+  const admin = readAdmin(f, top.given('admin'));
+  const liveValue = top.given('live');
+  if (liveValue === undefined) r.report('live.url', null, 'required');
+  const live = liveValue === undefined ? undefined : readLive(f, liveValue);
+  const dark = readDark(f, top.get('dark'));
+  const secondary = readSecondary(f, top.get('secondary'));
+  const mirror = readMirror(f, top.given('mirror'), dark === null ? 0 : DEFAULTS.sample);
+  const compare = readCompare(f, top.given('compare'));
+  const redact = readRedact(f, top.given('redact'));
+  const routes = readRoutes(f, top.given('routes'), mirror, compare);
+  const limits = readLimits(f, top.given('limits'));
+  const log = readLog(f, top.given('log'));
+
+  if (live === undefined || dark === undefined || secondary === undefined) return undefined;
+  return { source, listen, admin, live, dark, secondary, mirror, compare, redact, limits, log, routes };
+}

@@ -1,0 +1,131 @@
+// Pure parsers for the value syntaxes of the config file. Each returns the
+// parsed value or a string that says what is wrong (without the key path,
+// which the caller knows).
+
+import { isIP } from 'node:net';
+import type { ListenAddress, Method, SampleKey } from './types.js';
+
+export const METHODS: readonly Method[] = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT'];
+
+export function parseMethod(input: string): Method | undefined {
+  const upper = input.toUpperCase();
+  return METHODS.find((m) => m === upper);
+}
+
+/** RFC 9110 token characters. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A header name, lower-cased, or undefined when it is not a valid name. */
+export function parseHeaderName(input: string): string | undefined {
+  return HEADER_NAME.test(input) ? input.toLowerCase() : undefined;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+const LISTEN_HINT = 'expected host:port, :port or a port number';
+
+/** `host:port`, `[v6]:port`, `:port` or a bare port (string or number). */
+export function parseListen(input: string | number, defaultHost: string): ListenAddress | string {
+  const raw = typeof input === 'number' ? String(input) : input.trim();
+  let host = defaultHost;
+  let portText = raw;
+  if (!/^\d+$/.test(raw)) {
+    const colon = raw.lastIndexOf(':');
+    if (colon === -1) return LISTEN_HINT;
+    portText = raw.slice(colon + 1);
+    const hostPart = raw.slice(0, colon);
+    if (hostPart !== '') {
+      if (hostPart.startsWith('[') && hostPart.endsWith(']')) {
+        host = hostPart.slice(1, -1);
+        if (isIP(host) !== 6) return `"${hostPart}" is not an IPv6 address`;
+      } else if (isIP(hostPart) === 4 || HOSTNAME.test(hostPart)) {
+        host = hostPart;
+      } else {
+        return `${LISTEN_HINT} ("${hostPart}" is not a host; write IPv6 addresses in brackets)`;
+      }
+    }
+  }
+  if (!/^\d+$/.test(portText)) return LISTEN_HINT;
+  const port = Number(portText);
+  if (port > 65535) return 'port must be from 0 to 65535';
+  return { host, port };
+}
+
+/** Whether connections to this listen host can only come from this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || (isIP(h) === 4 && h.startsWith('127.'));
+}
+
+/** An http(s) URL with a host and no query or fragment; returned as written. */
+export function checkBackendUrl(input: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    return 'expected an http(s) URL like "http://127.0.0.1:3000"';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `expected an http(s) URL, not ${url.protocol.slice(0, -1)}:`;
+  if (url.hostname === '') return 'expected an http(s) URL with a host';
+  if (url.search !== '' || url.hash !== '') return 'a backend URL cannot have a query or a fragment';
+  if (url.username !== '' || url.password !== '') return 'a backend URL cannot carry credentials; set a header instead';
+  return undefined;
+}
+
+/** `header:NAME`, `cookie:NAME` or `query:NAME`; header names are lower-cased. */
+export function parseSampleBy(input: string): SampleKey | string {
+  const colon = input.indexOf(':');
+  const kind = input.slice(0, colon);
+  const name = input.slice(colon + 1);
+  const hint = 'expected header:NAME, cookie:NAME or query:NAME';
+  if (colon === -1 || name === '') return hint;
+  switch (kind) {
+    case 'header': {
+      const header = parseHeaderName(name);
+      return header === undefined ? `"${name}" is not a valid header name` : { kind, name: header };
+    }
+    case 'cookie':
+      return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) ? { kind, name } : `"${name}" is not a valid cookie name`;
+    case 'query':
+      return /^[^\s&=#]+$/.test(name) ? { kind, name } : `"${name}" is not a valid query parameter name`;
+    default:
+      return hint;
+  }
+}
+
+/** `$`, then any of `.key`, `..key`, `[*]`, `[N]`. Keys are anything but
+ *  dots, brackets, quotes and whitespace. */
+const FIELD_PATH = /^\$(?:\.\.?[^.[\]\s'"*]+|\[\*\]|\[\d+\])*$/;
+
+export function checkFieldPath(input: string): string | undefined {
+  if (!input.startsWith('$')) return `field path "${input}" must start with "$"`;
+  if (!FIELD_PATH.test(input)) return `malformed field path "${input}": expected forms like "$.a.b", "$.items[*].id", "$.items[0]" or "$..name"`;
+  return undefined;
+}
+
+const PARAM = /^:[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A route path pattern: starts with `/`; `:name` segments; `*` only at the end. */
+export function checkPathPattern(input: string): string | undefined {
+  if (!input.startsWith('/')) return 'must start with "/"';
+  if (/[?#\s]/.test(input)) return 'may not contain "?", "#" or whitespace (the query string never takes part in matching)';
+  const star = input.indexOf('*');
+  if (star !== -1 && star !== input.length - 1) return '"*" is only allowed at the end';
+  const seen = new Set<string>();
+  for (const segment of input.slice(1).split('/')) {
+    if (!segment.startsWith(':')) {
+      if (segment.includes(':')) return `segment "${segment}": a parameter is a whole segment like ":id"`;
+      continue;
+    }
+    if (!PARAM.test(segment)) return `segment "${segment}": a parameter is ":" and a name like ":id"`;
+    if (seen.has(segment)) return `parameter "${segment}" appears twice`;
+    seen.add(segment);
+  }
+  return undefined;
+}
+
+export function checkPrefix(input: string): string | undefined {
+  if (!input.startsWith('/')) return 'must start with "/"';
+  if (/[?#*\s]/.test(input)) return 'is a literal path prefix: no "?", "#", "*" or whitespace';
+  return undefined;
+}
