@@ -1,0 +1,68 @@
+// A compare job as it crosses to a worker, and how a worker runs it. Kept apart
+// from worker.ts so importing these types never attaches a message listener.
+// Rules are recompiled in the worker from their source and cached by the main
+// thread's rules id.
+
+import type { CompareConfig } from '../config/types.js';
+import type { Answer, CompareContext, Verdict } from './types.js';
+import type { CompiledRules } from './rules.js';
+import { compileRules } from './rules.js';
+import { compareAnswers } from './compare.js';
+
+export interface WireAnswer {
+  status: number;
+  headers: Answer['headers'];
+  body: Uint8Array;
+  truncated: boolean;
+}
+
+export interface Job {
+  id: number;
+  rules: { id: number; compare: CompareConfig; maxDecodedBytes: number };
+  live: WireAnswer;
+  dark: WireAnswer;
+  secondary: WireAnswer | null;
+  ctx: CompareContext;
+}
+
+export type JobResult =
+  | { id: number; ok: true; primary: Verdict; baseline: Verdict | null }
+  | { id: number; ok: false; error: string };
+
+const MAX_CACHED_RULES = 64;
+const cache = new Map<number, CompiledRules>();
+
+function rulesFor(r: Job['rules']): CompiledRules {
+  let compiled = cache.get(r.id);
+  if (compiled === undefined) {
+    compiled = compileRules(r.compare, { maxDecodedBytes: r.maxDecodedBytes });
+    if (cache.size >= MAX_CACHED_RULES) {
+      const oldest = cache.keys().next();
+      if (oldest.done !== true) cache.delete(oldest.value);
+    }
+    cache.set(r.id, compiled);
+  }
+  return compiled;
+}
+
+function toAnswer(w: WireAnswer): Answer {
+  return {
+    status: w.status,
+    headers: w.headers,
+    body: Buffer.from(w.body.buffer, w.body.byteOffset, w.body.byteLength),
+    truncated: w.truncated,
+  };
+}
+
+export function runJob(job: Job): JobResult {
+  try {
+    const rules = rulesFor(job.rules);
+    const live = toAnswer(job.live);
+    const primary = compareAnswers(live, toAnswer(job.dark), rules, job.ctx);
+    const baseline =
+      job.secondary === null || primary.result === 'skipped' ? null : compareAnswers(live, toAnswer(job.secondary), rules, job.ctx);
+    return { id: job.id, ok: true, primary, baseline };
+  } catch (err) {
+    return { id: job.id, ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}

@@ -1,0 +1,220 @@
+// JSON parsing that never loses a number silently.
+//
+// JSON.parse maps 12345678901234567890 and 12345678901234567891 to the same
+// double. Node 20 has no reviver `context.source`, so: a quick scan finds the
+// number tokens a double cannot hold exactly (more than 15 significant digits,
+// or out of the double range); when there are none (the common case) JSON.parse
+// does the work; otherwise a small parser keeps those numbers as `BigNum`.
+
+/** A JSON number kept as its source text because a double would round it. */
+export class BigNum {
+  /** Normalised exact decimal: sign, digits without leading/trailing zeros, exponent. */
+  readonly key: string;
+  constructor(readonly raw: string) {
+    this.key = normaliseDecimal(raw);
+  }
+  toJSON(): string {
+    return this.raw;
+  }
+}
+
+export type JsonValue = null | boolean | number | string | BigNum | JsonValue[] | { [key: string]: JsonValue };
+
+export class JsonSyntaxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JsonSyntaxError';
+  }
+}
+
+/** Parses JSON text; numbers a double would round come back as BigNum. Throws on bad JSON. */
+export function parseJson(text: string): JsonValue {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (!hasLossyNumber(text)) return JSON.parse(text) as JsonValue;
+  return new Parser(text).parseDocument();
+}
+
+/** Exact decimal form: "-|+" + significant digits + "e" + exponent of the last digit. */
+export function normaliseDecimal(raw: string): string {
+  const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(raw);
+  if (m === null) return raw;
+  const sign = m[1] === '-' ? '-' : '+';
+  const intPart = m[2] ?? '';
+  const frac = m[3] ?? '';
+  let digits = intPart + frac;
+  let exp = BigInt(m[4] ?? '0') - BigInt(frac.length);
+  digits = digits.replace(/^0+/, '');
+  if (digits === '') return '0';
+  const trimmed = digits.replace(/0+$/, '');
+  exp += BigInt(digits.length - trimmed.length);
+  return `${sign}${trimmed}e${exp}`;
+}
+
+/** Scans number tokens outside strings; true when one needs exact treatment. */
+export function hasLossyNumber(text: string): boolean {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i += 2;
+        else if (d === 0x22) break;
+        else i++;
+      }
+      i++;
+    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      const start = i;
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) i++;
+        else break;
+      }
+      // Short tokens (<= 15 chars) always have <= 15 digits and a small exponent.
+      if (i - start > 15 && isLossy(text.slice(start, i))) return true;
+    } else i++;
+  }
+  return false;
+}
+
+function isLossy(token: string): boolean {
+  const m = /^-?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(token);
+  if (m === null) return false; // not a number; JSON.parse reports it
+  const digits = ((m[1] ?? '') + (m[2] ?? '')).replace(/^0+/, '').replace(/0+$/, '');
+  if (digits.length > 15) return true;
+  if (digits.length === 0) return false;
+  const v = Math.abs(Number(token));
+  // Overflow to Infinity, underflow to 0, or subnormal (fewer bits of precision).
+  return !Number.isFinite(v) || v < 2.2250738585072014e-308;
+}
+
+class Parser {
+  private i = 0;
+  constructor(private readonly s: string) {}
+
+  parseDocument(): JsonValue {
+    this.ws();
+    const v = this.value();
+    this.ws();
+    if (this.i !== this.s.length) this.fail('unexpected data after JSON value');
+    return v;
+  }
+
+  private fail(msg: string): never {
+    throw new JsonSyntaxError(`${msg} at position ${this.i}`);
+  }
+
+  private ws(): void {
+    const s = this.s;
+    while (this.i < s.length) {
+      const c = s.charCodeAt(this.i);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) this.i++;
+      else break;
+    }
+  }
+
+  private value(): JsonValue {
+    const c = this.s[this.i];
+    switch (c) {
+      case '{':
+        return this.object();
+      case '[':
+        return this.array();
+      case '"':
+        return this.string();
+      case 't':
+        return this.literal('true', true);
+      case 'f':
+        return this.literal('false', false);
+      case 'n':
+        return this.literal('null', null);
+      default:
+        if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.number();
+        return this.fail(`unexpected ${c === undefined ? 'end of input' : JSON.stringify(c)}`);
+    }
+  }
+
+  private literal<T extends JsonValue>(word: string, v: T): T {
+    if (!this.s.startsWith(word, this.i)) this.fail('bad literal');
+    this.i += word.length;
+    return v;
+  }
+
+  private object(): JsonValue {
+    this.i++;
+    // Null prototype: a "__proto__" key is data, not a prototype change.
+    const obj = Object.create(null) as Record<string, JsonValue>;
+    this.ws();
+    if (this.s[this.i] === '}') {
+      this.i++;
+      return obj;
+    }
+    for (;;) {
+      this.ws();
+      if (this.s[this.i] !== '"') this.fail('expected a key');
+      const key = this.string();
+      this.ws();
+      if (this.s[this.i] !== ':') this.fail('expected :');
+      this.i++;
+      this.ws();
+      obj[key] = this.value();
+      this.ws();
+      const c = this.s[this.i++];
+      if (c === '}') return obj;
+      if (c !== ',') this.fail('expected , or }');
+    }
+  }
+
+  private array(): JsonValue {
+    this.i++;
+    const arr: JsonValue[] = [];
+    this.ws();
+    if (this.s[this.i] === ']') {
+      this.i++;
+      return arr;
+    }
+    for (;;) {
+      this.ws();
+      arr.push(this.value());
+      this.ws();
+      const c = this.s[this.i++];
+      if (c === ']') return arr;
+      if (c !== ',') this.fail('expected , or ]');
+    }
+  }
+
+  private string(): string {
+    const s = this.s;
+    const start = this.i;
+    let escaped = false;
+    this.i++;
+    while (this.i < s.length) {
+      const c = s.charCodeAt(this.i);
+      if (c === 0x5c) {
+        escaped = true;
+        this.i += 2;
+      } else if (c === 0x22) {
+        this.i++;
+        // JSON.parse on the slice validates escapes and control characters.
+        if (escaped) return JSON.parse(s.slice(start, this.i)) as string;
+        const out = s.slice(start + 1, this.i - 1);
+        if (/[\u0000-\u001f]/.test(out)) this.fail('control character in string');
+        return out;
+      } else this.i++;
+    }
+    return this.fail('unterminated string');
+  }
+
+  private number(): number | BigNum {
+    const m = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+    m.lastIndex = this.i;
+    const r = m.exec(this.s);
+    if (r === null) this.fail('bad number');
+    const token = r[0];
+    this.i += token.length;
+    return token.length > 15 && isLossy(token) ? new BigNum(token) : Number(token);
+  }
+}

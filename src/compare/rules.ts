@@ -1,0 +1,69 @@
+// Per-route comparison rules, compiled once at start-up (and on reload).
+
+import type { CompareConfig } from '../config/types.js';
+import { PathSet } from './paths.js';
+
+/** Headers that differ by nature between two healthy backends (DESIGN §5). */
+export const BUILT_IN_IGNORED_HEADERS: readonly string[] = Object.freeze([
+  'date',
+  'server',
+  'age',
+  'etag',
+  'last-modified',
+  'expires',
+  'content-length',
+  'transfer-encoding',
+  'content-encoding',
+  'connection',
+  'keep-alive',
+  'via',
+  'x-powered-by',
+  'set-cookie',
+  'x-request-id',
+]);
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1), plus the legacy proxy-connection. */
+export const HOP_BY_HOP_HEADERS: readonly string[] = Object.freeze([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export interface CompiledRules {
+  /** What the rules were compiled from: the worker recompiles from this. */
+  readonly source: { readonly compare: CompareConfig; readonly maxDecodedBytes: number };
+  /** Unique per compilation, so the worker can cache its own copy. */
+  readonly id: number;
+  readonly ignoredHeaders: ReadonlySet<string>;
+  readonly ignore: PathSet;
+  readonly unordered: PathSet;
+  readonly tolerance: number;
+  readonly maxDecodedBytes: number;
+}
+
+let nextId = 1;
+
+/**
+ * Compiles a route's compare config. Throws PathSyntaxError on a bad field path
+ * (config validation should have caught it; this names the path).
+ */
+export function compileRules(compare: CompareConfig, opts: { maxDecodedBytes: number }): CompiledRules {
+  const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP_HEADERS]);
+  for (const h of compare.ignoreHeaders) ignoredHeaders.add(h.trim().toLowerCase());
+  if (!(compare.tolerance >= 0)) throw new RangeError(`compare.tolerance must be >= 0, got ${compare.tolerance}`);
+  return Object.freeze({
+    source: Object.freeze({ compare, maxDecodedBytes: opts.maxDecodedBytes }),
+    id: nextId++,
+    ignoredHeaders,
+    ignore: new PathSet(compare.ignore),
+    unordered: new PathSet(compare.unordered),
+    tolerance: compare.tolerance,
+    maxDecodedBytes: opts.maxDecodedBytes,
+  });
+}

@@ -1,0 +1,43 @@
+// Shapes shared by the comparison engine, its worker and its callers.
+
+export interface Answer {
+  status: number;
+  /** Lower-case names, as node's IncomingHttpHeaders. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Captured bytes, still content-encoded as received. */
+  body: Buffer;
+  /** true = the body was over maxBodyBytes and capture stopped. */
+  truncated: boolean;
+}
+
+export type Part = 'status' | 'header' | 'body';
+export type Kind = 'changed' | 'added' | 'removed' | 'type' | 'order';
+
+/**
+ * One difference. `added` = only dark has it, `removed` = only live has it.
+ * `live`/`dark` are bounded summaries, never a whole body.
+ */
+export interface Difference {
+  part: Part;
+  field: string;
+  kind: Kind;
+  live?: unknown;
+  dark?: unknown;
+}
+
+export type SkipReason = 'too_large' | 'decode_error' | 'decode_too_large' | 'busy' | 'worker_error';
+
+export interface Verdict {
+  result: 'match' | 'mismatch' | 'noise' | 'skipped';
+  /** Only for `skipped`. */
+  reason?: SkipReason;
+  /** The real (non-noise) differences. */
+  differences: Difference[];
+  /** Differences classified as noise. */
+  noise: Difference[];
+}
+
+export interface CompareContext {
+  /** Request method, upper case. HEAD bodies are not compared. */
+  method: string;
+}
