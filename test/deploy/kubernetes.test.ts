@@ -1,0 +1,348 @@
+// The Kubernetes manifests, the Dockerfile and .dockerignore are wired together:
+// every port, path, name and file one of them names is the one the other provides.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import t from 'tap';
+import { parse, parseAllDocuments } from 'yaml';
+import { ConfigError, parseConfigText } from '../../src/config/load.js';
+
+const root = new URL('../../', import.meta.url);
+const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
+
+// ---------------------------------------------------------------- Kubernetes
+
+interface Port { name?: string; containerPort?: number; port?: number; targetPort?: number | string }
+interface Probe { httpGet?: { path?: string; port?: number | string } }
+interface Container {
+  name: string;
+  image?: string;
+  args?: string[];
+  ports?: Port[];
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  volumeMounts?: Array<{ name: string; mountPath: string; subPath?: string }>;
+}
+interface PodTemplate {
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { containers: Container[]; volumes?: Array<{ name: string; configMap?: { name: string } }> };
+}
+interface Resource {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: {
+    selector?: Record<string, string> & { matchLabels?: Record<string, string> };
+    ports?: Port[];
+    template?: PodTemplate;
+    endpoints?: Array<{ port?: string; path?: string }>;
+    jobLabel?: string;
+  };
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+  file: string;
+}
+
+const files = readdirSync(new URL('deploy/kubernetes/', root)).filter((f) => f.endsWith('.yaml')).sort();
+const resources: Resource[] = [];
+const parseErrors: string[] = [];
+for (const file of files) {
+  for (const doc of parseAllDocuments(read(`deploy/kubernetes/${file}`))) {
+    for (const e of doc.errors) parseErrors.push(`${file}: ${e.message}`);
+    const value = doc.toJS() as Omit<Resource, 'file'> | null;
+    if (value !== null) resources.push({ ...value, file });
+  }
+}
+
+const ofKind = (kind: string): Resource[] => resources.filter((r) => r.kind === kind);
+const named = (kind: string, name: string): Resource | undefined => ofKind(kind).find((r) => r.metadata.name === name);
+const matches = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean =>
+  selector !== undefined && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+
+/** A port reference (name or number) resolved against a container's ports. */
+function resolvePort(containers: readonly Container[], ref: number | string | undefined): number | undefined {
+  if (typeof ref === 'number') return containers.some((c) => c.ports?.some((p) => p.containerPort === ref)) ? ref : undefined;
+  for (const c of containers) {
+    const p = c.ports?.find((p) => p.name === ref);
+    if (p) return p.containerPort;
+  }
+  return undefined;
+}
+
+function portOf(container: Container | undefined, name: string): number | undefined {
+  return container?.ports?.find((p) => p.name === name)?.containerPort;
+}
+
+/** Kubernetes quantities for CPU (cores) and memory (bytes), enough for comparisons. */
+function quantity(q: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q ?? '');
+  if (!m) return NaN;
+  const unit: Record<string, number> = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(m[1]) * (m[2] === undefined ? 1 : unit[m[2]] ?? NaN);
+}
+
+const deployments = ofKind('Deployment');
+const live = deployments.find((d) => d.spec?.template?.spec.containers.some((c) => c.name === 'umbra'));
+const pod = live?.spec?.template;
+const containers = pod?.spec.containers ?? [];
+const umbra = containers.find((c) => c.name === 'umbra');
+const app = containers.find((c) => c.name !== 'umbra');
+const umbraHttp = portOf(umbra, 'umbra-http');
+const umbraAdmin = portOf(umbra, 'umbra-admin');
+
+// The umbra config: the ConfigMap mounted on umbra's config directory.
+const mount = umbra?.volumeMounts?.find((m) => pod?.spec.volumes?.some((v) => v.name === m.name && v.configMap));
+const configMapName = pod?.spec.volumes?.find((v) => v.name === mount?.name)?.configMap?.name ?? '';
+const configMap = named('ConfigMap', configMapName);
+const configPathArg = umbra?.args?.[(umbra.args.indexOf('--config') + 1) || -1];
+const configPath = configPathArg ?? umbra?.env?.find((e) => e.name === 'UMBRA_CONFIG')?.value ?? '/etc/umbra/umbra.yaml';
+const configKey = configPath.slice((mount?.mountPath ?? '').length + 1);
+const configText = configMap?.data?.[configKey] ?? '';
+const tokenEnv = umbra?.env?.find((e) => e.name === 'UMBRA_ADMIN_TOKEN');
+
+void t.test('manifests parse', (t) => {
+  t.ok(files.length >= 4, `files: ${files.join(', ')}`);
+  t.same(parseErrors, [], 'no YAML errors');
+  for (const r of resources) {
+    t.ok(r.apiVersion && r.kind && r.metadata.name, `${r.file}: ${r.kind}/${r.metadata.name} has apiVersion, kind, name`);
+  }
+  for (const d of deployments) {
+    t.ok(matches(d.spec?.selector?.matchLabels, d.spec?.template?.metadata.labels), `${d.metadata.name}: selector matches its pod template`);
+  }
+  t.ok(live, 'a Deployment with an umbra container');
+  t.ok(app, 'and the app container beside it');
+  t.end();
+});
+
+void t.test('Service → umbra → app', (t) => {
+  t.ok(umbraHttp, 'umbra has a port named umbra-http');
+  t.ok(umbraAdmin, 'umbra has a port named umbra-admin');
+  const services = ofKind('Service').filter((s) => matches(s.spec?.selector, pod?.metadata.labels));
+  const front = services.find((s) => s.spec?.ports?.some((p) => p.port === 80));
+  t.ok(front, 'a Service on port 80 selects the sidecar pods');
+  const port = front?.spec?.ports?.find((p) => p.port === 80);
+  t.equal(resolvePort(containers, port?.targetPort), umbraHttp, 'its targetPort is umbra\'s listener, not the app');
+  t.equal(resolvePort([umbra ?? { name: 'umbra' }], port?.targetPort), umbraHttp, 'resolved on the umbra container');
+
+  const config = parseConfigText(configText, `${configMap?.file ?? '?'}:${configKey}`, { UMBRA_ADMIN_TOKEN: 'test-token' });
+  t.equal(config.listen.port, umbraHttp, 'umbra listens on its container port');
+  t.notMatch(config.listen.host, /^(127\.|localhost$|::1$)/, 'on all interfaces, so the Service reaches it');
+  const liveUrl = new URL(config.live.url);
+  t.equal(liveUrl.hostname, '127.0.0.1', 'live is the app in the same pod, over loopback');
+  t.equal(Number(liveUrl.port || 80), portOf(app, 'http') ?? app?.ports?.[0]?.containerPort, 'on the app\'s container port');
+  t.equal(config.admin.listen.port, umbraAdmin, 'admin listens on the umbra-admin port');
+  t.notMatch(config.admin.listen.host, /^(127\.|localhost$|::1$)/, 'admin is reachable by the kubelet and Prometheus');
+  t.end();
+});
+
+void t.test('dark backend', (t) => {
+  const config = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 'test-token' });
+  t.ok(config.dark, 'the config has a dark backend');
+  const url = new URL(config.dark?.url ?? 'http://missing');
+  const serviceName = url.hostname.split('.')[0] ?? '';
+  t.match(url.hostname, new RegExp(`^${serviceName}(\\.[a-z0-9-]+(\\.svc(\\.cluster\\.local)?)?)?$`), 'a Service DNS name');
+  const svc = named('Service', serviceName);
+  t.ok(svc, `Service ${serviceName} exists`);
+  const svcPort = svc?.spec?.ports?.find((p) => p.port === Number(url.port || 80));
+  t.ok(svcPort, `it has port ${url.port || 80}`);
+  const dark = deployments.find((d) => matches(svc?.spec?.selector, d.spec?.template?.metadata.labels));
+  t.ok(dark, `a Deployment behind ${serviceName}`);
+  t.not(dark, live, 'which is not the live one');
+  t.ok(resolvePort(dark?.spec?.template?.spec.containers ?? [], svcPort?.targetPort), 'the dark Service targets a real container port');
+  t.notOk(dark?.spec?.template?.spec.containers.some((c) => c.name === 'umbra'), 'the dark pods have no umbra sidecar');
+  t.notOk(dark?.spec?.template?.spec.containers.some((c) => c.image === app?.image), 'the dark pods run another version');
+  for (const s of ofKind('Service')) {
+    const selectsLive = matches(s.spec?.selector, pod?.metadata.labels);
+    const selectsDark = matches(s.spec?.selector, dark?.spec?.template?.metadata.labels);
+    t.notOk(selectsLive && selectsDark, `Service ${s.metadata.name} does not mix live and dark pods`);
+  }
+  t.end();
+});
+
+void t.test('admin token from a Secret', (t) => {
+  t.match(configText, /token:\s*\$\{UMBRA_ADMIN_TOKEN\}/, 'the config takes the token from the environment, without a default');
+  const ref = tokenEnv?.valueFrom?.secretKeyRef;
+  t.ok(ref, 'UMBRA_ADMIN_TOKEN comes from a secretKeyRef');
+  const secret = named('Secret', ref?.name ?? '');
+  t.ok(secret, `the example Secret ${ref?.name ?? '?'} is there`);
+  t.ok(secret?.stringData?.[ref?.key ?? ''] ?? secret?.data?.[ref?.key ?? ''], `with key ${ref?.key ?? '?'}`);
+  const config = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 'test-token' });
+  t.equal(config.admin.token, 'test-token');
+  t.throws(() => parseConfigText(configText, 'umbra-config', {}), ConfigError, 'without the Secret the config is refused');
+  t.end();
+});
+
+void t.test('probes, scraping, resources, config mount', (t) => {
+  const ready = umbra?.readinessProbe?.httpGet;
+  const alive = umbra?.livenessProbe?.httpGet;
+  t.equal(ready?.path, '/readyz', 'readiness probe on /readyz');
+  t.equal(resolvePort([umbra ?? { name: 'umbra' }], ready?.port), umbraAdmin, 'on the admin port');
+  t.equal(alive?.path, '/healthz', 'liveness probe on /healthz');
+  t.equal(resolvePort([umbra ?? { name: 'umbra' }], alive?.port), umbraAdmin, 'on the admin port');
+
+  const ann = pod?.metadata.annotations ?? {};
+  t.equal(ann['prometheus.io/scrape'], 'true', 'scrape annotation');
+  t.equal(resolvePort([umbra ?? { name: 'umbra' }], Number(ann['prometheus.io/port'])), umbraAdmin, 'scrapes the admin port');
+  t.equal(ann['prometheus.io/path'], '/metrics', 'at /metrics');
+
+  for (const sm of ofKind('ServiceMonitor')) {
+    const svc = ofKind('Service').find((s) => matches(sm.spec?.selector?.matchLabels, s.metadata.labels));
+    t.ok(svc, `ServiceMonitor ${sm.metadata.name} selects a Service`);
+    t.ok(matches(svc?.spec?.selector, pod?.metadata.labels), 'which selects the sidecar pods');
+    for (const ep of sm.spec?.endpoints ?? []) {
+      const port = svc?.spec?.ports?.find((p) => p.name === ep.port);
+      t.equal(resolvePort([umbra ?? { name: 'umbra' }], port?.targetPort), umbraAdmin, `endpoint ${ep.port ?? '?'} is the admin port`);
+      t.equal(ep.path, '/metrics');
+    }
+    if (sm.spec?.jobLabel !== undefined) {
+      t.equal(svc?.metadata.labels?.[sm.spec.jobLabel], 'umbra', 'the job is "umbra", as the alert rules expect');
+    }
+  }
+
+  const { requests = {}, limits = {} } = umbra?.resources ?? {};
+  for (const r of ['cpu', 'memory']) {
+    t.ok(quantity(requests[r]) > 0, `umbra requests ${r}`);
+    t.ok(quantity(limits[r]) >= quantity(requests[r]), `umbra ${r} limit >= request`);
+  }
+  const sc = umbra?.securityContext;
+  t.ok(sc?.runAsNonRoot, 'umbra runs as non-root');
+  t.ok(typeof sc?.runAsUser === 'number' && sc.runAsUser > 0, 'with a numeric uid (the image\'s USER is a name)');
+
+  t.ok(mount, 'the umbra ConfigMap is mounted');
+  t.equal(mount?.mountPath, '/etc/umbra', 'on /etc/umbra');
+  t.notOk(mount?.subPath, 'as a directory: subPath mounts never see ConfigMap updates');
+  t.equal(configPath, '/etc/umbra/umbra.yaml', 'umbra reads /etc/umbra/umbra.yaml');
+  t.ok(configText, `the ConfigMap ${configMapName} has key ${configKey}`);
+  t.end();
+});
+
+void t.test('the embedded config has the keys of DESIGN §4', (t) => {
+  const raw = parse(configText.replace(/\$\{[^}]*\}/g, 'x')) as Record<string, unknown>;
+  const known = ['listen', 'admin', 'live', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];
+  for (const key of Object.keys(raw)) t.ok(known.includes(key), `known top-level key ${key}`);
+  for (const key of ['listen', 'admin', 'live', 'dark', 'mirror', 'compare', 'redact', 'routes']) t.ok(key in raw, `has ${key}`);
+  t.ok(Array.isArray(raw.routes) && raw.routes.length > 0, 'declares example routes');
+  const config = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 'test-token' });
+  t.ok(config.routes.length >= 2, 'the loader accepts it, routes and all');
+  t.end();
+});
+
+// ---------------------------------------------------------------- Dockerfile
+
+interface Instruction { op: string; args: string; stage: number }
+
+function dockerfile(text: string): Instruction[] {
+  const out: Instruction[] = [];
+  let stage = -1;
+  let pending = '';
+  for (const line of text.split('\n')) {
+    if (/^\s*#/.test(line) && pending === '') continue;
+    if (/^\s*#/.test(line)) continue; // comments inside a continuation
+    pending += line.replace(/\\\s*$/, ' ');
+    if (/\\\s*$/.test(line)) continue;
+    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(pending);
+    pending = '';
+    if (!m) continue;
+    const op = (m[1] ?? '').toUpperCase();
+    if (op === 'FROM') stage++;
+    out.push({ op, args: (m[2] ?? '').trim(), stage });
+  }
+  return out;
+}
+
+/** .dockerignore patterns, enough of the syntax for the checks below. */
+function ignoredBy(patterns: readonly string[], path: string): boolean {
+  const clean = path.replace(/^\.\//, '').replace(/\/$/, '');
+  let ignored = false;
+  for (const raw of patterns) {
+    const negate = raw.startsWith('!');
+    const p = (negate ? raw.slice(1) : raw).replace(/^\//, '').replace(/\/$/, '');
+    const re = new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '\0').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\0/g, '(?:.*/)?')}(?:/.*)?$`);
+    if (re.test(clean)) ignored = !negate;
+  }
+  return ignored;
+}
+
+const instructions = dockerfile(read('Dockerfile'));
+const lastStage = Math.max(...instructions.map((i) => i.stage));
+const final = instructions.filter((i) => i.stage === lastStage);
+const build = instructions.filter((i) => i.stage === 0);
+const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+
+function copies(list: readonly Instruction[]): Array<{ from: string | null; sources: string[]; dest: string }> {
+  return list.filter((i) => i.op === 'COPY' || i.op === 'ADD').map((i) => {
+    const words = i.args.split(/\s+/);
+    const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length) ?? null;
+    const paths = words.filter((w) => !w.startsWith('--'));
+    return { from, sources: paths.slice(0, -1), dest: paths.at(-1) ?? '' };
+  });
+}
+
+void t.test('Dockerfile', (t) => {
+  const froms = instructions.filter((i) => i.op === 'FROM');
+  t.ok(froms.length >= 2, 'multi-stage');
+  t.match(froms[0]?.args ?? '', /\sAS\s+\w+/i, 'the build stage is named');
+  t.match(froms.at(-1)?.args ?? '', /^node:24[-\w.]*-slim\b/, 'final stage on node:24 (current LTS) slim');
+  t.ok(build.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)), 'the build stage installs dev dependencies (npm ci runs prepare → tsc)');
+  t.ok(final.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args)), 'final stage: npm ci --omit=dev');
+
+  const user = final.filter((i) => i.op === 'USER').at(-1)?.args ?? 'root';
+  t.notMatch(user, /^(root|0)(:|$)/, `non-root USER (${user})`);
+
+  const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')?.args ?? '[]') as string[];
+  t.match(entry[0] ?? '', /\/(tini|dumb-init)$/, 'an init as PID 1');
+  const init = (entry[0] ?? '').split('/').at(-1) ?? '';
+  t.ok(final.some((i) => i.op === 'RUN' && new RegExp(`apt-get install[^&]*\\b${init}\\b`).test(i.args)), `${init} installed with apt in the final stage`);
+  t.ok(final.some((i) => i.op === 'RUN' && /apt-get install/.test(i.args) && /rm -rf \/var\/lib\/apt\/lists/.test(i.args)), 'apt lists cleaned in the same layer');
+  t.same(entry.slice(1), ['--', 'node', '/app/bin/umbra.js'], 'then node bin/umbra.js');
+  t.same(JSON.parse(final.find((i) => i.op === 'CMD')?.args ?? 'null'), ['serve'], 'CMD serve');
+
+  const exposed = final.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
+  t.ok(exposed.includes('8080') && exposed.includes('9901'), 'EXPOSE 8080 9901');
+  const health = final.find((i) => i.op === 'HEALTHCHECK')?.args ?? '';
+  t.match(health, /127\.0\.0\.1:9901\/healthz/, 'HEALTHCHECK hits /healthz on the admin port');
+  t.notMatch(health, /\b(curl|wget)\b/, 'with node itself (no curl in slim)');
+
+  t.ok(final.some((i) => i.op === 'ENV' && /\bUMBRA_CONFIG=\/etc\/umbra\/umbra\.yaml\b/.test(i.args)), 'UMBRA_CONFIG=/etc/umbra/umbra.yaml');
+  t.ok(copies(final).some((c) => c.dest === '/etc/umbra/umbra.yaml'), 'a default config at /etc/umbra/umbra.yaml');
+  t.end();
+});
+
+void t.test('Dockerfile copies what exists and what is built', (t) => {
+  const buildStageName = /\sAS\s+(\w+)/i.exec(instructions.find((i) => i.op === 'FROM')?.args ?? '')?.[1];
+  const tsconfigBuild = JSON.parse(read('tsconfig.build.json')) as { extends?: string; compilerOptions?: { outDir?: string } };
+  for (const list of [build, final]) {
+    for (const c of copies(list)) {
+      for (const src of c.sources) {
+        if (c.from !== null) {
+          t.equal(c.from, buildStageName, `COPY --from names the build stage (${src})`);
+          t.match(src, new RegExp(`^(/app/)?${tsconfigBuild.compilerOptions?.outDir ?? 'dist'}/?$`), `only the compiled output comes from the build stage (${src})`);
+          continue;
+        }
+        t.ok(existsSync(new URL(src, root)), `${src} exists in the repository`);
+        t.notOk(ignoredBy(ignore, src), `${src} is not excluded by .dockerignore`);
+      }
+    }
+  }
+  // What `npm ci` (prepare: tsc -p tsconfig.build.json) needs is in the build stage.
+  const built = copies(build).flatMap((c) => c.sources);
+  for (const need of ['package.json', 'package-lock.json', 'tsconfig.build.json', tsconfigBuild.extends?.replace(/^\.\//, '') ?? 'tsconfig.json', 'src']) {
+    t.ok(built.includes(need), `the build stage copies ${need}`);
+  }
+  // Everything package.json ships is in the final image.
+  const pkg = JSON.parse(read('package.json')) as { files?: string[] };
+  const shipped = copies(final).flatMap((c) => c.sources.map((s) => s.replace(/^\/app\//, '')));
+  for (const f of pkg.files ?? []) t.ok(shipped.includes(f), `the image has ${f} (package.json files)`);
+  t.end();
+});
+
+void t.test('.dockerignore', (t) => {
+  for (const path of ['node_modules', 'sub/node_modules', '.git', 'dist', '.tap', 'coverage', 'test-artifacts', 'npm-debug.log']) {
+    t.ok(ignoredBy(ignore, path), `excludes ${path}`);
+  }
+  for (const path of ['src/cli.ts', 'bin/umbra.js', 'config/umbra.yaml', 'package-lock.json']) {
+    t.notOk(ignoredBy(ignore, path), `keeps ${path}`);
+  }
+  t.end();
+});
