@@ -10,18 +10,10 @@ import { substituteEnv } from './env.js';
 import type { Env } from './env.js';
 import { Reader, pathAt } from './read.js';
 import type { Config } from './types.js';
-import { readConfig } from './validate.js';
+import { deepFreeze, readConfig } from './validate.js';
 
 export { ConfigError } from '../errors.js';
 export { DEFAULTS, DEFAULT_ROUTE, SHADOW_HEADER } from './validate.js';
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
 
 function byLine(a: ConfigProblem, b: ConfigProblem): number {
   return (a.line ?? Infinity) - (b.line ?? Infinity);
@@ -49,9 +41,10 @@ export function parseConfigText(text: string, source: string, env: Env = process
   if (doc.errors.length === 0) {
     const r = new Reader(doc, lines);
     config = readConfig(r, r.value('', doc.contents, null), source);
-    // A missing variable already explains whatever is wrong on its line.
-    const envLines = new Set(substituted.problems.map((p) => p.line));
-    problems.push(...r.problems.filter((p) => p.line === null || !envLines.has(p.line)));
+    // A missing variable already explains whatever is wrong on its line or key.
+    const envLines = new Set(problems.slice(0, substituted.problems.length).map((p) => p.line));
+    const envPaths = new Set(problems.slice(0, substituted.problems.length).map((p) => p.path).filter((p) => p !== ''));
+    problems.push(...r.problems.filter((p) => !(p.line !== null && envLines.has(p.line)) && !envPaths.has(p.path)));
   }
   if (problems.length > 0 || config === undefined) {
     throw new ConfigError(source, problems.sort(byLine));

@@ -13,7 +13,10 @@ type Resolved = Scalar | YAMLMap | YAMLSeq;
 export interface Value {
   readonly path: string;
   readonly node: Resolved | null;
+  /** Line of the value itself. */
   readonly line: number | null;
+  /** Line of the key that holds the value (the item's own line in a list). */
+  readonly keyLine: number | null;
 }
 
 export function childPath(parent: string, key: string | number): string {
@@ -42,14 +45,14 @@ export class Reader {
   }
 
   /** Wraps a raw node (alias resolved, null scalar -> null) as a Value. */
-  value(path: string, raw: unknown, fallbackLine: number | null): Value {
-    const line = this.lineOf(raw) ?? fallbackLine;
+  value(path: string, raw: unknown, keyLine: number | null): Value {
+    const line = this.lineOf(raw) ?? keyLine;
+    const at = { path, line, keyLine: keyLine ?? line };
     let node: unknown = raw;
     if (isAlias(node)) node = node.resolve(this.#doc);
-    if (node === undefined || node === null) return { path, node: null, line };
-    if (isScalar(node)) return { path, node: node.value === null ? null : node, line };
-    if (isMap(node) || isSeq(node)) return { path, node, line };
-    return { path, node: null, line };
+    if (isScalar(node)) return { ...at, node: node.value === null ? null : node };
+    if (isMap(node) || isSeq(node)) return { ...at, node };
+    return { ...at, node: null };
   }
 }
 
@@ -103,7 +106,7 @@ export class Section {
 
   constructor(r: Reader, at: Value | undefined, path: string, known: readonly string[], misplaced: Readonly<Record<string, string>> = {}) {
     this.path = path;
-    this.line = at?.line ?? null;
+    this.line = at?.keyLine ?? null;
     const node = at?.node ?? null;
     if (node === null) {
       this.present = false;
@@ -195,7 +198,10 @@ export function items(r: Reader, v: Value): Value[] {
     r.report(v.path, v.line, 'expected a list');
     return [];
   }
-  return v.node.items.map((item, i) => r.value(childPath(v.path, i), item, v.line));
+  return v.node.items.map((item, i) => {
+    const value = r.value(childPath(v.path, i), item, null);
+    return value.line === null ? { ...value, line: v.line, keyLine: v.line } : value;
+  });
 }
 
 /** Where in the document `offset` falls, as a key path ('' when nowhere in

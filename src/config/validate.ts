@@ -40,7 +40,7 @@ import {
 export const SHADOW_HEADER = 'x-umbra-shadow';
 
 /** Defaults for every key that has one (sizes in bytes, durations in ms). */
-export const DEFAULTS = {
+export const DEFAULTS = deepFreeze({
   listen: { host: '0.0.0.0', port: 8080 },
   admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
   liveTimeout: 30_000,
@@ -63,7 +63,7 @@ export const DEFAULTS = {
   redact: RedactConfig;
   limits: Limits;
   log: Config['log'];
-};
+});
 
 export const DEFAULT_ROUTE = 'default';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -75,6 +75,15 @@ const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance'];
 const ROUTE_MISPLACED = {
   maxBufferedBytes: 'is one budget for all routes together; set it in the top-level mirror section',
 };
+
+/** Freezes an object graph in place (the Config is shared by every request). */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
 
 function unique<T>(list: readonly T[]): T[] {
   return [...new Set(list)];

@@ -59,12 +59,15 @@ export function isLoopback(host: string): boolean {
 
 /** An http(s) URL with a host and no query or fragment; returned as written. */
 export function checkBackendUrl(input: string): string | undefined {
+  const hint = 'expected an http(s) URL like "http://127.0.0.1:3000"';
   let url: URL;
   try {
     url = new URL(input);
   } catch {
-    return 'expected an http(s) URL like "http://127.0.0.1:3000"';
+    return hint;
   }
+  // "localhost:3000" parses as scheme "localhost:"; what is missing is "http://".
+  if (!input.includes('://')) return hint;
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `expected an http(s) URL, not ${url.protocol.slice(0, -1)}:`;
   if (url.hostname === '') return 'expected an http(s) URL with a host';
   if (url.search !== '' || url.hash !== '') return 'a backend URL cannot have a query or a fragment';

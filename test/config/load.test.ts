@@ -1,0 +1,490 @@
+import t from 'tap';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, UmbraError } from '../../src/errors.js';
+import { DEFAULTS, configFromFlags, loadConfigFile, parseConfigText } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+
+const EXAMPLE = fileURLToPath(new URL('../../config/umbra.yaml', import.meta.url));
+const LIVE = 'live:\n  url: http://127.0.0.1:3000\n';
+const DARK = 'dark:\n  url: http://127.0.0.1:3001\n';
+
+function load(text: string, env: Record<string, string> = {}): Config {
+  return parseConfigText(text, 'c.yaml', env);
+}
+
+/** The problem lines of a config that must fail ([] if it loads). */
+function problems(text: string, env: Record<string, string> = {}): string[] {
+  try {
+    load(text, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message.split('\n');
+    throw err;
+  }
+  return [];
+}
+
+void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
+  const c = loadConfigFile(EXAMPLE, {});
+  t.equal(c.source, EXAMPLE);
+  t.strictSame(c.listen, { host: '0.0.0.0', port: 8080 });
+  t.strictSame(c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '' });
+  t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000 });
+  t.strictSame(c.dark, {
+    url: 'http://127.0.0.1:3001',
+    timeout: 5_000,
+    maxInFlight: 64,
+    maxRps: 0,
+    headers: { set: { 'x-umbra-shadow': '1' }, remove: [] },
+  });
+  t.strictSame(c.secondary, { url: 'http://127.0.0.1:3002' });
+  t.strictSame(c.mirror, {
+    sample: 0.1,
+    sampleBy: { kind: 'header', name: 'x-user-id' },
+    methods: ['GET', 'HEAD', 'OPTIONS'],
+    maxBodyBytes: 1_048_576,
+    maxBufferedBytes: 67_108_864,
+  });
+  t.strictSame(c.compare, {
+    ignoreHeaders: ['x-trace-id'],
+    ignore: ['$.meta.requestId', '$.items[*].updatedAt', '$..etag'],
+    unordered: ['$.tags'],
+    tolerance: 0,
+  });
+  t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
+  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, drainTimeout: 10_000, maxDecodedBytes: 8_388_608 });
+  t.strictSame(c.log, { level: 'info' });
+  t.strictSame(c.routes.map((r) => r.name), ['get-user', 'static', 'default']);
+  t.strictSame(c.routes[0]?.match, { path: '/users/:id', methods: ['GET'] });
+  t.equal(c.routes[0]?.mirror.sample, 1);
+  t.strictSame(c.routes[1]?.match, { prefix: '/static/', methods: null });
+  t.equal(c.routes[1]?.mirror.sample, 0);
+  t.end();
+});
+
+void t.test('the example takes the admin token from the environment', (t) => {
+  t.equal(loadConfigFile(EXAMPLE, { UMBRA_ADMIN_TOKEN: 's3cret' }).admin.token, 's3cret');
+  t.end();
+});
+
+void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
+  const c = load(LIVE);
+  const mirror = { sample: 0, sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1_048_576, maxBufferedBytes: 67_108_864 };
+  const compare = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 };
+  t.strictSame(c, {
+    source: 'c.yaml',
+    listen: { host: '0.0.0.0', port: 8080 },
+    admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
+    live: { url: 'http://127.0.0.1:3000', timeout: 30_000 },
+    dark: null,
+    secondary: null,
+    mirror,
+    compare,
+    redact: { headers: [], fields: [] },
+    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, drainTimeout: 10_000, maxDecodedBytes: 8_388_608 },
+    log: { level: 'info' },
+    routes: [{ name: 'default', match: null, mirror, compare }],
+  });
+  t.end();
+});
+
+void t.test('with a dark backend the sample defaults to 0.1 and dark gets its defaults', (t) => {
+  const c = load(LIVE + DARK);
+  t.equal(c.mirror.sample, 0.1);
+  t.strictSame(c.dark, { url: 'http://127.0.0.1:3001', timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { 'x-umbra-shadow': '1' }, remove: [] } });
+  t.equal(c.routes.at(-1)?.mirror.sample, 0.1);
+  t.end();
+});
+
+void t.test('empty optional sections read as absent', (t) => {
+  const c = load(LIVE + 'dark:\nsecondary:\nmirror:\ncompare:\nroutes:\nlimits:\nlog:\n');
+  t.equal(c.dark, null);
+  t.equal(c.secondary, null);
+  t.equal(c.routes.length, 1);
+  t.end();
+});
+
+void t.test('the result is deep-frozen', (t) => {
+  const c = load(LIVE + DARK + 'routes:\n  - name: a\n    match: { prefix: /a }\n');
+  t.ok(Object.isFrozen(c));
+  t.throws(() => {
+    (c as { listen: { port: number } }).listen.port = 1;
+  }, TypeError);
+  t.throws(() => {
+    (c.routes as unknown as unknown[]).push({});
+  }, TypeError);
+  t.throws(() => {
+    (c.dark?.headers.set as Record<string, string>)['x-new'] = 'v';
+  }, TypeError);
+  t.throws(() => {
+    (c.routes[0]?.compare.ignore as string[]).push('$.x');
+  }, TypeError);
+  t.ok(Object.isFrozen(DEFAULTS.dark.headers.set), 'defaults cannot be changed through a config either');
+  t.equal(load(LIVE + 'dark:\n  url: http://x\n  headers: { set: { x-a: b } }\n').dark?.headers.set['x-umbra-shadow'], '1');
+  t.end();
+});
+
+void t.test('error messages: file:line: key.path: message', (t) => {
+  // The brief's example: dark.timeout on line 12.
+  const text = [
+    '# 1',
+    '# 2',
+    'listen: :8080', // 3
+    'admin:', // 4
+    '  listen: 127.0.0.1:9901', // 5
+    'live:', // 6
+    '  url: http://127.0.0.1:3000', // 7
+    '  timeout: 30s', // 8
+    'dark:', // 9
+    '  url: http://127.0.0.1:3001', // 10
+    '  maxInFlight: 64', // 11
+    '  timeout: five seconds', // 12
+  ].join('\n');
+  let caught: unknown;
+  try {
+    parseConfigText(text, 'config/umbra.yaml', {});
+  } catch (err) {
+    caught = err;
+  }
+  t.ok(caught instanceof ConfigError);
+  t.ok(caught instanceof UmbraError);
+  const e = caught as ConfigError;
+  t.equal(e.code, 'UMBRA_CONFIG');
+  t.equal(e.message, 'config/umbra.yaml:12: dark.timeout: expected a duration like "5s"');
+  t.strictSame(e.problems, [{ path: 'dark.timeout', line: 12, message: 'expected a duration like "5s"' }]);
+  t.end();
+});
+
+void t.test('a typo on line 7 is reported on line 7 with a suggestion', (t) => {
+  const text = 'listen: :8080\nlive:\n  url: http://127.0.0.1:3000\ndark:\n  url: http://127.0.0.1:3001\n  maxInFlight: 8\n  timout: 5s\n';
+  t.strictSame(problems(text), ['c.yaml:7: dark.timout: unknown key "timout", did you mean "timeout"?']);
+  t.end();
+});
+
+void t.test('unknown keys at every level', (t) => {
+  const text = [
+    LIVE.trimEnd(), // 1-2
+    'dakr:', // 3
+    '  url: http://x', // 4
+    'mirror:', // 5
+    '  Sample: 0.5', // 6
+    'compare:', // 7
+    '  ignoreHeader: [a]', // 8
+    'routes:', // 9
+    '  - name: a', // 10
+    '    match: { prefix: /a, method: [GET] }', // 11
+    '    compare: { tolerence: 1 }', // 12
+    'limits:', // 13
+    '  bogus: 1', // 14
+    'admin: { listen: ":1", tokn: x }', // 15
+  ].join('\n');
+  t.strictSame(problems(text), [
+    'c.yaml:3: dakr: unknown key "dakr", did you mean "dark"?',
+    'c.yaml:6: mirror.Sample: unknown key "Sample", did you mean "sample"?',
+    'c.yaml:8: compare.ignoreHeader: unknown key "ignoreHeader", did you mean "ignoreHeaders"?',
+    'c.yaml:11: routes[0].match.method: unknown key "method", did you mean "methods"?',
+    'c.yaml:12: routes[0].compare.tolerence: unknown key "tolerence", did you mean "tolerance"?',
+    'c.yaml:14: limits.bogus: unknown key "bogus"',
+    'c.yaml:15: admin.tokn: unknown key "tokn", did you mean "token"?',
+  ]);
+  t.end();
+});
+
+void t.test('all problems are reported together, in line order', (t) => {
+  const text = [
+    'listen: nowhere', // 1
+    'live:', // 2
+    '  url: ftp://127.0.0.1', // 3
+    '  timeout: -1s', // 4
+    'dark:', // 5
+    '  url: http://127.0.0.1:3001', // 6
+    '  maxInFlight: 0', // 7
+    '  maxRps: -2', // 8
+    'mirror:', // 9
+    '  sample: 1.5', // 10
+    '  sampleBy: body:x', // 11
+    '  methods: [GET, FETCH]', // 12
+    '  maxBodyBytes: 1 MiB', // 13
+    'compare:', // 14
+    '  tolerance: -0.1', // 15
+    '  ignore: ["meta.id"]', // 16
+    'log: { level: loud }', // 17
+  ].join('\n');
+  let e: ConfigError | undefined;
+  try {
+    load(text);
+  } catch (err) {
+    e = err as ConfigError;
+  }
+  t.strictSame(e?.message.split('\n'), [
+    'c.yaml:1: listen: expected host:port, :port or a port number',
+    'c.yaml:3: live.url: expected an http(s) URL, not ftp:',
+    'c.yaml:4: live.timeout: expected a duration like "5s"',
+    'c.yaml:7: dark.maxInFlight: expected a positive integer',
+    'c.yaml:8: dark.maxRps: expected a number >= 0 (0 = no cap)',
+    'c.yaml:10: mirror.sample: expected a number from 0 to 1',
+    'c.yaml:11: mirror.sampleBy: expected header:NAME, cookie:NAME or query:NAME',
+    'c.yaml:12: mirror.methods[1]: unknown method "FETCH"; expected one of GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE, TRACE, CONNECT',
+    'c.yaml:13: mirror.maxBodyBytes: expected a size like "1MiB"',
+    'c.yaml:15: compare.tolerance: expected a number >= 0',
+    'c.yaml:16: compare.ignore[0]: field path "meta.id" must start with "$"',
+    'c.yaml:17: log.level: expected one of fatal, error, warn, info, debug, trace, silent',
+  ]);
+  t.equal(e?.problems.length, 12);
+  t.strictSame(e?.problems[0], { path: 'listen', line: 1, message: 'expected host:port, :port or a port number' });
+  t.end();
+});
+
+void t.test('required keys', (t) => {
+  t.strictSame(problems(''), ['c.yaml: live.url: required']);
+  t.strictSame(problems('listen: 1\nlive:\n  timeout: 1s\n'), ['c.yaml:2: live.url: required']);
+  t.strictSame(problems(LIVE + 'dark:\n  timeout: 1s\n'), ['c.yaml:3: dark.url: required']);
+  t.strictSame(problems('- a\n- b\n'), ['c.yaml:1: expected a mapping of keys to values']);
+  t.strictSame(problems(LIVE + 'dark: http://x\n'), ['c.yaml:3: dark: expected a mapping of keys to values']);
+  t.end();
+});
+
+void t.test('environment substitution inside a config', (t) => {
+  const c = load('listen: ${PORT}\nlive:\n  url: ${LIVE_URL:-http://127.0.0.1:3000}\nadmin:\n  token: ${TOKEN}\n', { PORT: '9000', TOKEN: '0123' });
+  t.strictSame(c.listen, { host: '0.0.0.0', port: 9000 });
+  t.equal(c.live.url, 'http://127.0.0.1:3000');
+  t.equal(c.admin.token, '0123', 'a numeric-looking token stays text');
+  t.strictSame(problems('listen: :1\nlive:\n  url: ${LIVE_URL}\n'), [
+    'c.yaml:3: live.url: environment variable LIVE_URL is not set (write ${LIVE_URL:-default} to give a default)',
+  ]);
+  t.end();
+});
+
+void t.test('YAML syntax errors carry their line', (t) => {
+  t.strictSame(problems(LIVE + 'mirror:\n\tsample: 1\n'), ['c.yaml:4: invalid YAML: Tabs are not allowed as indentation']);
+  t.strictSame(problems(LIVE + 'log: a: b\n'), ['c.yaml:3: invalid YAML: Nested mappings are not allowed in compact mappings']);
+  t.strictSame(problems(LIVE + 'log: "abc\n'), ['c.yaml:4: invalid YAML: Missing closing "quote']);
+  t.strictSame(problems(LIVE + 'listen: 1\nlisten: 2\n'), ['c.yaml:4: listen: duplicate key']);
+  t.end();
+});
+
+void t.test('listen and admin.listen forms', (t) => {
+  const listen = (v: string) => load(`listen: ${v}\n` + LIVE).listen;
+  t.strictSame(listen('":9000"'), { host: '0.0.0.0', port: 9000 });
+  t.strictSame(listen(':9000'), { host: '0.0.0.0', port: 9000 });
+  t.strictSame(listen('9000'), { host: '0.0.0.0', port: 9000 });
+  t.strictSame(listen('"9000"'), { host: '0.0.0.0', port: 9000 });
+  t.strictSame(listen('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+  t.strictSame(listen('localhost:80'), { host: 'localhost', port: 80 });
+  t.strictSame(listen('"[::1]:8080"'), { host: '::1', port: 8080 });
+  t.strictSame(problems('listen: 70000\n' + LIVE), ['c.yaml:1: listen: port must be from 0 to 65535']);
+  t.strictSame(problems('listen: "::1:80"\n' + LIVE), [
+    'c.yaml:1: listen: expected host:port, :port or a port number ("::1" is not a host; write IPv6 addresses in brackets)',
+  ]);
+
+  const admin = (v: string) => load(LIVE + `admin:\n  listen: ${v}\n`).admin.listen;
+  t.strictSame(admin(':9999'), { host: '127.0.0.1', port: 9999 });
+  t.strictSame(admin('9999'), { host: '127.0.0.1', port: 9999 });
+  t.strictSame(admin('127.1.2.3:1'), { host: '127.1.2.3', port: 1 });
+  t.strictSame(admin('localhost:1'), { host: 'localhost', port: 1 });
+  t.strictSame(admin('"[::1]:1"'), { host: '::1', port: 1 });
+  t.end();
+});
+
+void t.test('admin beyond loopback needs a token', (t) => {
+  t.strictSame(problems(LIVE + 'admin:\n  listen: 0.0.0.0:9901\n'), ['c.yaml:4: admin.token: required when admin listens beyond loopback']);
+  t.strictSame(problems(LIVE + 'admin:\n  listen: 10.0.0.5:9901\n  token: ""\n'), ['c.yaml:5: admin.token: required when admin listens beyond loopback']);
+  t.strictSame(problems(LIVE + 'admin:\n  listen: 0.0.0.0:9901\n  token: ${T:-}\n'), ['c.yaml:5: admin.token: required when admin listens beyond loopback']);
+  t.equal(load(LIVE + 'admin:\n  listen: 0.0.0.0:9901\n  token: ${T:-}\n', { T: 'abc' }).admin.token, 'abc');
+  t.strictSame(problems(LIVE + 'admin:\n  token: "a b"\n'), ['c.yaml:4: admin.token: may not contain whitespace']);
+  t.end();
+});
+
+void t.test('backend URLs', (t) => {
+  const url = (u: string) => problems(`live:\n  url: ${u}\n`);
+  t.strictSame(url('https://example.com/base'), []);
+  t.strictSame(url('127.0.0.1:3000'), ['c.yaml:2: live.url: expected an http(s) URL like "http://127.0.0.1:3000"']);
+  t.strictSame(url('localhost:3000'), ['c.yaml:2: live.url: expected an http(s) URL like "http://127.0.0.1:3000"']);
+  t.strictSame(url('ws://x'), ['c.yaml:2: live.url: expected an http(s) URL, not ws:']);
+  t.strictSame(url('http:///'), ['c.yaml:2: live.url: expected an http(s) URL like "http://127.0.0.1:3000"']);
+  t.strictSame(url('not a url'), ['c.yaml:2: live.url: expected an http(s) URL like "http://127.0.0.1:3000"']);
+  t.strictSame(url('http://x/?a=1'), ['c.yaml:2: live.url: a backend URL cannot have a query or a fragment']);
+  t.strictSame(url('http://u:p@x/'), ['c.yaml:2: live.url: a backend URL cannot carry credentials; set a header instead']);
+  t.strictSame(url('[a]'), ['c.yaml:2: live.url: expected an http(s) URL like "http://127.0.0.1:3000"']);
+  t.strictSame(problems(LIVE + 'secondary:\n  url: gopher://x\n'), ['c.yaml:4: secondary.url: expected an http(s) URL, not gopher:']);
+  t.end();
+});
+
+void t.test('sampleBy, methods and header names are normalised', (t) => {
+  const c = load(
+    LIVE + DARK +
+      'mirror:\n  sampleBy: header:X-User-Id\n  methods: [get, Post]\ncompare:\n  ignoreHeaders: [X-Trace-Id, x-trace-id]\nredact:\n  headers: [X-Api-Key]\n',
+  );
+  t.strictSame(c.mirror.sampleBy, { kind: 'header', name: 'x-user-id' });
+  t.strictSame(c.mirror.methods, ['GET', 'POST']);
+  t.strictSame(c.compare.ignoreHeaders, ['x-trace-id']);
+  t.strictSame(c.redact.headers, ['x-api-key']);
+  t.strictSame(load(LIVE + 'mirror: { sampleBy: cookie:SessionId }').mirror.sampleBy, { kind: 'cookie', name: 'SessionId' });
+  t.strictSame(load(LIVE + 'mirror: { sampleBy: query:user }').mirror.sampleBy, { kind: 'query', name: 'user' });
+  t.strictSame(problems(LIVE + 'compare: { ignoreHeaders: ["bad header"] }'), ['c.yaml:3: compare.ignoreHeaders[0]: "bad header" is not a valid header name']);
+  t.strictSame(problems(LIVE + 'mirror: { methods: GET }'), ['c.yaml:3: mirror.methods: expected a list']);
+  t.end();
+});
+
+void t.test('field paths', (t) => {
+  const good = ['$', '$.a.b', '$.items[*].id', '$..name', '$.a[0]', '$.a[0][*]', '$..items[*].x-y'];
+  t.strictSame(load(LIVE + `compare:\n  ignore: ${JSON.stringify(good)}\n`).compare.ignore, good);
+  const bad = ['a.b', '$.', '$...a', '$.a[x]', '$.a[*', '$a', '$.a.*', "$['a']"];
+  const lines = problems(LIVE + `redact:\n  fields: ${JSON.stringify(bad)}\n`);
+  t.equal(lines.length, bad.length);
+  t.equal(lines[0], 'c.yaml:4: redact.fields[0]: field path "a.b" must start with "$"');
+  t.equal(lines[1], 'c.yaml:4: redact.fields[1]: malformed field path "$.": expected forms like "$.a.b", "$.items[*].id", "$.items[0]" or "$..name"');
+  t.match(lines[7], /^c\.yaml:4: redact\.fields\[7\]: malformed field path/);
+  t.end();
+});
+
+void t.test('dark.headers: set merges over the default, remove may drop it', (t) => {
+  const set = (yaml: string) => load(LIVE + 'dark:\n  url: http://x\n  headers:\n' + yaml).dark?.headers;
+  t.strictSame(set('    set: { X-Env: shadow, x-n: 1 }\n'), { set: { 'x-umbra-shadow': '1', 'x-env': 'shadow', 'x-n': '1' }, remove: [] });
+  t.strictSame(set('    set: { x-umbra-shadow: "yes" }\n'), { set: { 'x-umbra-shadow': 'yes' }, remove: [] });
+  t.strictSame(set('    set: { x-shadow: "1" }\n    remove: [X-Umbra-Shadow, authorization]\n'), {
+    set: { 'x-shadow': '1' },
+    remove: ['x-umbra-shadow', 'authorization'],
+  });
+  t.strictSame(problems(LIVE + 'dark:\n  url: http://x\n  headers:\n    set: { x-a: b }\n    remove: [X-A]\n'), ['c.yaml:6: dark.headers.set.x-a: "x-a" is both set and removed']);
+  t.strictSame(problems(LIVE + 'dark:\n  url: http://x\n  headers:\n    set: [x]\n'), ['c.yaml:6: dark.headers.set: expected a mapping of header names to values']);
+  t.strictSame(problems(LIVE + 'dark:\n  url: http://x\n  headers:\n    set: { "a b": c }\n'), ['c.yaml:6: dark.headers.set.a b: "a b" is not a valid header name']);
+  t.end();
+});
+
+void t.test('routes: merge semantics and default last', (t) => {
+  const c = load(
+    LIVE + DARK + [
+      'mirror:', // 5
+      '  sample: 0.2',
+      '  sampleBy: header:x-user',
+      '  maxBodyBytes: 2MiB',
+      'compare:',
+      '  ignoreHeaders: [x-trace-id]',
+      '  ignore: ["$.meta.id"]',
+      '  unordered: ["$.tags"]',
+      '  tolerance: 0.01',
+      'routes:',
+      '  - name: orders',
+      '    match: { path: /orders/:id/items/*, methods: [get, post] }',
+      '    mirror: { sample: 1, methods: [GET, POST], sampleBy: null }',
+      '    compare: { ignoreHeaders: [X-Cache], ignore: ["$.meta.id", "$.lastSeen"], unordered: ["$.ids"], tolerance: 0 }',
+      '  - name: api_v2',
+      '    match: { prefix: /api/v2/ }',
+    ].join('\n'),
+  );
+  const [orders, api, def] = c.routes;
+  t.equal(c.routes.length, 3);
+  t.strictSame(orders, {
+    name: 'orders',
+    match: { path: '/orders/:id/items/*', methods: ['GET', 'POST'] },
+    mirror: { sample: 1, sampleBy: null, methods: ['GET', 'POST'], maxBodyBytes: 2_097_152, maxBufferedBytes: 67_108_864 },
+    compare: { ignoreHeaders: ['x-trace-id', 'x-cache'], ignore: ['$.meta.id', '$.lastSeen'], unordered: ['$.tags', '$.ids'], tolerance: 0 },
+  });
+  t.strictSame(api, { name: 'api_v2', match: { prefix: '/api/v2/', methods: null }, mirror: c.mirror, compare: c.compare });
+  t.strictSame(def, { name: 'default', match: null, mirror: c.mirror, compare: c.compare });
+  t.strictSame(c.mirror.sampleBy, { kind: 'header', name: 'x-user' });
+  t.equal(c.compare.tolerance, 0.01);
+  t.end();
+});
+
+void t.test('route problems', (t) => {
+  const text = [
+    LIVE.trimEnd(), // 1-2
+    'routes:', // 3
+    '  - name: Users', // 4
+    '    match: { path: /users }', // 5
+    '  - name: default', // 6
+    '    match: { prefix: /d }', // 7
+    '  - name: a', // 8
+    '    match: { path: /a, prefix: /a }', // 9
+    '  - name: a', // 10
+    '    match: { path: "a/:id" }', // 11
+    '  - name: b', // 12
+    '    match: { path: "/a/*/b" }', // 13
+    '  - name: c', // 14
+    '    match: { path: "/a/:1x" }', // 15
+    '  - name: d', // 16
+    '    match: { methods: [GET] }', // 17
+    '  - name: e', // 18
+    '  - match: { prefix: /x }', // 19
+    '  - name: f', // 20
+    '    match: { path: "/a?b=1" }', // 21
+    '    mirror: { maxBufferedBytes: 1MiB }', // 22
+    '  - name: g', // 23
+    '    match: { path: "/a/:id/:id" }', // 24
+    '  - name: h', // 25
+    '    match: { prefix: "/a*" }', // 26
+  ].join('\n');
+  t.strictSame(problems(text), [
+    'c.yaml:4: routes[0].name: "Users" must match [a-z0-9_-]+',
+    'c.yaml:6: routes[1].name: "default" is reserved for the implicit last route',
+    'c.yaml:9: routes[2].match: needs exactly one of "path" or "prefix"',
+    'c.yaml:10: routes[3].name: "a" is already the name of another route',
+    'c.yaml:11: routes[3].match.path: must start with "/"',
+    'c.yaml:13: routes[4].match.path: "*" is only allowed at the end',
+    'c.yaml:15: routes[5].match.path: segment ":1x": a parameter is ":" and a name like ":id"',
+    'c.yaml:17: routes[6].match: needs exactly one of "path" or "prefix"',
+    'c.yaml:18: routes[7].match: required: { path: /users/:id } or { prefix: /api/ }',
+    'c.yaml:19: routes[8].name: required',
+    'c.yaml:21: routes[9].match.path: may not contain "?", "#" or whitespace (the query string never takes part in matching)',
+    'c.yaml:22: routes[9].mirror.maxBufferedBytes: is one budget for all routes together; set it in the top-level mirror section',
+    'c.yaml:24: routes[10].match.path: parameter ":id" appears twice',
+    'c.yaml:26: routes[11].match.prefix: is a literal path prefix: no "?", "#", "*" or whitespace',
+  ]);
+  t.strictSame(problems(LIVE + 'routes: { a: 1 }\n'), ['c.yaml:3: routes: expected a list']);
+  t.end();
+});
+
+void t.test('limits and log', (t) => {
+  const c = load(LIVE + 'limits:\n  headersTimeout: 2s\n  requestTimeout: 1m\n  maxHeaderBytes: 8KiB\n  drainTimeout: 0\n  maxDecodedBytes: 1MB\nlog:\n  level: debug\n');
+  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, drainTimeout: 0, maxDecodedBytes: 1_000_000 });
+  t.equal(c.log.level, 'debug');
+  t.strictSame(problems(LIVE + 'limits:\n  headersTimeout: 0\n  maxHeaderBytes: 0\n'), [
+    'c.yaml:4: limits.headersTimeout: must be more than 0',
+    'c.yaml:5: limits.maxHeaderBytes: must be more than 0',
+  ]);
+  t.end();
+});
+
+void t.test('loadConfigFile on a missing file', (t) => {
+  t.throws(() => loadConfigFile('/nonexistent/umbra.yaml', {}), {
+    name: 'ConfigError',
+    code: 'UMBRA_CONFIG',
+    message: '/nonexistent/umbra.yaml: cannot read the config file: no such file',
+  });
+  t.end();
+});
+
+void t.test('configFromFlags', (t) => {
+  const plain = configFromFlags({ live: 'http://127.0.0.1:3000' });
+  t.equal(plain.source, 'flags');
+  t.equal(plain.dark, null);
+  t.equal(plain.mirror.sample, 0);
+  t.strictSame(plain.listen, { host: '0.0.0.0', port: 8080 });
+  t.strictSame(plain.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '' });
+  t.strictSame(plain.routes.map((r) => r.name), ['default']);
+  t.ok(Object.isFrozen(plain.routes));
+
+  const full = configFromFlags({ live: 'http://127.0.0.1:3000', dark: 'http://127.0.0.1:3001', sample: '0.25', listen: ':9000', admin: '127.0.0.1:9902' });
+  t.equal(full.dark?.url, 'http://127.0.0.1:3001');
+  t.equal(full.dark?.timeout, 5_000);
+  t.equal(full.mirror.sample, 0.25);
+  t.equal(full.routes[0]?.mirror.sample, 0.25);
+  t.strictSame(full.listen, { host: '0.0.0.0', port: 9000 });
+  t.strictSame(full.admin.listen, { host: '127.0.0.1', port: 9902 });
+  t.equal(configFromFlags({ live: 'http://a', dark: 'http://b' }).mirror.sample, 0.1);
+  t.equal(configFromFlags({ live: 'http://a', dark: 'http://b', sample: 1 }).mirror.sample, 1);
+  t.equal(configFromFlags({ live: 'http://a', admin: '0.0.0.0:9901', adminToken: 't' }).admin.token, 't');
+
+  t.throws(() => configFromFlags({ live: 'localhost:3000', dark: 'http://b', sample: '2', listen: 'x', admin: '0.0.0.0:9901' }), {
+    message: [
+      'flags: --listen: expected host:port, :port or a port number',
+      'flags: --admin: an admin token is required when admin listens beyond loopback',
+      'flags: --live: expected an http(s) URL like "http://127.0.0.1:3000"',
+      'flags: --sample: expected a number from 0 to 1',
+    ].join('\n'),
+  });
+  t.throws(() => configFromFlags({ live: '' }), { message: 'flags: --live: expected an http(s) URL like "http://127.0.0.1:3000"' });
+  t.throws(() => configFromFlags({ live: 'http://a', sample: 'half' }), { message: 'flags: --sample: expected a number from 0 to 1' });
+  t.end();
+});
