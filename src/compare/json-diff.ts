@@ -141,15 +141,37 @@ class Walker {
   private orderedArrays(l: JsonValue[], d: JsonValue[], ign: States, uno: States, sink: Sink): void {
     if (l.length === d.length && l.length > 1) {
       // Same length: if only the order differs, say so once at the array path.
-      const probe = new ProbeSink();
-      this.elements(l, d, ign, uno, probe);
-      if (!probe.done) return;
-      if (this.sameMultiset(l, d, ign)) {
+      const first = this.firstDifference(l, d, ign, uno);
+      if (first < 0) return;
+      // Cheap pre-check before the multiset test: a reorder moves l[first] somewhere after `first`.
+      if (this.foundLater(l[first] as JsonValue, d, first, ign, uno) && this.sameMultiset(l, d, ign)) {
         sink.report(this.path, 'order', l, d);
         return;
       }
     }
     this.elements(l, d, ign, uno, sink);
+  }
+
+  private firstDifference(l: JsonValue[], d: JsonValue[], ign: States, uno: States): number {
+    const { ignore, unordered } = this.rules;
+    for (let i = 0; i < l.length; i++) {
+      const ci = ignore.step(ign, i);
+      if (ignore.matched(ci)) continue;
+      const probe = new ProbeSink();
+      this.walk(l[i] as JsonValue, d[i] as JsonValue, ci, unordered.step(uno, i), probe);
+      if (probe.done) return i;
+    }
+    return -1;
+  }
+
+  private foundLater(v: JsonValue, d: JsonValue[], from: number, ign: States, uno: States): boolean {
+    const { ignore, unordered } = this.rules;
+    for (let j = from + 1; j < d.length; j++) {
+      const probe = new ProbeSink();
+      this.walk(v, d[j] as JsonValue, ignore.step(ign, j), unordered.step(uno, j), probe);
+      if (!probe.done) return true;
+    }
+    return false;
   }
 
   private elements(l: JsonValue[], d: JsonValue[], ign: States, uno: States, sink: Sink): void {

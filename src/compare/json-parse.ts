@@ -67,14 +67,18 @@ export function hasLossyNumber(text: string): boolean {
       i++;
     } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
       const start = i;
+      let exp = false;
       i++;
       while (i < n) {
         const d = text.charCodeAt(i);
-        if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) i++;
-        else break;
+        if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x2b || d === 0x2d) i++;
+        else if (d === 0x65 || d === 0x45) {
+          exp = true;
+          i++;
+        } else break;
       }
-      // Short tokens (<= 15 chars) always have <= 15 digits and a small exponent.
-      if (i - start > 15 && isLossy(text.slice(start, i))) return true;
+      // Tokens of <= 15 characters without an exponent have <= 15 digits and fit a double.
+      if ((exp || i - start > 15) && isLossy(text.slice(start, i))) return true;
     } else i++;
   }
   return false;
@@ -215,6 +219,6 @@ class Parser {
     if (r === null) this.fail('bad number');
     const token = r[0];
     this.i += token.length;
-    return token.length > 15 && isLossy(token) ? new BigNum(token) : Number(token);
+    return (token.length > 15 || /[eE]/.test(token)) && isLossy(token) ? new BigNum(token) : Number(token);
   }
 }

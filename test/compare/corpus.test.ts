@@ -38,6 +38,7 @@ const rows: Row[] = [
   { name: 'within tolerance', live: ans('{"p":100}'), dark: ans('{"p":100.5}'), compare: { tolerance: 0.01 }, result: 'match', diffs: [] },
   { name: 'beyond tolerance', live: ans('{"p":100}'), dark: ans('{"p":102}'), compare: { tolerance: 0.01 }, result: 'mismatch', diffs: ['$.p changed'] },
   { name: 'reordered array is order', live: ans('{"tags":["a","b","c"]}'), dark: ans('{"tags":["c","a","b"]}'), result: 'mismatch', diffs: ['$.tags order'] },
+  { name: 'moved and changed is not order', live: ans('[1,2,3]'), dark: ans('[2,1,4]'), result: 'mismatch', diffs: ['$[*] changed'] },
   { name: 'reordered unordered array matches', live: ans('{"tags":["a","b","c"]}'), dark: ans('{"tags":["c","a","b"]}'), compare: { unordered: ['$.tags'] }, result: 'match', diffs: [] },
   { name: 'unordered objects with tolerance pair up', live: ans('{"xs":[{"v":1},{"v":100}]}'), dark: ans('{"xs":[{"v":100.4},{"v":1}]}'), compare: { unordered: ['$.xs'], tolerance: 0.01 }, result: 'match', diffs: [] },
   { name: 'unordered multiset differs', live: ans('{"tags":["a","b","b"]}'), dark: ans('{"tags":["b","a","a"]}'), compare: { unordered: ['$.tags'] }, result: 'mismatch', diffs: ['$.tags[*] changed'], values: { live: 'b', dark: 'a' } },

@@ -1,0 +1,57 @@
+import t from 'tap';
+import zlib from 'node:zlib';
+import { BigNum, decodeBody, decodeBodyAsync, parseJson } from '../../src/compare/index.js';
+
+void t.test('plain numbers stay numbers, lossy ones become BigNum', (t) => {
+  const v = parseJson('{"a":1,"b":1.5e3,"c":123456789012345,"d":12345678901234567890,"e":1e400,"f":0.1000000000000000000001,"g":-0}') as Record<string, unknown>;
+  t.equal(v['a'], 1);
+  t.equal(v['b'], 1500);
+  t.equal(v['c'], 123456789012345);
+  t.ok(v['d'] instanceof BigNum);
+  t.equal((v['d'] as BigNum).raw, '12345678901234567890');
+  t.ok(v['e'] instanceof BigNum, 'overflow kept');
+  t.ok(v['f'] instanceof BigNum, 'long decimal kept');
+  t.equal(v['g'], -0);
+  t.end();
+});
+
+void t.test('digits inside strings are not numbers; escapes are decoded', (t) => {
+  const v = parseJson('{"s":"12345678901234567890 \\" 98765432109876543210","n":12345678901234567891,"u":"\\u00e9"}') as Record<string, unknown>;
+  t.equal(v['s'], '12345678901234567890 " 98765432109876543210');
+  t.ok(v['n'] instanceof BigNum);
+  t.equal(v['u'], 'é');
+  t.end();
+});
+
+void t.test('the slow parser rejects what JSON.parse rejects', (t) => {
+  const lossy = '12345678901234567890';
+  for (const bad of [`[${lossy},]`, `{"a":${lossy}`, `[${lossy}] x`, `["a\u0001",${lossy}]`, `[01,${lossy}]`, `{a:1,"b":${lossy}}`, `["\\x",${lossy}]`]) {
+    t.throws(() => parseJson(bad), bad);
+  }
+  t.strictSame(JSON.parse(JSON.stringify(parseJson(`{"__proto__":1,"a":[${lossy},true,null,"x"]}`))), { ['__proto__']: 1, a: [lossy, true, null, 'x'] });
+  t.end();
+});
+
+void t.test('BOM is tolerated', (t) => {
+  t.strictSame(parseJson('\ufeff{"a":1}'), { a: 1 });
+  t.end();
+});
+
+void t.test('async decoding matches sync decoding and is bounded', async (t) => {
+  const body = Buffer.from('x'.repeat(100_000));
+  for (const [enc, data] of [
+    ['gzip', zlib.gzipSync(body)],
+    ['br', zlib.brotliCompressSync(body)],
+    ['deflate', zlib.deflateSync(body)],
+    ['deflate', zlib.deflateRawSync(body)],
+    ['gzip, br', zlib.brotliCompressSync(zlib.gzipSync(body))],
+  ] as const) {
+    const a = await decodeBodyAsync(data, enc, 1 << 20);
+    const s = decodeBody(data, enc, 1 << 20);
+    t.ok(a.ok && a.body.equals(body), `async ${enc}`);
+    t.ok(s.ok && s.body.equals(body), `sync ${enc}`);
+    t.strictSame(await decodeBodyAsync(data, enc, 1000), { ok: false, reason: 'decode_too_large' }, `async bound ${enc}`);
+    t.strictSame(decodeBody(data, enc, 1000), { ok: false, reason: 'decode_too_large' }, `sync bound ${enc}`);
+  }
+  t.strictSame(await decodeBodyAsync(Buffer.from('nope'), 'br', 1000), { ok: false, reason: 'decode_error' });
+});
