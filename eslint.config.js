@@ -17,6 +17,10 @@ export default tseslint.config(
   {
     files: ['test/**/*.ts'],
     rules: {
+      // tap queues subtests itself and fails a test on a rejection, so the
+      // promise t.test() returns is never lost; src/ keeps the rule strict.
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',

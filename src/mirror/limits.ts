@@ -1,0 +1,68 @@
+// The bounds on shadow work. Each one answers at once: there is no queue.
+
+/** A counter with a ceiling. */
+export class InFlight {
+  private n = 0;
+  constructor(readonly max: number) {}
+  get current(): number {
+    return this.n;
+  }
+  tryAcquire(): boolean {
+    if (this.n >= this.max) return false;
+    this.n++;
+    return true;
+  }
+  release(): void {
+    if (this.n > 0) this.n--;
+  }
+}
+
+/** A token bucket refilled continuously at `rps` per second, holding at most `rps` (min 1) tokens. 0 = no cap. */
+export class RateLimit {
+  private tokens: number;
+  private last: number;
+  private readonly burst: number;
+  constructor(
+    readonly rps: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.burst = Math.max(1, rps);
+    this.tokens = this.burst;
+    this.last = now();
+  }
+  tryTake(): boolean {
+    if (this.rps <= 0) return true;
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.rps);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** All bytes held for shadow work together (request copies, tapped live bodies, shadow bodies). */
+export class MemoryBudget {
+  private used = 0;
+  private peakUsed = 0;
+  constructor(readonly max: number) {}
+  get bytes(): number {
+    return this.used;
+  }
+  get peak(): number {
+    return this.peakUsed;
+  }
+  /** True when nothing more fits: new mirrors are refused. */
+  get full(): boolean {
+    return this.used >= this.max;
+  }
+  tryReserve(n: number): boolean {
+    if (this.used + n > this.max) return false;
+    this.used += n;
+    if (this.used > this.peakUsed) this.peakUsed = this.used;
+    return true;
+  }
+  release(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+}

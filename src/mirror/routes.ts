@@ -1,0 +1,105 @@
+// Route matching, compiled once at start-up: a pattern becomes a list of
+// segments, and matching a request walks its path once without allocating
+// beyond the split.
+import type { Method, RouteConfig } from '../config/types.js';
+
+type Segment = { kind: 'literal'; value: string } | { kind: 'param' } | { kind: 'rest' };
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly config: RouteConfig;
+  /** Index in the route table, for per-route state arrays. */
+  readonly index: number;
+}
+
+interface Matcher {
+  readonly route: CompiledRoute;
+  readonly methods: ReadonlySet<string> | null;
+  readonly prefix: string | null;
+  readonly segments: readonly Segment[] | null;
+}
+
+export function compilePattern(pattern: string): Segment[] {
+  const parts = pattern.split('/').slice(1);
+  return parts.map((p, i): Segment => {
+    if (p === '*' && i === parts.length - 1) return { kind: 'rest' };
+    if (p.startsWith(':') && p.length > 1) return { kind: 'param' };
+    return { kind: 'literal', value: p };
+  });
+}
+
+function matchSegments(segments: readonly Segment[], path: string): boolean {
+  // path starts with '/': walk segment by segment without building an array.
+  let pos = 1;
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i] as Segment;
+    if (seg.kind === 'rest') return true;
+    if (pos > path.length) return false;
+    let end = path.indexOf('/', pos);
+    if (end === -1) end = path.length;
+    const part = path.slice(pos, end);
+    if (seg.kind === 'literal') {
+      if (part !== seg.value) return false;
+    } else if (part === '') {
+      return false;
+    }
+    pos = end + 1;
+  }
+  return pos > path.length;
+}
+
+export class Router {
+  readonly routes: readonly CompiledRoute[];
+  readonly defaultRoute: CompiledRoute;
+  private readonly matchers: readonly Matcher[];
+  private readonly byName: ReadonlyMap<string, CompiledRoute>;
+
+  constructor(configs: readonly RouteConfig[]) {
+    const routes = configs.map((config, index): CompiledRoute => ({ name: config.name, config, index }));
+    const last = routes[routes.length - 1];
+    if (last === undefined || last.config.match !== null) throw new Error('route table must end with the default route');
+    this.routes = routes;
+    this.defaultRoute = last;
+    this.byName = new Map(routes.map((r) => [r.name, r]));
+    this.matchers = routes.slice(0, -1).map((route): Matcher => {
+      const m = route.config.match;
+      if (m === null) throw new Error(`route ${route.name} has no match`);
+      const methods = m.methods === null ? null : new Set<string>(m.methods);
+      return 'prefix' in m
+        ? { route, methods, prefix: m.prefix, segments: null }
+        : { route, methods, prefix: null, segments: compilePattern(m.path) };
+    });
+  }
+
+  /** First matching route wins; the query string never takes part. */
+  match(method: string, path: string): CompiledRoute {
+    for (const m of this.matchers) {
+      if (m.methods !== null && !m.methods.has(method)) continue;
+      if (m.prefix !== null ? path.startsWith(m.prefix) : matchSegments(m.segments as Segment[], path)) return m.route;
+    }
+    return this.defaultRoute;
+  }
+
+  get(name: string): CompiledRoute | undefined {
+    return this.byName.get(name);
+  }
+}
+
+/** The path part of a request target (origin-form or absolute-form), without the query. */
+export function requestPath(url: string | undefined): string {
+  if (url === undefined || url === '') return '/';
+  let start = 0;
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    const scheme = url.indexOf('://');
+    if (scheme !== -1) {
+      start = url.indexOf('/', scheme + 3);
+      if (start === -1) return '/';
+    }
+  }
+  const q = url.indexOf('?', start);
+  const end = q === -1 ? url.length : q;
+  const hash = url.indexOf('#', start);
+  return url.slice(start, hash !== -1 && hash < end ? hash : end);
+}
+
+export type { Method };

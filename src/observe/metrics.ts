@@ -1,0 +1,131 @@
+// Every metric umbra exports, defined in one place and named as in DESIGN.md §6.
+// Labels are bounded on purpose: route names, targets, decisions, reasons and
+// canonical field paths (capped per route) - never raw paths or header values.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Target = 'live' | 'dark' | 'secondary';
+export type Decision =
+  | 'mirrored'
+  | 'not_sampled'
+  | 'method_excluded'
+  | 'body_too_large'
+  | 'over_in_flight'
+  | 'over_rate'
+  | 'over_memory'
+  | 'paused';
+export type ShadowErrorReason = 'timeout' | 'connect' | 'reset' | 'protocol' | 'too_large';
+export type ComparisonResult = 'match' | 'mismatch' | 'noise' | 'skipped';
+
+/** Methods that may appear as a label; anything else is counted as OTHER. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT']);
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
+}
+
+/** Field label cap per route (DESIGN §6): the rest are counted as `_other`. */
+export const MAX_FIELDS_PER_ROUTE = 100;
+
+// Latency buckets from 1 ms to 30 s: shadow backends can be much slower than live.
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'umbra_requests_total',
+    help: 'Live answers sent to clients.',
+    labelNames: ['route', 'method', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'umbra_request_duration_seconds',
+    help: "Time to the end of each backend's answer.",
+    labelNames: ['route', 'target'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly decisions = new Counter({
+    name: 'umbra_mirror_decisions_total',
+    help: 'One mirror decision per request that reached a route.',
+    labelNames: ['route', 'decision'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowErrors = new Counter({
+    name: 'umbra_shadow_errors_total',
+    help: 'Shadow requests that failed.',
+    labelNames: ['route', 'target', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly comparisons = new Counter({
+    name: 'umbra_comparisons_total',
+    help: 'Finished comparisons.',
+    labelNames: ['route', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly mismatches = new Counter({
+    name: 'umbra_mismatches_total',
+    help: 'Mismatching comparisons by part.',
+    labelNames: ['route', 'part'] as const,
+    registers: [this.registry],
+  });
+  readonly fieldMismatches = new Counter({
+    name: 'umbra_field_mismatches_total',
+    help: 'Mismatches by canonical field path; at most 100 fields a route, the rest as _other.',
+    labelNames: ['route', 'field'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowInFlight = new Gauge({
+    name: 'umbra_shadow_in_flight',
+    help: 'Shadow requests under way.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+  readonly sampleRatio = new Gauge({
+    name: 'umbra_sample_ratio',
+    help: 'The sample fraction in force.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'umbra_config_reloads_total',
+    help: 'Hot reloads of the configuration.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  /** Not in DESIGN §6's table: inbound requests umbra refused itself (limits hit). */
+  readonly clientErrors = new Counter({
+    name: 'umbra_client_errors_total',
+    help: 'Inbound requests refused by umbra before forwarding (malformed, header too large, timeout).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  /** Not in DESIGN §6's table: live-backend failures by reason. */
+  readonly liveErrors = new Counter({
+    name: 'umbra_live_errors_total',
+    help: 'Live requests that failed upstream (connect, timeout, reset) or were aborted by the client.',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly fieldsSeen = new Map<string, Set<string>>();
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    for (const t of ['dark', 'secondary'] as const) this.shadowInFlight.set({ target: t }, 0);
+  }
+
+  /** Count a mismatching field, folding fields past the per-route cap into `_other`. */
+  fieldMismatch(route: string, field: string): void {
+    let seen = this.fieldsSeen.get(route);
+    if (seen === undefined) {
+      seen = new Set();
+      this.fieldsSeen.set(route, seen);
+    }
+    let label = field;
+    if (!seen.has(field)) {
+      if (seen.size >= MAX_FIELDS_PER_ROUTE) label = '_other';
+      else seen.add(field);
+    }
+    this.fieldMismatches.inc({ route, field: label });
+  }
+}

@@ -1,0 +1,262 @@
+// The live path: every request goes to the live backend through http-proxy and
+// the answer streams back untouched (less hop-by-hop headers). Shadow work only
+// observes (see exchange.ts); nothing here waits for it.
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream';
+import httpProxy from 'http-proxy';
+import type { Logger } from '../observe/log.js';
+import { methodLabel, type Metrics } from '../observe/metrics.js';
+import { requestPath, type CompiledRoute, type Router } from '../mirror/routes.js';
+import type { LiveFailure, LiveObserver, ShadowHook } from './exchange.js';
+import { connectionListed, forwardableRawHeaders, isHopByHop } from './hop.js';
+
+export interface LiveTarget {
+  readonly url: string;
+  /** ms of upstream inactivity (waiting for headers or between body chunks) before 504. */
+  readonly timeout: number;
+}
+
+/** What a request is being served with; swapped as a whole on hot reload. */
+export interface LiveState {
+  readonly target: LiveTarget;
+  readonly router: Router;
+  readonly shadow: ShadowHook | null;
+}
+
+const kCtx = Symbol('umbra.ctx');
+
+interface Ctx {
+  readonly route: CompiledRoute;
+  readonly started: number;
+  readonly observer: LiveObserver | null;
+  readonly state: LiveState;
+  timedOut: boolean;
+  /** The live answer broke off mid-body (as opposed to the client leaving). */
+  upstreamBroke: boolean;
+  failed: boolean;
+  /** The request to live, once it has a socket; cancelled when the client leaves. */
+  proxyReq: ClientRequest | null;
+}
+
+type CtxReq = IncomingMessage & { [kCtx]?: Ctx };
+
+const ERROR_BODIES: Record<string, string> = {
+  connect: JSON.stringify({ error: 'live backend unreachable', code: 'UMBRA_LIVE_CONNECT' }),
+  timeout: JSON.stringify({ error: 'live backend timed out', code: 'UMBRA_LIVE_TIMEOUT' }),
+  reset: JSON.stringify({ error: 'live backend closed the connection', code: 'UMBRA_LIVE_RESET' }),
+  protocol: JSON.stringify({ error: 'live backend sent an invalid answer', code: 'UMBRA_LIVE_PROTOCOL' }),
+};
+
+export function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): LiveFailure {
+  if (timedOut) return 'timeout';
+  switch (err.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return 'connect';
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'timeout';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'reset';
+    default:
+      return err.code?.startsWith('HPE_') === true ? 'protocol' : 'reset';
+  }
+}
+
+export interface LiveProxyOptions {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Upstream keep-alive sockets kept open per host. */
+  readonly maxFreeSockets?: number;
+}
+
+export class LiveProxy {
+  private state: LiveState;
+  private readonly proxy: httpProxy;
+  private readonly agent: http.Agent;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private inFlight = 0;
+  private draining = false;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(state: LiveState, opts: LiveProxyOptions) {
+    this.state = state;
+    this.log = opts.log;
+    this.metrics = opts.metrics;
+    this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: opts.maxFreeSockets ?? 256 });
+    this.proxy = httpProxy.createProxyServer({ agent: this.agent, selfHandleResponse: true, xfwd: false, ws: true });
+    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => this.onProxyReq(proxyReq, req));
+    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) =>
+      this.onProxyRes(proxyRes, req, res),
+    );
+    // Errors are handled per call; this keeps a stray one from becoming an uncaught exception.
+    this.proxy.on('error', (err: Error) => this.log.warn({ err }, 'proxy error'));
+  }
+
+  /** Swap the state in force (hot reload); requests under way keep the one they started with. */
+  setState(state: LiveState): void {
+    this.state = state;
+  }
+
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /** Stop treating connections as reusable and resolve when in-flight requests are done. */
+  drain(): Promise<void> {
+    this.draining = true;
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  close(): void {
+    this.proxy.close();
+    this.agent.destroy();
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const state = this.state;
+    const path = requestPath(req.url);
+    const route = state.router.match(req.method ?? 'GET', path);
+    const observer = state.shadow === null ? null : state.shadow.begin(req, route, path);
+    const ctx: Ctx = { route, started: performance.now(), observer, state, timedOut: false, upstreamBroke: false, failed: false, proxyReq: null };
+    (req as CtxReq)[kCtx] = ctx;
+    this.inFlight++;
+    if (this.draining) res.setHeader('connection', 'close');
+    res.once('close', () => this.finish(req, res));
+    // Node already answered "100 Continue" to the client; the expectation is
+    // hop-by-hop and must not reach the backend (http-proxy would also skip its
+    // proxyReq event for it).
+    if (req.headers.expect !== undefined) delete req.headers.expect;
+    this.proxy.web(req, res, { target: state.target.url }, (err: Error) => this.onError(err, req, res));
+    if (observer !== null) {
+      // Attached after web() has piped req to the backend, so the copy never
+      // changes the pace of the live upload.
+      req.on('data', (chunk: Buffer) => observer.requestChunk(chunk));
+      req.once('end', () => observer.requestEnd());
+    }
+  };
+
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    this.proxy.ws(req, socket, head, { target: this.state.target.url }, (err: Error) => {
+      this.log.debug({ err: err.message }, 'websocket upstream error');
+      socket.destroy();
+    });
+  };
+
+  private onProxyReq(proxyReq: ClientRequest, req: CtxReq): void {
+    const ctx = req[kCtx];
+    // Strip hop-by-hop headers (and those named in Connection), keeping the
+    // chunked framing of a streamed body: node re-frames it on the new hop.
+    const listed = connectionListed(req.headers.connection);
+    for (const name of proxyReq.getHeaderNames()) {
+      if (name === 'transfer-encoding') continue;
+      if (isHopByHop(name, listed)) proxyReq.removeHeader(name);
+    }
+    const remote = req.socket.remoteAddress ?? '';
+    const xff = req.headers['x-forwarded-for'];
+    proxyReq.setHeader('x-forwarded-for', xff === undefined || xff === '' ? remote : `${String(xff)}, ${remote}`);
+    if (req.headers['x-forwarded-proto'] === undefined) proxyReq.setHeader('x-forwarded-proto', 'encrypted' in req.socket ? 'https' : 'http');
+    if (req.headers['x-forwarded-host'] === undefined && req.headers.host !== undefined) {
+      proxyReq.setHeader('x-forwarded-host', req.headers.host);
+    }
+    if (ctx !== undefined) {
+      ctx.proxyReq = proxyReq;
+      proxyReq.setTimeout(ctx.state.target.timeout, () => {
+        ctx.timedOut = true;
+        proxyReq.destroy(Object.assign(new Error('live backend timed out'), { code: 'ETIMEDOUT' }));
+      });
+    }
+  }
+
+  private onProxyRes(proxyRes: IncomingMessage, req: CtxReq, res: ServerResponse): void {
+    const ctx = req[kCtx];
+    const status = proxyRes.statusCode ?? 502;
+    if (res.headersSent || res.destroyed) {
+      proxyRes.destroy();
+      return;
+    }
+    res.writeHead(status, proxyRes.statusMessage, forwardableRawHeaders(proxyRes.rawHeaders, proxyRes.headers));
+    const observer = ctx?.observer ?? null;
+    if (observer !== null) {
+      observer.responseStart(status, proxyRes.headers);
+      proxyRes.on('data', (chunk: Buffer) => observer.responseChunk(chunk));
+    }
+    if (ctx !== undefined) proxyRes.once('aborted', () => (ctx.upstreamBroke = true));
+    pipeline(proxyRes, res, (err) => {
+      if (ctx === undefined) return;
+      if (err) {
+        // The backend broke off mid-body (or the client left): the client's
+        // response is destroyed, never ended as if it were complete.
+        const reason: LiveFailure = ctx.timedOut ? 'timeout' : ctx.upstreamBroke ? 'reset' : 'client_abort';
+        this.fail(ctx, reason, err);
+        res.destroy();
+        return;
+      }
+      const ms = performance.now() - ctx.started;
+      this.metrics.duration.observe({ route: ctx.route.name, target: 'live' }, ms / 1000);
+      observer?.responseEnd(ms);
+    });
+  }
+
+  private onError(err: NodeJS.ErrnoException, req: CtxReq, res: ServerResponse): void {
+    const ctx = req[kCtx];
+    const timedOut = ctx?.timedOut === true;
+    // (req.destroyed is no sign: a request whose body was read is destroyed.)
+    const clientGone = res.destroyed || (req.socket.destroyed && !timedOut);
+    const reason: LiveFailure = clientGone ? 'client_abort' : classifyUpstreamError(err, timedOut);
+    if (ctx !== undefined) this.fail(ctx, reason, err);
+    if (clientGone) return;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const status = reason === 'timeout' ? 504 : 502;
+    const body = ERROR_BODIES[reason] ?? (ERROR_BODIES.reset);
+    this.log.warn({ route: ctx?.route.name, method: req.method, reason, err: err.message }, 'live backend failed');
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private fail(ctx: Ctx, reason: LiveFailure, err: Error): void {
+    if (ctx.failed) return;
+    ctx.failed = true;
+    this.metrics.liveErrors.inc({ route: ctx.route.name, reason });
+    if (reason === 'client_abort') this.log.debug({ route: ctx.route.name, err: err.message }, 'client aborted');
+    ctx.observer?.failed(reason);
+  }
+
+  private finish(req: CtxReq, res: ServerResponse): void {
+    const ctx = req[kCtx];
+    if (ctx !== undefined) {
+      // 499: the client left before an answer could be sent (nginx's convention).
+      const code = res.headersSent ? String(res.statusCode) : '499';
+      this.metrics.requests.inc({ route: ctx.route.name, method: methodLabel(req.method), code });
+      if (!res.writableFinished) {
+        // The client left: cancel the live request too (http-proxy only does
+        // so while the request body is still arriving).
+        if (ctx.proxyReq !== null && !ctx.proxyReq.destroyed) ctx.proxyReq.destroy();
+        if (!ctx.failed) this.fail(ctx, 'client_abort', new Error('client closed the connection'));
+      }
+      if (this.log.isLevelEnabled('debug')) {
+        this.log.debug(
+          { route: ctx.route.name, method: req.method, code, ms: Math.round(performance.now() - ctx.started) },
+          'request',
+        );
+      }
+    }
+    this.inFlight--;
+    if (this.draining && this.inFlight === 0) {
+      for (const w of this.drainWaiters.splice(0)) w();
+    }
+  }
+}

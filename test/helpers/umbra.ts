@@ -1,0 +1,35 @@
+// Starts umbra in-process for a test, from YAML text, on loopback port 0.
+import { Writable } from 'node:stream';
+import { parseConfigText } from '../../src/config/load.js';
+import { startUmbra, type Umbra } from '../../src/app.js';
+import { createLogger } from '../../src/observe/log.js';
+
+export interface TestUmbra extends Umbra {
+  /** Every log line written, parsed. */
+  readonly logs: Record<string, unknown>[];
+}
+
+/**
+ * `yaml` is the config body without `listen`/`admin` (added here on port 0);
+ * it usually names `live:` and maybe `dark:`.
+ */
+export async function startTestUmbra(yaml: string, opts: { token?: string; level?: string } = {}): Promise<TestUmbra> {
+  const text = [
+    'listen: 127.0.0.1:0',
+    'admin:',
+    '  listen: 127.0.0.1:0',
+    ...(opts.token !== undefined ? [`  token: ${opts.token}`] : []),
+    yaml,
+  ].join('\n');
+  const config = parseConfigText(text, 'test.yaml', {});
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const log = createLogger(opts.level ?? 'debug', config.redact.headers, sink);
+  const umbra = await startUmbra(config, { log });
+  return Object.assign(Object.create(umbra) as Umbra, { logs, stop: () => umbra.stop() });
+}
