@@ -42,14 +42,16 @@ interface Ctx {
 
 type CtxReq = IncomingMessage & { [kCtx]?: Ctx };
 
-const ERROR_BODIES: Record<string, string> = {
+const ERROR_BODIES: Record<UpstreamFailure, string> = {
   connect: JSON.stringify({ error: 'live backend unreachable', code: 'UMBRA_LIVE_CONNECT' }),
   timeout: JSON.stringify({ error: 'live backend timed out', code: 'UMBRA_LIVE_TIMEOUT' }),
   reset: JSON.stringify({ error: 'live backend closed the connection', code: 'UMBRA_LIVE_RESET' }),
   protocol: JSON.stringify({ error: 'live backend sent an invalid answer', code: 'UMBRA_LIVE_PROTOCOL' }),
 };
 
-export function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): LiveFailure {
+export type UpstreamFailure = Exclude<LiveFailure, 'client_abort'>;
+
+export function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): UpstreamFailure {
   if (timedOut) return 'timeout';
   switch (err.code) {
     case 'ECONNREFUSED':
@@ -213,15 +215,18 @@ export class LiveProxy {
     const timedOut = ctx?.timedOut === true;
     // (req.destroyed is no sign: a request whose body was read is destroyed.)
     const clientGone = res.destroyed || (req.socket.destroyed && !timedOut);
-    const reason: LiveFailure = clientGone ? 'client_abort' : classifyUpstreamError(err, timedOut);
+    if (clientGone) {
+      if (ctx !== undefined) this.fail(ctx, 'client_abort', err);
+      return;
+    }
+    const reason = classifyUpstreamError(err, timedOut);
     if (ctx !== undefined) this.fail(ctx, reason, err);
-    if (clientGone) return;
     if (res.headersSent) {
       res.destroy();
       return;
     }
     const status = reason === 'timeout' ? 504 : 502;
-    const body = ERROR_BODIES[reason] ?? (ERROR_BODIES.reset);
+    const body = ERROR_BODIES[reason];
     this.log.warn({ route: ctx?.route.name, method: req.method, reason, err: err.message }, 'live backend failed');
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
