@@ -5,15 +5,24 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Config } from './config/types.js';
 import { createAdminServer, type ApiHandler } from './admin/server.js';
+import { createApiHandler } from './admin/api.js';
+import { ComparePool } from './compare/index.js';
+import { Mirror } from './mirror/mirror.js';
 import { Router } from './mirror/routes.js';
+import { DivergenceStore } from './observe/divergences.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { Metrics } from './observe/metrics.js';
+import { compileRedactor } from './observe/redact.js';
 import { LiveProxy, type LiveState } from './proxy/live.js';
 import { createProxyServer } from './proxy/server.js';
 
 export interface UmbraOptions {
   readonly log?: Logger;
   readonly metrics?: Metrics;
+  /** Extra admin handlers (the divergence page), tried after the API. */
+  readonly handlers?: readonly ApiHandler[];
+  /** Divergence samples kept per route. */
+  readonly samplesPerRoute?: number;
 }
 
 export interface Umbra {
@@ -24,6 +33,10 @@ export interface Umbra {
   readonly proxyUrl: string;
   readonly adminUrl: string;
   readonly ready: boolean;
+  /** The mirror in force, or null without a dark backend. */
+  readonly mirror: Mirror | null;
+  /** Swap in a new validated config without dropping connections (hot reload). */
+  reload(config: Config): Promise<void>;
   /** Graceful stop: not ready, stop accepting, let in-flight requests finish (up to drainTimeout). */
   stop(): Promise<void>;
 }
@@ -36,35 +49,85 @@ async function listen(server: Server, host: string, port: number): Promise<strin
   return `http://${h}:${addr.port}`;
 }
 
-function buildState(config: Config): LiveState {
-  return {
-    target: { url: config.live.url, timeout: config.live.timeout },
-    router: new Router(config.routes),
-    shadow: null,
-  };
+/** Everything that depends on the config and is swapped as a whole on reload. */
+interface Generation {
+  readonly config: Config;
+  readonly router: Router;
+  readonly mirror: Mirror | null;
+  readonly state: LiveState;
 }
 
-export async function startUmbra(config: Config, opts: UmbraOptions = {}): Promise<Umbra> {
-  const log = opts.log ?? createLogger(config.log.level, config.redact.headers);
+export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Promise<Umbra> {
+  const log = opts.log ?? createLogger(initial.log.level, initial.redact.headers);
   const metrics = opts.metrics ?? new Metrics();
+  const store = new DivergenceStore(opts.samplesPerRoute ?? 50);
+  // Comparison of large bodies runs in a worker so it never blocks the live path.
+  const pool = new ComparePool();
   let ready = false;
   let stopping: Promise<void> | null = null;
 
-  const live = new LiveProxy(buildState(config), { log, metrics });
-  const proxyServer = createProxyServer(live, config.limits, log, metrics);
-  const handlers: ApiHandler[] = [];
-  const adminServer = createAdminServer({ token: config.admin.token, metrics, log, isReady: () => ready, handlers });
+  const build = (config: Config, previous: Mirror | null): Generation => {
+    const router = new Router(config.routes);
+    const mirror =
+      config.dark === null
+        ? null
+        : new Mirror({ config, metrics, log, pool, store, redactor: compileRedactor(config.redact), previous });
+    return {
+      config,
+      router,
+      mirror,
+      state: { target: { url: config.live.url, timeout: config.live.timeout }, router, shadow: mirror },
+    };
+  };
 
-  const adminUrl = await listen(adminServer, config.admin.listen.host, config.admin.listen.port);
+  let gen = build(initial, null);
+  const live = new LiveProxy(gen.state, { log, metrics });
+  const proxyServer = createProxyServer(live, initial.limits, log, metrics);
+  const api = createApiHandler({
+    mirror: () => gen.mirror,
+    store: () => store,
+    routeNames: () => gen.router.routes.map((r) => r.name),
+    log,
+  });
+  const adminServer = createAdminServer({
+    token: initial.admin.token,
+    metrics,
+    log,
+    isReady: () => ready,
+    handlers: [api, ...(opts.handlers ?? [])],
+  });
+
+  const adminUrl = await listen(adminServer, initial.admin.listen.host, initial.admin.listen.port);
   let proxyUrl: string;
   try {
-    proxyUrl = await listen(proxyServer, config.listen.host, config.listen.port);
+    proxyUrl = await listen(proxyServer, initial.listen.host, initial.listen.port);
   } catch (err) {
     adminServer.close();
+    await pool.close();
+    await gen.mirror?.close(0);
     throw err;
   }
   ready = true;
-  log.info({ listen: proxyUrl, admin: adminUrl, live: config.live.url, dark: config.dark?.url ?? null }, 'umbra started');
+  log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null }, 'umbra started');
+
+  const reload = async (config: Config): Promise<void> => {
+    const old = gen;
+    const restartOnly: string[] = [];
+    const a = old.config;
+    if (a.listen.host !== config.listen.host || a.listen.port !== config.listen.port) restartOnly.push('listen');
+    if (a.admin.listen.host !== config.admin.listen.host || a.admin.listen.port !== config.admin.listen.port) restartOnly.push('admin.listen');
+    if (a.admin.token !== config.admin.token) restartOnly.push('admin.token');
+    gen = build(config, old.mirror);
+    // One assignment: requests under way finish with the state they started with.
+    live.setState(gen.state);
+    proxyServer.headersTimeout = config.limits.headersTimeout;
+    proxyServer.requestTimeout = config.limits.requestTimeout;
+    log.level = config.log.level;
+    metrics.configReloads.inc({ result: 'success' });
+    log.info({ source: config.source, ...(restartOnly.length > 0 ? { needsRestart: restartOnly } : {}) }, 'config reloaded');
+    // The old shadow pools close once their requests are done.
+    if (old.mirror !== null) await old.mirror.close(config.dark?.timeout ?? 5000);
+  };
 
   const stop = async (): Promise<void> => {
     ready = false;
@@ -75,20 +138,24 @@ export async function startUmbra(config: Config, opts: UmbraOptions = {}): Promi
     const timedOut = await Promise.race([
       live.drain().then(() => false),
       new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), config.limits.drainTimeout);
+        timer = setTimeout(() => resolve(true), gen.config.limits.drainTimeout);
       }),
     ]);
     clearTimeout(timer);
     if (timedOut) log.warn({ inFlight: live.active }, 'drain timeout: closing remaining connections');
     proxyServer.closeAllConnections();
     live.close();
+    await gen.mirror?.close(Math.min(1000, gen.config.limits.drainTimeout));
+    await pool.close();
     adminServer.close();
     adminServer.closeAllConnections();
     log.info('stopped');
   };
 
   return {
-    config,
+    get config() {
+      return gen.config;
+    },
     log,
     metrics,
     proxyUrl,
@@ -96,6 +163,10 @@ export async function startUmbra(config: Config, opts: UmbraOptions = {}): Promi
     get ready() {
       return ready;
     },
+    get mirror() {
+      return gen.mirror;
+    },
+    reload,
     stop: () => (stopping ??= stop()),
   };
 }

@@ -1,6 +1,6 @@
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never
 // forwarded, nor is any header the Connection header names.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
@@ -44,4 +44,15 @@ export function forwardableRawHeaders(rawHeaders: readonly string[], headers: In
     out.push(name, rawHeaders[i + 1] as string);
   }
   return out;
+}
+
+/** The X-Forwarded-* values a hop adds: the same for the live request and its shadow copies. */
+export function forwardedFor(req: IncomingMessage): { for: string; proto: string | undefined; host: string | undefined } {
+  const remote = req.socket.remoteAddress ?? '';
+  const xff = req.headers['x-forwarded-for'];
+  return {
+    for: xff === undefined || xff === '' ? remote : `${String(xff)}, ${remote}`,
+    proto: req.headers['x-forwarded-proto'] === undefined ? ('encrypted' in req.socket ? 'https' : 'http') : undefined,
+    host: req.headers['x-forwarded-host'] === undefined ? req.headers.host : undefined,
+  };
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../observe/log.js';
 import { methodLabel, type Metrics } from '../observe/metrics.js';
 import { requestPath, type CompiledRoute, type Router } from '../mirror/routes.js';
 import type { LiveFailure, LiveObserver, ShadowHook } from './exchange.js';
-import { connectionListed, forwardableRawHeaders, isHopByHop } from './hop.js';
+import { connectionListed, forwardableRawHeaders, forwardedFor, isHopByHop } from './hop.js';
 
 export interface LiveTarget {
   readonly url: string;
@@ -164,13 +164,10 @@ export class LiveProxy {
       if (name === 'transfer-encoding') continue;
       if (isHopByHop(name, listed)) proxyReq.removeHeader(name);
     }
-    const remote = req.socket.remoteAddress ?? '';
-    const xff = req.headers['x-forwarded-for'];
-    proxyReq.setHeader('x-forwarded-for', xff === undefined || xff === '' ? remote : `${String(xff)}, ${remote}`);
-    if (req.headers['x-forwarded-proto'] === undefined) proxyReq.setHeader('x-forwarded-proto', 'encrypted' in req.socket ? 'https' : 'http');
-    if (req.headers['x-forwarded-host'] === undefined && req.headers.host !== undefined) {
-      proxyReq.setHeader('x-forwarded-host', req.headers.host);
-    }
+    const fwd = forwardedFor(req);
+    proxyReq.setHeader('x-forwarded-for', fwd.for);
+    if (fwd.proto !== undefined) proxyReq.setHeader('x-forwarded-proto', fwd.proto);
+    if (fwd.host !== undefined) proxyReq.setHeader('x-forwarded-host', fwd.host);
     if (ctx !== undefined) {
       ctx.proxyReq = proxyReq;
       proxyReq.setTimeout(ctx.state.target.timeout, () => {

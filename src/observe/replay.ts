@@ -1,0 +1,71 @@
+// "Copy as curl" for a divergence: one shell line that sends the same request
+// to the live and the dark backend, with secret headers and fields left out.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Redactor } from './redact.js';
+import { HOP_BY_HOP } from '../proxy/hop.js';
+
+const SKIP = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect']);
+const SECRET_QUERY = /token|key|secret|pass|auth|sig|session|credential/i;
+/** Request bodies above this are not put on a command line. */
+export const MAX_REPLAY_BODY = 4096;
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The request target with the values of secret-looking query parameters redacted. */
+export function redactTarget(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  let changed = false;
+  for (const [k] of params) {
+    if (SECRET_QUERY.test(k)) {
+      params.set(k, 'REDACTED');
+      changed = true;
+    }
+  }
+  return changed ? `${url.slice(0, q)}?${params.toString()}` : url;
+}
+
+export interface ReplayInput {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer | null;
+  readonly liveUrl: string;
+  readonly darkUrl: string;
+}
+
+export function replayCommand(input: ReplayInput, redactor: Redactor): string {
+  const parts = ['curl', '-sS', '-i', '-X', input.method];
+  const omitted: string[] = [];
+  for (const name of Object.keys(input.headers).sort()) {
+    const v = input.headers[name];
+    if (v === undefined || SKIP.has(name) || HOP_BY_HOP.has(name)) continue;
+    if (redactor.isSecretHeader(name)) {
+      omitted.push(name);
+      continue;
+    }
+    for (const one of Array.isArray(v) ? v : [v]) parts.push('-H', shellQuote(`${name}: ${one}`));
+  }
+  if (input.body !== null && input.body.length > 0) {
+    if (input.body.length > MAX_REPLAY_BODY) {
+      omitted.push(`body (${input.body.length} bytes)`);
+    } else {
+      let text = input.body.toString('utf8');
+      const type = String(input.headers['content-type'] ?? '');
+      if (/json/i.test(type)) {
+        try {
+          text = JSON.stringify(redactor.redactJson(JSON.parse(text)));
+        } catch {
+          /* not JSON after all: sent as it came */
+        }
+      }
+      parts.push('--data-binary', shellQuote(text));
+    }
+  }
+  const target = redactTarget(input.url);
+  const line = `for u in ${shellQuote(input.liveUrl)} ${shellQuote(input.darkUrl)}; do ${parts.join(' ')} "$u"${shellQuote(target)}; echo; done`;
+  return omitted.length > 0 ? `${line}  # left out: ${omitted.join(', ')}` : line;
+}
