@@ -9,7 +9,8 @@ import type { Answer, CompiledRules, ComparePool, Verdict } from '../compare/ind
 import { NoiseLearner, compileRules } from '../compare/index.js';
 import type { Logger } from '../observe/log.js';
 import type { Decision, Metrics } from '../observe/metrics.js';
-import { DivergenceStore, RouteStats } from '../observe/divergences.js';
+import type { DivergenceStore} from '../observe/divergences.js';
+import { RouteStats } from '../observe/divergences.js';
 import type { Redactor } from '../observe/redact.js';
 import { replayCommand } from '../observe/replay.js';
 import type { LiveFailure, LiveObserver, ShadowHook } from '../proxy/exchange.js';

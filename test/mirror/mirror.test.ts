@@ -185,7 +185,7 @@ for (const kind of ['hang', 'refuse', 'reset-mid-body', 'endless', 'garbage', 's
     } else if (kind === 'slow') {
       const d = await jsonBackend({ live: true, n: 42 }, 150);
       darkUrl = d.url;
-      closeDark = d.close;
+      closeDark = () => d.close();
       maxOpen = d.maxConcurrent;
     } else {
       const d = await hostile(kind);
