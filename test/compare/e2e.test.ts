@@ -1,0 +1,175 @@
+// Comparison end to end: real live, dark and secondary servers behind umbra,
+// checked through the metrics, the API and the logs (DESIGN §5, §6, §7).
+import t from 'tap';
+import { gzipSync } from 'node:zlib';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { json, metricValue, request, startBackend, until, type Backend } from '../helpers/net.js';
+import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
+
+type Answerer = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function trio(
+  t: Tap.Test,
+  liveFn: Answerer,
+  darkFn: Answerer,
+  extra = '',
+  secondaryFn: Answerer | null = null,
+): Promise<{ umbra: TestUmbra; live: Backend; dark: Backend }> {
+  const live = await startBackend(liveFn);
+  const dark = await startBackend(darkFn);
+  const secondary = secondaryFn === null ? null : await startBackend(secondaryFn);
+  const umbra = await startTestUmbra(
+    `live: { url: "${live.url}" }
+dark: { url: "${dark.url}" }
+${secondary === null ? '' : `secondary: { url: "${secondary.url}" }`}
+mirror: { sample: 1.0 }
+${extra}`,
+    { level: 'info' },
+  );
+  t.teardown(async () => {
+    await umbra.stop();
+    await Promise.all([live.close(), dark.close(), secondary?.close()]);
+  });
+  return { umbra, live, dark };
+}
+
+const sendJson = (body: unknown, headers: Record<string, string> = {}): Answerer => (_req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+
+async function settled(umbra: TestUmbra, n: number): Promise<string> {
+  return until(async () => {
+    const text = (await request(`${umbra.adminUrl}/metrics`)).body.toString();
+    return metricValue(text, 'umbra_comparisons_total') >= n ? text : '';
+  }, 5000, `${n} comparisons`);
+}
+
+t.test('a changed field is a mismatch in metrics, the API and the log', async (t) => {
+  const { umbra } = await trio(t, sendJson({ id: 7, price: 10.5, name: 'lamp' }), sendJson({ name: 'lamp', id: 7, price: 11 }), `
+routes:
+  - name: product
+    match: { path: /products/:id }`);
+  await request(`${umbra.proxyUrl}/products/7?ref=mail&token=s3cr3t`, {
+    headers: { authorization: 'Bearer live-secret', cookie: 'sid=abc', 'x-user-id': 'u1' },
+  });
+  const m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'product', result: 'mismatch' }), 1);
+  t.equal(metricValue(m, 'umbra_mismatches_total', { route: 'product', part: 'body' }), 1);
+  t.equal(metricValue(m, 'umbra_field_mismatches_total', { route: 'product', field: '$.price' }), 1);
+  t.notMatch(m, /products\/7|s3cr3t/, 'no raw path or query in any label');
+
+  const routes = await json(`${umbra.adminUrl}/api/routes`);
+  const product = routes.body.routes.find((r: { name: string }) => r.name === 'product');
+  t.match(product, { name: 'product', sample: 1, mirrored: 1, compared: 1, matches: 0, mismatches: 1, noise: 0, topFields: [{ field: '$.price', count: 1 }] });
+
+  const div = await json(`${umbra.adminUrl}/api/divergences?route=product&limit=5`);
+  t.equal(div.body.divergences.length, 1);
+  const d = div.body.divergences[0];
+  t.match(d, { route: 'product', method: 'GET', path: '/products/7', live: { status: 200 }, dark: { status: 200 } });
+  t.same(d.differences, [{ part: 'body', field: '$.price', kind: 'changed', live: 10.5, dark: 11 }]);
+  t.type(d.id, 'string');
+  t.match(d.time, /^\d{4}-\d\d-\d\dT/);
+  t.match(d.replay, /^for u in 'http:\/\/127\.0\.0\.1:\d+' 'http:\/\/127\.0\.0\.1:\d+'; do curl /, 'replay runs against both backends');
+  t.match(d.replay, /'x-user-id: u1'/, 'replay keeps ordinary headers');
+  t.notMatch(d.replay, /live-secret|sid=abc|s3cr3t/, 'replay holds no secrets');
+  t.match(d.replay, /left out: authorization, cookie/);
+
+  const line = umbra.logs.find((l) => l.msg === 'divergence');
+  t.ok(line, 'one info line per mismatch');
+  t.equal(line?.level, 30);
+  t.match(line, { route: 'product', fields: ['$.price'] });
+  t.notMatch(JSON.stringify(umbra.logs), /live-secret|sid=abc|s3cr3t/, 'no secret in any log line');
+
+  t.equal((await json(`${umbra.adminUrl}/api/divergences?route=nope`)).status, 404);
+  t.equal((await json(`${umbra.adminUrl}/api/divergences?limit=zero`)).status, 400);
+});
+
+t.test('key order, dates and encodings do not make a mismatch', async (t) => {
+  const body = { a: 1, b: [1, 2, 3], c: { d: 'x' } };
+  const { umbra } = await trio(
+    t,
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', date: 'Mon, 01 Jan 2024 00:00:00 GMT' });
+      res.end(JSON.stringify(body));
+    },
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'gzip', date: 'Tue, 02 Jan 2024 00:00:00 GMT' });
+      res.end(gzipSync(JSON.stringify({ c: { d: 'x' }, b: [1, 2, 3], a: 1.0 })));
+    },
+  );
+  await request(`${umbra.proxyUrl}/x`);
+  const m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { result: 'match' }), 1);
+});
+
+t.test('a status difference is reported as status', async (t) => {
+  const { umbra } = await trio(t, sendJson({ ok: true }), (_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+  await request(`${umbra.proxyUrl}/x`);
+  const m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_mismatches_total', { part: 'status' }), 1);
+  const d = (await json(`${umbra.adminUrl}/api/divergences`)).body.divergences[0];
+  t.match(d, { live: { status: 200 }, dark: { status: 404 } });
+  t.match(d.differences, [{ part: 'status', field: 'status', kind: 'changed', live: 200, dark: 404 }]);
+});
+
+t.test('noise: fields that differ between two live answers are learned, real differences still count', async (t) => {
+  const noisy = (price: number): Answerer => (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': randomUUID() });
+    res.end(JSON.stringify({ requestId: randomUUID(), generatedAt: new Date(Date.now() + Math.random() * 1e6).toISOString(), price }));
+  };
+  let darkPrice = 5;
+  const { umbra } = await trio(t, noisy(5), (req, res) => noisy(darkPrice)(req, res), '', noisy(5));
+  for (let i = 0; i < 6; i++) await request(`${umbra.proxyUrl}/p/${i}`);
+  let m = await settled(umbra, 6);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { result: 'noise' }), 6, 'random ids and timestamps are noise, not mismatches');
+  t.equal(metricValue(m, 'umbra_comparisons_total', { result: 'mismatch' }), 0);
+  darkPrice = 6;
+  await request(`${umbra.proxyUrl}/p/real`);
+  m = await settled(umbra, 7);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { result: 'mismatch' }), 1, 'a real difference beside noise is a mismatch');
+  const d = (await json(`${umbra.adminUrl}/api/divergences`)).body.divergences[0];
+  t.same(
+    d.differences.map((x: { field: string }) => x.field),
+    ['$.price'],
+    'only the real field is reported',
+  );
+  t.equal(metricValue(m, 'umbra_field_mismatches_total', { field: '$.requestId' }), 0, 'noise never reaches the field metric');
+});
+
+t.test('secrets are redacted in divergence samples and logs', async (t) => {
+  const { umbra } = await trio(
+    t,
+    sendJson({ user: { name: 'ann', password: 'live-pw' } }, { 'x-api-key': 'key-live' }),
+    sendJson({ user: { name: 'ann', password: 'dark-pw' } }, { 'x-api-key': 'key-dark' }),
+    `redact: { headers: [x-api-key], fields: ["$..password"] }`,
+  );
+  await request(`${umbra.proxyUrl}/me`, { headers: { 'x-api-key': 'client-key' } });
+  await settled(umbra, 1);
+  const d = (await json(`${umbra.adminUrl}/api/divergences`)).body.divergences[0];
+  const byField = Object.fromEntries(d.differences.map((x: { field: string }) => [x.field, x]));
+  t.match(byField['$.user.password'], { live: '[REDACTED]', dark: '[REDACTED]' }, 'field path kept, values redacted');
+  t.match(byField['header:x-api-key'], { live: '[REDACTED]', dark: '[REDACTED]' });
+  const everything = JSON.stringify(d) + JSON.stringify(umbra.logs);
+  t.notMatch(everything, /live-pw|dark-pw|key-live|key-dark|client-key/, 'no secret anywhere');
+});
+
+t.test('field labels are capped at 100 a route, the rest count as _other', async (t) => {
+  let n = 0;
+  const { umbra } = await trio(t, sendJson({}), (_req, res) => {
+    const body: Record<string, number> = {};
+    for (let i = 0; i < 30; i++) body[`f${n++}`] = i;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  for (let i = 0; i < 5; i++) await request(`${umbra.proxyUrl}/x/${i}`);
+  const m = await settled(umbra, 5);
+  const fields = new Set([...m.matchAll(/umbra_field_mismatches_total\{[^}]*field="([^"]+)"/g)].map((x) => x[1]));
+  t.equal(fields.size, 101, '100 fields and _other');
+  t.ok(fields.has('_other'));
+  t.equal(metricValue(m, 'umbra_field_mismatches_total', { field: '_other' }), 50);
+});
