@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startUmbra } from './app.js';
 import { configFromFlags, loadConfigFile } from './config/load.js';
+import { startReloader } from './config/reloader.js';
 import type { Config } from './config/types.js';
 import { ConfigError } from './errors.js';
 
@@ -93,7 +94,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       const demo = (await import('./demo/run.js')) as { runDemo: (o: { keep: boolean }) => Promise<number> };
       return await demo.runDemo({ keep: values.keep === true });
     }
-    return await serve(resolveConfig(values, env));
+    const file = values.config ?? env.UMBRA_CONFIG;
+    return await serve(resolveConfig(values, env), file !== undefined && file !== '' && values.live === undefined ? file : null, env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -107,7 +109,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 }
 
-async function serve(config: Config): Promise<number> {
+async function serve(config: Config, file: string | null, env: NodeJS.ProcessEnv): Promise<number> {
   let umbra;
   try {
     umbra = await startUmbra(config);
@@ -116,9 +118,20 @@ async function serve(config: Config): Promise<number> {
     return 1;
   }
   const u = umbra;
+  const reloader = file === null ? null : startReloader({ file, env, target: u, log: u.log, metrics: u.metrics });
+  const onHup = (): void => {
+    if (reloader === null) {
+      u.log.warn('SIGHUP ignored: started from flags, there is no config file to re-read');
+      return;
+    }
+    reloader.reload('SIGHUP').catch((err: unknown) => u.log.error({ err }, 'config reload crashed'));
+  };
+  process.on('SIGHUP', onHup);
   return new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       u.log.info({ signal }, 'shutting down');
+      reloader?.close();
+      process.off('SIGHUP', onHup);
       u.stop().then(
         () => {
           u.log.flush();

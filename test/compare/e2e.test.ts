@@ -1,6 +1,6 @@
 // Comparison end to end: real live, dark and secondary servers behind umbra,
 // checked through the metrics, the API and the logs (DESIGN §5, §6, §7).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { gzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -10,7 +10,7 @@ import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
 type Answerer = (req: IncomingMessage, res: ServerResponse) => void;
 
 async function trio(
-  t: Tap.Test,
+  t: Test,
   liveFn: Answerer,
   darkFn: Answerer,
   extra = '',

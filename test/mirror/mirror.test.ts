@@ -1,6 +1,6 @@
 // Shadow traffic against real loopback servers: sampling, methods, the marker
 // header, the limits, the dial and the kill switch (DESIGN §2 guarantees 2, 3).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { closedPort, json, metricValue, request, sleep, startBackend, until, type Backend } from '../helpers/net.js';
@@ -30,7 +30,7 @@ async function jsonBackend(body: unknown, delayMs = 0): Promise<Backend & { maxC
 }
 
 async function setup(
-  t: Tap.Test,
+  t: Test,
   yaml: (live: string, dark: string) => string,
   darkDelay = 0,
 ): Promise<{ live: Backend; dark: Backend & { maxConcurrent: () => number }; umbra: TestUmbra }> {
