@@ -1,0 +1,305 @@
+// The divergence page: reads /api/routes and /api/divergences (DESIGN §7) every
+// few seconds and renders them. Plain DOM, no framework, no build step. Values
+// from the API are only ever put in the page as text, never as HTML.
+'use strict';
+
+const REFRESH_MS = 3000;
+const SAMPLE_LIMIT = 50;
+const TOKEN_KEY = 'umbra.adminToken';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY) || '',
+  route: '', // '' = all routes
+  selected: null, // the divergence shown in the detail pane
+  paused: false,
+  timer: null,
+  lastRoutes: '',
+  lastSamples: '',
+  updated: null, // time of the last successful read
+};
+
+class AuthError extends Error {}
+
+// --- data ---------------------------------------------------------------
+
+async function api(path) {
+  const headers = { accept: 'application/json' };
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const res = await fetch(path, { headers, cache: 'no-store' });
+  if (res.status === 401) throw new AuthError('token needed');
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${body.error || res.statusText}`);
+  return body;
+}
+
+async function refresh() {
+  clearTimeout(state.timer);
+  const query = new URLSearchParams({ limit: String(SAMPLE_LIMIT) });
+  if (state.route) query.set('route', state.route);
+  try {
+    // Relative URLs: the page still works behind a path-prefixing proxy.
+    const [routes, samples] = await Promise.all([api('api/routes'), api(`api/divergences?${query}`)]);
+    showError('');
+    renderRoutes(routes);
+    renderSamples(samples.divergences || []);
+    state.updated = new Date();
+    setStatus();
+  } catch (err) {
+    if (err instanceof AuthError) return askForToken();
+    showError(`Cannot read the admin API: ${err.message}`);
+    setStatus();
+  }
+  schedule();
+}
+
+function schedule() {
+  clearTimeout(state.timer);
+  if (!state.paused && !document.hidden) state.timer = setTimeout(refresh, REFRESH_MS);
+}
+
+// --- small helpers ------------------------------------------------------
+
+/** el('td', { class: 'num' }, 'text', childNode, ...) */
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k === 'onclick') node.addEventListener('click', v);
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function percent(part, whole) {
+  return whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : '–';
+}
+
+function clock(time) {
+  const d = new Date(time);
+  return Number.isNaN(d.getTime()) ? String(time) : d.toLocaleTimeString([], { hour12: false });
+}
+
+function ms(n) {
+  return typeof n === 'number' ? `${n < 10 ? n.toFixed(1) : Math.round(n)} ms` : '';
+}
+
+function showError(text) {
+  $('error').textContent = text;
+  $('error').hidden = text === '';
+}
+
+function setStatus() {
+  const time = state.updated ? state.updated.toLocaleTimeString([], { hour12: false }) : 'never';
+  $('status').textContent = state.paused ? `Paused · last updated ${time}` : `Updated ${time} · every ${REFRESH_MS / 1000} s`;
+}
+
+// --- routes -------------------------------------------------------------
+
+function renderRoutes(body) {
+  $('paused-banner').hidden = body.paused !== true;
+  const text = JSON.stringify([body.routes, state.route]);
+  if (text === state.lastRoutes) return;
+  state.lastRoutes = text;
+  const rows = (body.routes || []).map((r) => {
+    const rate = r.compared > 0 ? r.mismatches / r.compared : 0;
+    const fields = (r.topFields || []).slice(0, 5).map((f) => el('li', {}, el('code', {}, f.field), ` ${f.count}`));
+    return el(
+      'tr',
+      { 'aria-current': r.name === state.route ? 'true' : false },
+      el('th', { scope: 'row' }, el('button', {
+        type: 'button',
+        class: 'link',
+        'aria-pressed': String(r.name === state.route),
+        title: r.name === state.route ? 'Show samples of every route' : `Show only samples of ${r.name}`,
+        onclick: () => chooseRoute(r.name === state.route ? '' : r.name),
+      }, r.name)),
+      el('td', { class: 'num' }, `${Number((r.sample * 100).toFixed(1))}%`),
+      el('td', { class: 'num' }, String(r.mirrored)),
+      el('td', { class: 'num' }, String(r.compared)),
+      el('td', { class: `num rate${rate > 0 ? ' bad' : ''}` }, percent(r.mismatches, r.compared), r.compared > 0 ? bar(rate) : null),
+      el('td', { class: 'num' }, String(r.noise)),
+      el('td', {}, fields.length ? el('ul', { class: 'fields' }, ...fields) : el('span', { class: 'muted' }, 'none')),
+    );
+  });
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 7, class: 'muted' }, 'No routes.')));
+  $('routes').tBodies[0].replaceChildren(...rows);
+}
+
+function bar(fraction) {
+  const fill = el('span');
+  fill.style.width = `${Math.round(fraction * 100)}%`; // CSSOM, allowed by the page's CSP
+  return el('span', { class: 'bar', 'aria-hidden': 'true' }, fill);
+}
+
+function chooseRoute(name) {
+  state.route = name;
+  $('samples-filter').textContent = name ? `· ${name}` : '';
+  state.lastRoutes = '';
+  refresh();
+}
+
+// --- samples ------------------------------------------------------------
+
+function renderSamples(samples) {
+  const text = JSON.stringify(samples);
+  if (text === state.lastSamples) return;
+  state.lastSamples = text;
+  // Keep keyboard focus on the same sample across a refresh.
+  const focusedId = document.activeElement && document.activeElement.dataset.id;
+  const rows = samples.map((s) => {
+    const selected = state.selected !== null && state.selected.id === s.id;
+    const statusDiffers = s.live.status !== s.dark.status;
+    return el(
+      'tr',
+      { class: selected ? 'selected' : null, 'aria-current': selected ? 'true' : false },
+      el('td', { class: 'nowrap', title: String(s.time) }, el('time', { datetime: String(s.time) }, clock(s.time))),
+      el('td', { class: 'nowrap' }, s.route),
+      el('td', { class: 'request' }, el('button', {
+        type: 'button',
+        class: 'link',
+        'data-id': s.id,
+        'aria-controls': 'detail',
+        onclick: () => select(s),
+      }, el('span', { class: 'method' }, s.method), ' ', s.path)),
+      el('td', { class: `num${statusDiffers ? ' diff-live' : ''}` }, `${s.live.status} · ${ms(s.live.ms)}`),
+      el('td', { class: `num${statusDiffers ? ' diff-dark' : ''}` }, `${s.dark.status} · ${ms(s.dark.ms)}`),
+    );
+  });
+  $('samples').tBodies[0].replaceChildren(...rows);
+  $('samples-empty').hidden = samples.length > 0;
+  if (focusedId) {
+    const again = document.querySelector(`#samples button[data-id="${CSS.escape(focusedId)}"]`);
+    if (again) again.focus();
+  }
+  // The first time there is something to show, show the newest.
+  if (state.selected === null && samples.length > 0) select(samples[0]);
+}
+
+function select(sample) {
+  state.selected = sample;
+  for (const row of $('samples').tBodies[0].rows) {
+    const mine = row.querySelector('button').dataset.id === sample.id;
+    row.classList.toggle('selected', mine);
+    if (mine) row.setAttribute('aria-current', 'true');
+    else row.removeAttribute('aria-current');
+  }
+  renderDetail(sample);
+}
+
+// --- one divergence, side by side --------------------------------------
+
+function renderDetail(s) {
+  $('detail-empty').hidden = true;
+  $('detail-body').hidden = false;
+  $('detail-title').textContent = `Differences · ${s.method} ${s.path}`;
+  $('detail-summary').replaceChildren(
+    `${s.route} at ${clock(s.time)}: live answered ${s.live.status} in ${ms(s.live.ms)}, dark ${s.dark.status} in ${ms(s.dark.ms)}.`,
+  );
+  const rows = (s.differences || []).map((d) => {
+    const [live, dark] = sideBySide(d);
+    return el('tr', {}, el('td', {}, d.part), el('td', {}, el('code', {}, d.field)), el('td', {}, d.kind), live, dark);
+  });
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No differences recorded.')));
+  $('differences').tBodies[0].replaceChildren(...rows);
+
+  const replay = typeof s.replay === 'string' && s.replay !== '' ? s.replay : null;
+  $('replay').hidden = replay === null;
+  $('replay-command').textContent = replay || '';
+  $('copy-status').textContent = '';
+}
+
+function show(v) {
+  return typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v, null, 1).replace(/\n\s*/g, ' ');
+}
+
+/** Two <td>s; the part of each value that differs is wrapped in <mark>. */
+function sideBySide(d) {
+  const absent = (side) => el('td', { class: 'value absent' }, el('em', {}, `absent in ${side}`));
+  if (d.kind === 'added' || d.live === undefined) return [absent('live'), el('td', { class: 'value diff-dark' }, el('mark', {}, show(d.dark)))];
+  if (d.kind === 'removed' || d.dark === undefined) return [el('td', { class: 'value diff-live' }, el('mark', {}, show(d.live))), absent('dark')];
+  const a = show(d.live);
+  const b = show(d.dark);
+  // In two strings, the common prefix and suffix stay plain and the middle is
+  // marked (one character in a long id); anything else is marked whole.
+  let p = 0;
+  let q = 0;
+  if (typeof d.live === 'string' && typeof d.dark === 'string') {
+    while (p < a.length && p < b.length && a[p] === b[p]) p++;
+    while (q < a.length - p && q < b.length - p && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
+    if (p + q === a.length || p + q === b.length) p = q = 0;
+  }
+  const cell = (text, cls) =>
+    el('td', { class: `value ${cls}` }, text.slice(0, p), el('mark', {}, text.slice(p, text.length - q)), text.slice(text.length - q));
+  return [cell(a, 'diff-live'), cell(b, 'diff-dark')];
+}
+
+async function copyReplay() {
+  const text = $('replay-command').textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API (plain http beyond localhost): select it for Ctrl-C.
+    const range = document.createRange();
+    range.selectNodeContents($('replay-command'));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    $('copy-status').textContent = 'Selected: press Ctrl-C to copy.';
+    return;
+  }
+  $('copy-status').textContent = 'Copied.';
+}
+
+// --- token --------------------------------------------------------------
+
+function askForToken() {
+  clearTimeout(state.timer);
+  const refused = state.token !== '';
+  if (refused) {
+    state.token = '';
+    sessionStorage.removeItem(TOKEN_KEY);
+  }
+  $('token-error').textContent = refused ? 'That token was refused. Try again.' : '';
+  $('token-error').hidden = !refused;
+  $('token-form').hidden = false;
+  $('status').textContent = 'Waiting for the admin token';
+  $('token').focus();
+}
+
+function useToken(event) {
+  event.preventDefault();
+  const token = $('token').value.trim();
+  if (!token) return;
+  state.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('token').value = '';
+  $('token-form').hidden = true;
+  refresh();
+}
+
+// --- start --------------------------------------------------------------
+
+function togglePause() {
+  state.paused = !state.paused;
+  const button = $('pause');
+  button.setAttribute('aria-pressed', String(state.paused));
+  button.textContent = state.paused ? 'Resume auto-refresh' : 'Pause auto-refresh';
+  if (state.paused) {
+    clearTimeout(state.timer);
+    setStatus();
+  } else {
+    refresh();
+  }
+}
+
+$('pause').addEventListener('click', togglePause);
+$('token-form').addEventListener('submit', useToken);
+$('copy').addEventListener('click', copyReplay);
+// No polling while the tab is hidden; catch up as soon as it is shown again.
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) clearTimeout(state.timer);
+  else if (!state.paused) refresh();
+});
+refresh();
