@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { Config } from './config/types.js';
 import { createAdminServer, type ApiHandler } from './admin/server.js';
 import { createApiHandler } from './admin/api.js';
+import { createPageHandler } from './admin/page.js';
 import { ComparePool } from './compare/index.js';
 import { Mirror } from './mirror/mirror.js';
 import { Router } from './mirror/routes.js';
@@ -19,7 +20,7 @@ import { createProxyServer } from './proxy/server.js';
 export interface UmbraOptions {
   readonly log?: Logger;
   readonly metrics?: Metrics;
-  /** Extra admin handlers (the divergence page), tried after the API. */
+  /** Extra admin handlers, tried after the API and the divergence page. */
   readonly handlers?: readonly ApiHandler[];
   /** Divergence samples kept per route. */
   readonly samplesPerRoute?: number;
@@ -94,7 +95,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     metrics,
     log,
     isReady: () => ready,
-    handlers: [api, ...(opts.handlers ?? [])],
+    handlers: [api, createPageHandler(), ...(opts.handlers ?? [])],
   });
 
   const adminUrl = await listen(adminServer, initial.admin.listen.host, initial.admin.listen.port);
