@@ -22,8 +22,6 @@ export interface UmbraOptions {
   readonly metrics?: Metrics;
   /** Extra admin handlers, tried after the API and the divergence page. */
   readonly handlers?: readonly ApiHandler[];
-  /** Divergence samples kept per route. */
-  readonly samplesPerRoute?: number;
 }
 
 export interface Umbra {
@@ -61,9 +59,9 @@ interface Generation {
 export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Promise<Umbra> {
   const log = opts.log ?? createLogger(initial.log.level, initial.redact.headers);
   const metrics = opts.metrics ?? new Metrics();
-  const store = new DivergenceStore(opts.samplesPerRoute ?? 50);
+  const store = new DivergenceStore(initial.limits.samplesPerRoute);
   // Comparison of large bodies runs in a worker so it never blocks the live path.
-  const pool = new ComparePool();
+  const pool = new ComparePool({ maxQueue: initial.limits.compareQueue });
   let ready = false;
   let stopping: Promise<void> | null = null;
 

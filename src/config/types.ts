@@ -86,6 +86,12 @@ export interface Limits {
   readonly drainTimeout: number;
   /** bytes: cap on the decompressed size of a body being compared */
   readonly maxDecodedBytes: number;
+  /** divergence samples kept per route for /api/divergences */
+  readonly samplesPerRoute: number;
+  /** large comparisons waiting for the worker; over it they are skipped (reason busy) */
+  readonly compareQueue: number;
+  /** info lines about mismatches per second; the rest are counted in the next line */
+  readonly mismatchLogsPerSecond: number;
 }
 
 export interface Config {

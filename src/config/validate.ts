@@ -50,7 +50,16 @@ export const DEFAULTS = deepFreeze({
   mirror: { sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
   compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 },
   redact: { headers: [], fields: [] },
-  limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16 * 1024, drainTimeout: 10_000, maxDecodedBytes: 8 * 1024 ** 2 },
+  limits: {
+    headersTimeout: 10_000,
+    requestTimeout: 60_000,
+    maxHeaderBytes: 16 * 1024,
+    drainTimeout: 10_000,
+    maxDecodedBytes: 8 * 1024 ** 2,
+    samplesPerRoute: 50,
+    compareQueue: 32,
+    mismatchLogsPerSecond: 5,
+  },
   log: { level: 'info' },
 } as const satisfies {
   listen: ListenAddress;
@@ -339,6 +348,9 @@ function readLimits(f: Fields, at: Value | undefined): Limits {
     maxHeaderBytes: f.size(s.given('maxHeaderBytes'), d.maxHeaderBytes),
     drainTimeout: f.duration(s.given('drainTimeout'), d.drainTimeout, { allowZero: true }),
     maxDecodedBytes: f.size(s.given('maxDecodedBytes'), d.maxDecodedBytes),
+    samplesPerRoute: f.number(s.given('samplesPerRoute'), d.samplesPerRoute, (n) => Number.isSafeInteger(n) && n > 0, 'expected a positive integer'),
+    compareQueue: f.number(s.given('compareQueue'), d.compareQueue, (n) => Number.isSafeInteger(n) && n >= 0, 'expected a whole number >= 0'),
+    mismatchLogsPerSecond: f.number(s.given('mismatchLogsPerSecond'), d.mismatchLogsPerSecond, (n) => Number.isFinite(n) && n >= 0, 'expected a number >= 0'),
   };
 }
 

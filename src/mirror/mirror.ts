@@ -68,8 +68,6 @@ export interface MirrorDeps {
   readonly pool: ComparePool;
   readonly store: DivergenceStore;
   readonly redactor: Redactor;
-  /** Largest number of mismatch log lines a second (the rest are counted and summarised). */
-  readonly mismatchLogsPerSecond?: number;
   /** The mirror this one replaces on hot reload: its route stats, noise memory and pause state carry over. */
   readonly previous?: Mirror | null;
 }
@@ -118,7 +116,7 @@ export class Mirror implements ShadowHook {
     this.darkInFlight = new InFlight(dark.maxInFlight);
     this.secondaryInFlight = new InFlight(dark.maxInFlight);
     this.rate = new RateLimit(dark.maxRps);
-    this.logLimit = new RateLimit(deps.mismatchLogsPerSecond ?? 5);
+    this.logLimit = new RateLimit(config.limits.mismatchLogsPerSecond);
   }
 
   begin(req: IncomingMessage, route: CompiledRoute, _path: string): LiveObserver | null {
@@ -407,6 +405,7 @@ class Exchange implements LiveObserver {
     metrics.comparisons.inc({ route, result: v.result });
     if (v.result === 'skipped') {
       stats.skipped++;
+      metrics.comparisonSkips.inc({ route, reason: reason ?? 'unknown' });
       m.deps.log.debug({ route, reason }, 'comparison skipped');
       return;
     }

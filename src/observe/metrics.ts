@@ -99,6 +99,13 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  /** Not in DESIGN §6's table: why comparisons were skipped (a bounded set of reasons). */
+  readonly comparisonSkips = new Counter({
+    name: 'umbra_comparison_skips_total',
+    help: 'Comparisons skipped, by reason (too_large, decode_too_large, busy, live_<failure>, dark_<failure>, ...).',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
   /** Not in DESIGN §6's table: live-backend failures by reason. */
   readonly liveErrors = new Counter({
     name: 'umbra_live_errors_total',

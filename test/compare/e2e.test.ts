@@ -173,3 +173,30 @@ t.test('field labels are capped at 100 a route, the rest count as _other', async
   t.ok(fields.has('_other'));
   t.equal(metricValue(m, 'umbra_field_mismatches_total', { field: '_other' }), 50);
 });
+
+t.test('a gzip bomb from the dark side is a counted skip, not an outage', async (t) => {
+  const bomb = gzipSync(Buffer.alloc(32 * 1024 * 1024, 0));
+  const { umbra } = await trio(
+    t,
+    sendJson({ ok: true }),
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(bomb);
+    },
+    'limits: { maxDecodedBytes: 1MiB }',
+  );
+  t.ok(bomb.length < 64 * 1024, `the bomb is small on the wire (${bomb.length} bytes)`);
+  const r = await request(`${umbra.proxyUrl}/x`);
+  t.equal(r.body.toString(), '{"ok":true}', 'live unaffected');
+  const m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { result: 'skipped' }), 1);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'decode_too_large' }), 1);
+});
+
+t.test('a failed dark side gives a skipped comparison with its reason', async (t) => {
+  const { umbra } = await trio(t, sendJson({ ok: true }), (_req, res) => res.socket?.destroy());
+  await request(`${umbra.proxyUrl}/x`);
+  const m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'dark_reset' }), 1);
+  t.equal(metricValue(m, 'umbra_shadow_errors_total', { target: 'dark', reason: 'reset' }), 1);
+});
