@@ -1,0 +1,52 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { compileRedactor } from '../../src/observe/redact.js';
+import { MAX_REPLAY_BODY, redactTarget, replayCommand, shellQuote } from '../../src/observe/replay.js';
+
+const redactor = compileRedactor({ headers: ['x-api-key'], fields: ['$..password'] });
+
+t.test('shell quoting survives a round trip through sh', async (t) => {
+  for (const s of ["plain", "it's", "a b\nc", '$(rm -rf /) `x` "q"']) {
+    t.equal(execFileSync('sh', ['-c', `printf %s ${shellQuote(s)}`]).toString(), s);
+  }
+});
+
+t.test('secret-looking query values are redacted, others kept', async (t) => {
+  t.equal(redactTarget('/a?token=abc&page=2'), '/a?token=REDACTED&page=2');
+  t.equal(redactTarget('/a?page=2'), '/a?page=2');
+  t.equal(redactTarget('/a'), '/a');
+});
+
+t.test('a POST replay carries its body with secret fields redacted', async (t) => {
+  const cmd = replayCommand(
+    {
+      method: 'POST',
+      url: '/login?api_key=k1',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer x', 'x-api-key': 'k2', host: 'a', 'content-length': '40', connection: 'keep-alive' },
+      body: Buffer.from(JSON.stringify({ user: 'ann', password: 'pw' })),
+      liveUrl: 'http://live:1',
+      darkUrl: 'http://dark:2',
+    },
+    redactor,
+  );
+  t.match(cmd, /-X POST/);
+  t.match(cmd, /--data-binary '\{"user":"ann","password":"\[REDACTED\]"\}'/);
+  t.match(cmd, /'content-type: application\/json'/);
+  t.notMatch(cmd, /Bearer x|k1|k2|host: a|content-length|connection/);
+  t.match(cmd, /# left out: authorization, x-api-key$/);
+  t.match(cmd, /"\$u"'\/login\?api_key=REDACTED'/);
+});
+
+t.test('large bodies are left out of the command line', async (t) => {
+  const cmd = replayCommand(
+    { method: 'PUT', url: '/x', headers: {}, body: Buffer.alloc(MAX_REPLAY_BODY + 1, 'a'), liveUrl: 'http://l', darkUrl: 'http://d' },
+    redactor,
+  );
+  t.notMatch(cmd, /--data-binary/);
+  t.match(cmd, /left out: body \(4097 bytes\)/);
+  const notJson = replayCommand(
+    { method: 'POST', url: '/x', headers: { 'content-type': 'application/json' }, body: Buffer.from('{oops'), liveUrl: 'http://l', darkUrl: 'http://d' },
+    redactor,
+  );
+  t.match(notJson, /--data-binary '\{oops'/, 'a body that is not JSON after all is sent as it came');
+});
