@@ -6,7 +6,7 @@ import { startUmbra } from './app.js';
 import { configFromFlags, loadConfigFile } from './config/load.js';
 import { startReloader } from './config/reloader.js';
 import type { Config } from './config/types.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, UsageError } from './errors.js';
 
 export const USAGE = `umbra - a sidecar reverse proxy for shadow traffic and dark launches
 
@@ -57,8 +57,6 @@ export function resolveConfig(values: Parsed['values'], env: NodeJS.ProcessEnv):
     ...(values.admin !== undefined ? { admin: values.admin } : {}),
   });
 }
-
-class UsageError extends Error {}
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
   let parsed: Parsed;

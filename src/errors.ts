@@ -40,3 +40,47 @@ export class ConfigError extends UmbraError {
     this.problems = Object.freeze(problems.map((p) => Object.freeze({ ...p })));
   }
 }
+
+/** The comparison worker's queue is full; the comparison is skipped (reason busy). */
+export class CompareBusyError extends UmbraError {
+  declare readonly code: 'UMBRA_COMPARE_BUSY';
+  constructor() {
+    super('UMBRA_COMPARE_BUSY', 'compare queue is full');
+  }
+}
+
+/** A comparison worker failed, timed out, or the pool was closed. */
+export class ComparePoolError extends UmbraError {
+  declare readonly code: 'UMBRA_COMPARE_WORKER' | 'UMBRA_COMPARE_TIMEOUT' | 'UMBRA_COMPARE_CLOSED';
+  constructor(code: 'UMBRA_COMPARE_WORKER' | 'UMBRA_COMPARE_TIMEOUT' | 'UMBRA_COMPARE_CLOSED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A field path (`$.a.b`, `$..x`, `$.items[*]`) that cannot be parsed. */
+export class PathSyntaxError extends UmbraError {
+  declare readonly code: 'UMBRA_BAD_FIELD_PATH';
+  readonly path: string;
+  constructor(path: string, detail: string) {
+    super('UMBRA_BAD_FIELD_PATH', `bad field path ${JSON.stringify(path)}: ${detail}`);
+    this.path = path;
+  }
+}
+
+/** An admin request body that is too large or not JSON. */
+export class AdminBodyError extends UmbraError {
+  declare readonly code: 'UMBRA_ADMIN_BODY';
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super('UMBRA_ADMIN_BODY', message);
+    this.status = status;
+  }
+}
+
+/** A command line that cannot be used (exit status 2). */
+export class UsageError extends UmbraError {
+  declare readonly code: 'UMBRA_USAGE';
+  constructor(message: string) {
+    super('UMBRA_USAGE', message);
+  }
+}

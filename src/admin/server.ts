@@ -5,6 +5,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
+import { AdminBodyError } from '../errors.js';
 
 export interface AdminRequest {
   readonly method: string;
@@ -65,25 +66,17 @@ async function readJsonBody(req: IncomingMessage, max: number): Promise<unknown>
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > max) throw new BodyError(413, `request body over ${max} bytes`);
+    if (size > max) throw new AdminBodyError(413, `request body over ${max} bytes`);
     chunks.push(chunk);
   }
   if (size === 0) return undefined;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
-    throw new BodyError(400, 'request body is not valid JSON');
+    throw new AdminBodyError(400, 'request body is not valid JSON');
   }
 }
 
-class BodyError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export function createAdminServer(opts: AdminOptions): Server {
   const maxBody = opts.maxBodyBytes ?? 64 * 1024;
@@ -108,7 +101,7 @@ export function createAdminServer(opts: AdminOptions): Server {
     try {
       body = await readJsonBody(req, maxBody);
     } catch (err) {
-      if (err instanceof BodyError) return send(res, errorResult(err.status, err.message));
+      if (err instanceof AdminBodyError) return send(res, errorResult(err.status, err.message));
       throw err;
     }
     const areq: AdminRequest = { method, path, query: url.searchParams, body, who: req.socket.remoteAddress ?? 'unknown' };

@@ -1,6 +1,7 @@
 // Field paths: parsing the configured patterns ($.a.b, $.items[*].id, $..name)
 // into a small automaton that advances as a JSON walker descends, and writing
 // canonical paths ($.items[*].price, $["we ird"]).
+import { PathSyntaxError } from '../errors.js';
 
 /** One step of a concrete path: an object key or an array index (null = unknown index). */
 export type Segment = string | number | null;
@@ -13,13 +14,7 @@ type Token =
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
-export class PathSyntaxError extends Error {
-  readonly code = 'UMBRA_BAD_FIELD_PATH';
-  constructor(readonly path: string, detail: string) {
-    super(`bad field path ${JSON.stringify(path)}: ${detail}`);
-    this.name = 'PathSyntaxError';
-  }
-}
+export { PathSyntaxError };
 
 /** Parses `$.a`, `$["a b"]`, `$.a[*]`, `$.a[3]`, `$..a`, `$.*`. */
 export function parsePath(path: string): Token[] {

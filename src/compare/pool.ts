@@ -12,6 +12,7 @@ import type { Job, JobResult, WireAnswer } from './job.js';
 import type { NoiseLearner } from './noise.js';
 import { compareAnswers } from './compare.js';
 import { applyNoise } from './noise.js';
+import { CompareBusyError, ComparePoolError } from '../errors.js';
 
 export interface ComparePoolOptions {
   /** Worker threads. Default 1. */
@@ -24,24 +25,7 @@ export interface ComparePoolOptions {
   readonly jobTimeoutMs?: number;
 }
 
-export class CompareBusyError extends Error {
-  readonly code = 'UMBRA_COMPARE_BUSY';
-  constructor() {
-    super('compare queue is full');
-    this.name = 'CompareBusyError';
-  }
-}
-
-export class ComparePoolError extends Error {
-  constructor(
-    readonly code: 'UMBRA_COMPARE_WORKER' | 'UMBRA_COMPARE_TIMEOUT' | 'UMBRA_COMPARE_CLOSED',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'ComparePoolError';
-  }
-}
+export { CompareBusyError, ComparePoolError };
 
 interface Pending {
   job: Job;

@@ -20,6 +20,8 @@ export interface DemoOptions {
   readonly concurrency?: number;
   /** Where the demo writes; default process.stdout. */
   readonly out?: NodeJS.WritableStream & { readonly isTTY?: boolean };
+  /** Where a failure is explained; default process.stderr. */
+  readonly err?: NodeJS.WritableStream;
   /** Read for UMBRA_DEMO_REQUESTS; default process.env. */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -314,7 +316,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     return 0;
   } catch (err) {
     if (!(err instanceof DemoError)) throw err;
-    process.stderr.write(`umbra demo: ${err.message}\n`);
+    (opts.err ?? process.stderr).write(`umbra demo: ${err.message}\n`);
     return 1;
   } finally {
     if (umbra !== null) {
