@@ -1,0 +1,79 @@
+// A small backend for the benchmarks, run as its own process (fork it):
+//
+//   node benchmarks/lib/backend.js --mode fast|late|hang [--delay 200]
+//
+//   fast  answers every request at once with the same ~1 KB JSON document
+//   late  the same answer, --delay ms later (a slow dark backend)
+//   hang  reads the request and never answers (a hung dark backend)
+//
+// It listens on 127.0.0.1, port 0, and sends {port} to its parent over IPC; the
+// message 'count' is answered with {count} (requests received so far).
+
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: { mode: { type: 'string', default: 'fast' }, delay: { type: 'string', default: '200' } },
+});
+const mode = values.mode;
+const delay = Number(values.delay);
+if (!['fast', 'late', 'hang'].includes(mode) || !(delay >= 0)) {
+  process.stderr.write(`backend: bad --mode ${mode} or --delay ${values.delay}\n`);
+  process.exit(2);
+}
+
+// Deterministic, so a live and a dark instance give equal answers (comparisons match).
+const items = [];
+for (let i = 0; items.length < 8; i++) {
+  items.push({ id: i, sku: `SKU-${String(i).padStart(6, '0')}`, name: `Item number ${i}`, price: i * 1.25, tags: ['alpha', i % 2 ? 'odd' : 'even'] });
+}
+let doc = { service: 'bench-backend', total: items.length, items, padding: '' };
+let text = JSON.stringify(doc);
+doc = { ...doc, padding: 'x'.repeat(Math.max(0, 1024 - text.length)) };
+const BODY = Buffer.from(JSON.stringify(doc));
+const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
+
+const hung = new Set();
+let requests = 0;
+
+const server = http.createServer((req, res) => {
+  requests++;
+  // Read the request body (if any) before answering, as a real service would.
+  req.resume();
+  req.once('end', () => {
+    if (mode === 'fast') {
+      res.writeHead(200, HEADERS);
+      res.end(BODY);
+    } else if (mode === 'late') {
+      setTimeout(() => {
+        res.writeHead(200, HEADERS);
+        res.end(BODY);
+      }, delay);
+    } else {
+      hung.add(res);
+      res.once('close', () => hung.delete(res));
+    }
+  });
+});
+server.keepAliveTimeout = 30_000;
+server.headersTimeout = 35_000;
+server.requestTimeout = 0;
+
+server.listen(0, '127.0.0.1', () => {
+  process.send?.({ port: server.address().port, bytes: BODY.length, mode });
+});
+
+// The parent asks how many requests arrived (e.g. to see that a mirror really sent them).
+process.on('message', (m) => {
+  if (m === 'count') process.send?.({ count: requests });
+});
+
+function shutdown() {
+  server.close();
+  server.closeAllConnections();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+// The parent went away: do not outlive it.
+process.on('disconnect', shutdown);

@@ -1,0 +1,44 @@
+// Number formatting shared by the scenarios and the report.
+
+export const MiB = 1024 * 1024;
+
+export function fmtRps(x) {
+  return x === null || x === undefined ? 'n/a' : Math.round(x).toLocaleString('en-US');
+}
+
+export function fmtMs(x) {
+  if (x === null || x === undefined) return 'n/a';
+  if (x >= 100) return `${Math.round(x)} ms`;
+  if (x >= 10) return `${x.toFixed(1)} ms`;
+  return `${x.toFixed(2)} ms`;
+}
+
+export function fmtMiB(bytes) {
+  return bytes === null || bytes === undefined ? 'n/a' : `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+export function fmtPct(x) {
+  return x === null || x === undefined ? 'n/a' : `${Math.round(x)} %`;
+}
+
+export function fmtRatio(x) {
+  return x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(2);
+}
+
+/** Failed requests (socket errors, timeouts, non-2xx answers) over all rounds of a configuration. */
+export function failures(r) {
+  return r.failedAllRounds ?? r.errors + r.timeouts + r.non2xx;
+}
+
+export function ratio(a, b) {
+  return typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : null;
+}
+
+export function fmtCores(x) {
+  return x === null || x === undefined ? 'n/a' : x.toFixed(2);
+}
+
+/** "min–max" of the rounds' throughput, for the spread column. */
+export function fmtSpread(r) {
+  return r.rounds.length < 2 ? '—' : `${fmtRps(r.rpsMin)}–${fmtRps(r.rpsMax)}`;
+}

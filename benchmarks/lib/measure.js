@@ -1,0 +1,79 @@
+// Measuring a set of configurations in rounds. All of a scenario's configurations are
+// started first; each gets a short warm-up; then every round measures each of them
+// once, in the same order, for `ctx.seconds`. Per configuration, the round with the
+// highest throughput is reported ("best of N"), with the spread over rounds.
+//
+// Why rounds: the machine is shared, and other people's work comes and goes. A single
+// long measurement per configuration lets a burst of foreign load land on one of them
+// and skew a ratio; interleaved rounds spread such bursts over all configurations, and
+// the best round is the one least disturbed (foreign load only ever lowers throughput).
+
+import { runLoad } from './load.js';
+import { observe, waitQuiet } from './procs.js';
+
+/**
+ * `configs`: [{ key, start: async () => handle }] where handle is
+ *   { url, pid, stop(), beforeRun?(), afterRun?(before) }.
+ * Returns { [key]: { ...bestRound, rounds: [every round] } }.
+ */
+export async function measureRounds(ctx, configs, { connections = 32 } = {}) {
+  const handles = new Map();
+  const results = {};
+  try {
+    for (const c of configs) {
+      ctx.log(`  start ${c.key}`);
+      handles.set(c.key, await c.start());
+    }
+    for (const c of configs) {
+      const h = handles.get(c.key);
+      ctx.log(`  warm-up ${ctx.warmupSec}s ${c.key}`);
+      await runLoad({ url: h.url, connections, seconds: ctx.warmupSec, tool: ctx.tool });
+    }
+    for (const c of configs) results[c.key] = { rounds: [] };
+    for (let round = 1; round <= ctx.rounds; round++) {
+      // Give a burst of foreign load a moment to pass, within a budget for the suite.
+      const quiet = await waitQuiet({ maxWaitMs: Math.min(ctx.quietBudget.perRunMs, ctx.quietBudget.leftMs) });
+      ctx.quietBudget.leftMs = Math.max(0, ctx.quietBudget.leftMs - quiet.waitedMs);
+      if (quiet.waitedMs > 600) ctx.log(`  waited ${(quiet.waitedMs / 1000).toFixed(1)}s for a quieter machine (other load ${quiet.otherCores?.toFixed(2)} cores)`);
+      for (const c of configs) {
+        const h = handles.get(c.key);
+        const before = h.beforeRun ? await h.beforeRun() : undefined;
+        const obs = await observe(h.pid, () => runLoad({ url: h.url, connections, seconds: ctx.seconds, tool: ctx.tool }));
+        const after = h.afterRun ? await h.afterRun(before) : undefined;
+        const r = {
+          round,
+          ...obs.result,
+          cpuPercent: obs.cpuPercent,
+          benchCores: obs.benchCores,
+          otherCores: obs.otherCores,
+          rssPeakBytes: obs.rssPeakDuringRun,
+          rssHwmBytes: obs.rssHwm,
+          extra: after,
+        };
+        results[c.key].rounds.push(r);
+        ctx.log(
+          `  round ${round} ${c.key}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
+            `failed ${r.errors + r.timeouts + r.non2xx}, other load ${r.otherCores?.toFixed(2)} cores`,
+        );
+      }
+    }
+  } finally {
+    for (const h of handles.values()) await h.stop();
+  }
+  for (const c of configs) {
+    const rounds = results[c.key].rounds;
+    const best = rounds.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const rps = rounds.map((x) => x.rps);
+    // Peak memory is over the whole life of the process, i.e. the last reading.
+    const last = rounds[rounds.length - 1];
+    results[c.key] = {
+      ...best,
+      rssHwmBytes: last.rssHwmBytes,
+      failedAllRounds: rounds.reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0),
+      rpsMin: Math.min(...rps),
+      rpsMax: Math.max(...rps),
+      rounds,
+    };
+  }
+  return results;
+}

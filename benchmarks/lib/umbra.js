@@ -1,0 +1,98 @@
+// Starts umbra as its own process, exactly as an operator would:
+// `node bin/umbra.js --config <tmp yaml>`, log level warn, and waits for /readyz.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, spawnTracked, stop, waitHttpOk } from './procs.js';
+
+const BIN = fileURLToPath(new URL('../../bin/umbra.js', import.meta.url));
+
+/**
+ * `extraYaml` is appended to the generated config (e.g. a `dark:` and a `mirror:`
+ * section). Returns { child, pid, proxyUrl, adminUrl, configText, stop() }.
+ */
+export async function startUmbraProcess({ liveUrl, extraYaml = '' }) {
+  const dir = mkdtempSync(join(tmpdir(), 'umbra-bench-'));
+  const port = await freePort();
+  const adminPort = await freePort();
+  const configText = [
+    `listen: 127.0.0.1:${port}`,
+    'admin:',
+    `  listen: 127.0.0.1:${adminPort}`,
+    'live:',
+    `  url: ${liveUrl}`,
+    'log:',
+    '  level: warn',
+    extraYaml.trim(),
+    '',
+  ].join('\n');
+  const file = join(dir, 'umbra.yaml');
+  writeFileSync(file, configText);
+  const child = spawnTracked(process.execPath, [BIN, '--config', file], { name: 'umbra' });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  try {
+    await waitHttpOk(`${adminUrl}/readyz`, { child, timeoutMs: 15_000 });
+  } catch (err) {
+    await stop(child, 1000);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    child,
+    pid: child.pid,
+    proxyUrl: `http://127.0.0.1:${port}`,
+    adminUrl,
+    configText,
+    async stop() {
+      await stop(child, 5000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Fetches /metrics and parses the Prometheus text format into samples. */
+export async function scrapeMetrics(adminUrl) {
+  const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${adminUrl}/metrics answered ${res.status}`);
+  return parseProm(text);
+}
+
+export function parseProm(text) {
+  const samples = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    if (m[3]) for (const l of m[3].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    samples.push({ name: m[1], labels, value: Number(m[4]) });
+  }
+  return samples;
+}
+
+/** Sum of a metric's samples whose labels include `match`. */
+export function sumMetric(samples, name, match = {}) {
+  let total = 0;
+  let seen = false;
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    if (Object.entries(match).some(([k, v]) => s.labels[k] !== v)) continue;
+    total += s.value;
+    seen = true;
+  }
+  return seen ? total : null;
+}
+
+/** { labelValue: sum } of a metric grouped by one label. */
+export function byLabel(samples, name, label) {
+  const out = {};
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    const k = s.labels[label] ?? '';
+    out[k] = (out[k] ?? 0) + s.value;
+  }
+  return out;
+}
