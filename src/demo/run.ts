@@ -6,7 +6,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { createPageHandler } from '../admin/page.js';
 import { startUmbra, type Umbra } from '../app.js';
 import { parseConfigText } from '../config/load.js';
 import { startCatalogue, type CatalogueServer } from './catalogue.js';
@@ -78,17 +77,16 @@ async function startDemoUmbra(backends: Record<'live' | 'dark' | 'secondary', Ca
       DEMO_DARK_URL: backends.dark.url,
       DEMO_SECONDARY_URL: backends.secondary.url,
     });
-  const options = { handlers: [createPageHandler()] };
   if (keep) {
     // Memorable ports for a demo that stays up, when they are free.
     try {
-      return await startUmbra(configFor('127.0.0.1:8080', '127.0.0.1:9901'), options);
+      return await startUmbra(configFor('127.0.0.1:8080', '127.0.0.1:9901'));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
     }
   }
-  return startUmbra(configFor('127.0.0.1:0', '127.0.0.1:0'), options);
+  return startUmbra(configFor('127.0.0.1:0', '127.0.0.1:0'));
 }
 
 async function getJson(url: string): Promise<unknown> {

@@ -77,7 +77,8 @@ async function setup(t: Test, token: string): Promise<Setup> {
     'page-test.yaml',
     {},
   );
-  const umbra = await startUmbra(config, { log: createLogger('silent'), handlers: [createPageHandler()] });
+  // startUmbra registers the page handler itself.
+  const umbra = await startUmbra(config, { log: createLogger('silent') });
   t.teardown(async () => {
     await umbra.stop();
     await live.close();
