@@ -9,7 +9,7 @@
 
 import { fork, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { spawnTracked } from './procs.js';
+import { spawnTracked, track } from './procs.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -78,15 +78,12 @@ async function runWrk({ url, connections, seconds, timeoutSec }) {
 }
 
 async function runAutocannonWorker(opts) {
-  const child = fork(SELF, ['--worker', JSON.stringify(opts)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s) => (stderr = (stderr + s).slice(-4000)));
+  const child = track(fork(SELF, ['--worker', JSON.stringify(opts)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }), 'autocannon');
   const killer = setTimeout(() => child.kill('SIGKILL'), (opts.seconds + opts.timeoutSec + 15) * 1000);
   try {
     return await new Promise((resolve, reject) => {
       child.once('message', resolve);
-      child.once('exit', (code) => reject(new Error(`autocannon worker exited (${code}) without a result: ${stderr}`)));
+      child.once('exit', (code) => reject(new Error(`autocannon worker exited (${code}) without a result: ${child.stderrTail}`)));
     });
   } finally {
     clearTimeout(killer);

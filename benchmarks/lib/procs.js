@@ -8,14 +8,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const children = new Set();
 
-function killAll() {
-  for (const child of children) {
+/** SIGKILL to a process and everything below it: on nginx's master alone it would orphan the worker. */
+function killTree(rootPid) {
+  let pids = [rootPid];
+  try {
+    pids = processTree(rootPid);
+  } catch {
+    // /proc unreadable: the process alone
+  }
+  for (const pid of pids.reverse()) {
     try {
-      child.kill('SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
     }
   }
+}
+
+function killAll() {
+  for (const child of children) killTree(child.pid);
   children.clear();
 }
 
@@ -27,7 +38,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
-function track(child, name) {
+/** Registers a child process so it is killed when the runner exits. */
+export function track(child, name) {
   children.add(child);
   child.benchName = name;
   child.stderrTail = '';
@@ -72,7 +84,7 @@ export async function stop(child, graceMs = 3000) {
   if (child === undefined || child === null || child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => killTree(child.pid), graceMs);
   await gone;
   clearTimeout(timer);
 }

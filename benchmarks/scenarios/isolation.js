@@ -181,7 +181,7 @@ export async function run(ctx) {
     ratios.push({
       name: `${peer}: slow/healthy dark, live p99`,
       value: ok ? ratio(results[peer]['200 ms late'].p99Ms, results[peer].healthy.p99Ms) : null,
-      note: ok ? 'below 1 = the slow dark did not lengthen the tail' : 'umbra did not mirror',
+      note: ok ? 'about 1 or below = the slow dark did not lengthen the tail' : 'umbra did not mirror',
     });
   }
   if (nginx.missing) ratios.push({ name: 'nginx: slow/healthy, hung/healthy', value: null, note: nginx.missing });
