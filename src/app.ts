@@ -20,7 +20,7 @@ import { createProxyServer } from './proxy/server.js';
 export interface UmbraOptions {
   readonly log?: Logger;
   readonly metrics?: Metrics;
-  /** Extra admin handlers, tried after the API and the divergence page. */
+  /** Extra admin handlers (behind the token), tried after the API. */
   readonly handlers?: readonly ApiHandler[];
 }
 
@@ -93,7 +93,8 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     metrics,
     log,
     isReady: () => ready,
-    handlers: [api, createPageHandler(), ...(opts.handlers ?? [])],
+    handlers: [api, ...(opts.handlers ?? [])],
+    openHandlers: [createPageHandler()],
   });
 
   const adminUrl = await listen(adminServer, initial.admin.listen.host, initial.admin.listen.port);

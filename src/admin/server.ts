@@ -33,6 +33,12 @@ export interface AdminOptions {
   readonly isReady: () => boolean;
   /** Handlers tried in order for every call past the open endpoints. */
   readonly handlers: readonly ApiHandler[];
+  /**
+   * Handlers that need no token: the divergence page's static files, which hold
+   * no data (a browser cannot send a bearer token when it loads a page; the page
+   * asks for it and sends it with every API call). Tried before the token check.
+   */
+  readonly openHandlers?: readonly ApiHandler[];
   /** Largest admin request body accepted. */
   readonly maxBodyBytes?: number;
 }
@@ -94,6 +100,11 @@ export function createAdminServer(opts: AdminOptions): Server {
       const text = await opts.metrics.registry.metrics();
       return send(res, { status: 200, text, contentType: opts.metrics.registry.contentType });
     }
+    const bare: AdminRequest = { method, path, query: url.searchParams, body: undefined, who: req.socket.remoteAddress ?? 'unknown' };
+    for (const h of opts.openHandlers ?? []) {
+      const result = await h(bare);
+      if (result !== null) return send(res, result);
+    }
     if (opts.token !== '' && !tokenMatches(opts.token, req.headers.authorization)) {
       return send(res, errorResult(401, 'missing or wrong bearer token'), { 'www-authenticate': 'Bearer realm="umbra"' });
     }
@@ -104,7 +115,7 @@ export function createAdminServer(opts: AdminOptions): Server {
       if (err instanceof AdminBodyError) return send(res, errorResult(err.status, err.message));
       throw err;
     }
-    const areq: AdminRequest = { method, path, query: url.searchParams, body, who: req.socket.remoteAddress ?? 'unknown' };
+    const areq: AdminRequest = { ...bare, body };
     for (const h of opts.handlers) {
       const result = await h(areq);
       if (result !== null) return send(res, result);

@@ -12,7 +12,7 @@ import type { Decision, Metrics } from '../observe/metrics.js';
 import type { DivergenceStore} from '../observe/divergences.js';
 import { RouteStats } from '../observe/divergences.js';
 import type { Redactor } from '../observe/redact.js';
-import { replayCommand } from '../observe/replay.js';
+import { redactTarget, replayCommand } from '../observe/replay.js';
 import type { LiveFailure, LiveObserver, ShadowHook } from '../proxy/exchange.js';
 import { connectionListed, forwardedFor, isHopByHop } from '../proxy/hop.js';
 import { InFlight, MemoryBudget, RateLimit } from './limits.js';
@@ -438,7 +438,7 @@ class Exchange implements LiveObserver {
       time: new Date().toISOString(),
       route,
       method: this.req.method ?? 'GET',
-      path: path.split('?')[0] ?? '/',
+      path: redactTarget(path),
       live: { status: this.liveStatus, ms: Math.round(this.liveMs * 10) / 10 },
       dark: { status: darkAnswer?.status ?? 0, ms: Math.round((darkAnswer?.ms ?? 0) * 10) / 10 },
       differences,

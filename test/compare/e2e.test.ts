@@ -68,6 +68,7 @@ routes:
   t.equal(div.body.divergences.length, 1);
   const d = div.body.divergences[0];
   t.match(d, { route: 'product', method: 'GET', path: '/products/7', live: { status: 200 }, dark: { status: 200 } });
+  t.equal(d.path, '/products/7?ref=mail&token=REDACTED', 'path with the query, secret-looking values redacted');
   t.same(d.differences, [{ part: 'body', field: '$.price', kind: 'changed', live: 10.5, dark: 11 }]);
   t.type(d.id, 'string');
   t.match(d.time, /^\d{4}-\d\d-\d\dT/);
