@@ -10,7 +10,7 @@
 // go to benchmarks/out/ (or --out DIR) so a partial run never passes for a full one.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,10 +79,27 @@ function git(...a) {
   }
 }
 
+/** "AMD EPYC (family 26 model 2, 2596 MHz, virtual machine)" from /proc/cpuinfo where it can. */
+function cpuDescription(cpus) {
+  const model = cpus[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown';
+  let info = '';
+  try {
+    info = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return model;
+  }
+  const field = (name) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const details = [];
+  if (field('cpu family') !== undefined) details.push(`family ${field('cpu family')} model ${field('model')}`);
+  if (field('cpu MHz') !== undefined) details.push(`${Math.round(Number(field('cpu MHz')))} MHz`);
+  if (/^flags\s*:.*\bhypervisor\b/m.test(info)) details.push('virtual machine');
+  return details.length > 0 ? `${model} (${details.join(', ')})` : model;
+}
+
 function machine() {
   const cpus = os.cpus();
   return {
-    cpuModel: cpus[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown',
+    cpuModel: cpuDescription(cpus),
     cores: cpus.length,
     memoryGiB: (os.totalmem() / 1024 ** 3).toFixed(1),
     os: `${os.type()} ${os.release()} ${os.arch()}`,

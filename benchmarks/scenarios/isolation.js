@@ -150,6 +150,14 @@ export async function run(ctx) {
     }
   }
 
+  if (umbraMirrors && results.umbra['200 ms late'].rps > 1.05 * results.umbra.healthy.rps) {
+    notes.push(
+      'umbra is faster with a slow or hung dark than with a healthy one: the healthy dark is the most work (every request ' +
+        'mirrored and compared), while a slow or hung one fills the 64-request in-flight cap and the rest is dropped and ' +
+        'counted (`over_in_flight`). The "req/s vs off" column shows the cost against no mirroring at all.',
+    );
+  }
+
   const ratios = [];
   for (const peer of peers) {
     const ok = peer !== 'umbra' || umbraMirrors;

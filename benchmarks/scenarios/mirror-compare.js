@@ -99,6 +99,9 @@ export async function run(ctx) {
   const compared = mirroredRows.every((r) => Object.values(r.extra.comparisons).reduce((a, b) => a + b, 0) > 0);
   if (mirrors && !compared) notes.push('umbra mirrored but umbra_comparisons_total did not move: comparisons are not wired yet.');
   for (const r of rows) if (failures(r) > 0) notes.push(`${r.config}: ${failures(r)} failed live requests over all rounds.`);
+  if (rows.every((r) => r.cpuPercent >= 90)) {
+    notes.push('umbra ran at ≥ 90 % of a core in every row: the req/s ratios are the CPU cost of mirroring and comparing per request.');
+  }
 
   const ratios = mirroredRows.flatMap((r) => [
     { name: `umbra ${r.config} / off, req/s`, value: mirrors ? ratio(r.rps, off.rps) : null, note: mirrors ? undefined : 'umbra did not mirror' },

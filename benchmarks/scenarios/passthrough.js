@@ -52,6 +52,13 @@ export async function run(ctx) {
   const hp = results['http-proxy'];
   const notes = [];
   if (!(umbra.extra?.umbraRequestsTotal > 0)) notes.push('umbra_requests_total stayed 0: the load did not reach umbra as expected.');
+  const bound = peers.filter((p) => results[p].cpuPercent >= 90);
+  if (bound.length > 0) {
+    notes.push(
+      `${bound.join(', ')} ran at ≥ 90 % of a core: single-threaded and saturated, so its req/s is about its capacity per core ` +
+        'on this machine, and the ratios compare CPU cost per request.',
+    );
+  }
   for (const p of peers) if (failures(results[p]) > 0) notes.push(`${p}: ${failures(results[p])} failed requests (socket errors, timeouts or non-2xx) over all rounds.`);
 
   const ratios = [
