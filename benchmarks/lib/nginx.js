@@ -3,10 +3,9 @@
 // foreground (daemon off) as a tracked child process, one worker.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, spawnTracked, stop, waitHttpOk } from './procs.js';
+import { freePort, removeTempDir, spawnTracked, stop, tempDir, waitHttpOk } from './procs.js';
 
 /** { path, version } when an nginx with the mirror module is on PATH, else { missing: reason }. */
 export function findNginx() {
@@ -25,7 +24,7 @@ export function findNginx() {
  * a plain proxy, no mirror.
  */
 export async function startNginx({ liveUrl, darkUrl, darkTimeoutSec }) {
-  const prefix = mkdtempSync(join(tmpdir(), 'umbra-bench-nginx-'));
+  const prefix = tempDir('umbra-bench-nginx-');
   for (const d of ['logs', 'tmp/body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirSync(join(prefix, d), { recursive: true });
   const port = await freePort();
   const live = new URL(liveUrl).host;
@@ -80,7 +79,7 @@ http {
     await waitHttpOk(`${url}/__ready`, { child, timeoutMs: 10_000 });
   } catch (err) {
     await stop(child, 1000);
-    rmSync(prefix, { recursive: true, force: true });
+    removeTempDir(prefix);
     throw err;
   }
   return {
@@ -89,7 +88,7 @@ http {
     async stop() {
       // SIGTERM is nginx's fast shutdown; the master takes its worker with it.
       await stop(child, 5000);
-      rmSync(prefix, { recursive: true, force: true });
+      removeTempDir(prefix);
     },
   };
 }

@@ -2,11 +2,26 @@
 // the runner exits, whatever the reason (normal end, exception, Ctrl-C).
 
 import { fork, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const children = new Set();
+const tempDirs = new Set();
+
+/** A temporary directory that is removed when the runner exits (or earlier by removeTempDir). */
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export function removeTempDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
 
 /** SIGKILL to a process and everything below it: on nginx's master alone it would orphan the worker. */
 function killTree(rootPid) {
@@ -28,6 +43,14 @@ function killTree(rootPid) {
 function killAll() {
   for (const child of children) killTree(child.pid);
   children.clear();
+  for (const dir of tempDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort on the way out
+    }
+  }
+  tempDirs.clear();
 }
 
 process.on('exit', killAll);

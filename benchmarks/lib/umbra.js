@@ -1,11 +1,10 @@
 // Starts umbra as its own process, exactly as an operator would:
 // `node bin/umbra.js --config <tmp yaml>`, log level warn, and waits for /readyz.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnTracked, stop, waitHttpOk } from './procs.js';
+import { freePort, removeTempDir, spawnTracked, stop, tempDir, waitHttpOk } from './procs.js';
 
 const BIN = fileURLToPath(new URL('../../bin/umbra.js', import.meta.url));
 
@@ -14,7 +13,7 @@ const BIN = fileURLToPath(new URL('../../bin/umbra.js', import.meta.url));
  * section). Returns { child, pid, proxyUrl, adminUrl, configText, stop() }.
  */
 export async function startUmbraProcess({ liveUrl, extraYaml = '' }) {
-  const dir = mkdtempSync(join(tmpdir(), 'umbra-bench-'));
+  const dir = tempDir('umbra-bench-');
   const port = await freePort();
   const adminPort = await freePort();
   const configText = [
@@ -36,7 +35,7 @@ export async function startUmbraProcess({ liveUrl, extraYaml = '' }) {
     await waitHttpOk(`${adminUrl}/readyz`, { child, timeoutMs: 15_000 });
   } catch (err) {
     await stop(child, 1000);
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
     throw err;
   }
   return {
@@ -47,7 +46,7 @@ export async function startUmbraProcess({ liveUrl, extraYaml = '' }) {
     configText,
     async stop() {
       await stop(child, 5000);
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     },
   };
 }
