@@ -28,6 +28,11 @@ export const MAX_FIELDS_PER_ROUTE = 100;
 // Latency buckets from 1 ms to 30 s: shadow backends can be much slower than live.
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+export interface LiveRouteMetrics {
+  observeDuration(seconds: number): void;
+  countRequest(method: string, code: string): void;
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -115,10 +120,38 @@ export class Metrics {
   });
 
   private readonly fieldsSeen = new Map<string, Set<string>>();
+  private readonly liveRoutes = new Map<string, LiveRouteMetrics>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     for (const t of ['dark', 'secondary'] as const) this.shadowInFlight.set({ target: t }, 0);
+  }
+
+  /**
+   * The live path's per-request metrics for one route, bound to their labels
+   * once: prom-client hashes a label object on every call otherwise.
+   */
+  liveRoute(route: string): LiveRouteMetrics {
+    let m = this.liveRoutes.get(route);
+    if (m === undefined) {
+      const duration = this.duration.labels({ route, target: 'live' });
+      const counters = new Map<string, { inc(): void }>();
+      const requests = this.requests;
+      m = {
+        observeDuration: (seconds: number) => duration.observe(seconds),
+        countRequest(method: string, code: string): void {
+          const key = `${method} ${code}`;
+          let c = counters.get(key);
+          if (c === undefined) {
+            c = requests.labels({ route, method: methodLabel(method), code });
+            counters.set(key, c);
+          }
+          c.inc();
+        },
+      };
+      this.liveRoutes.set(route, m);
+    }
+    return m;
   }
 
   /** Count a mismatching field, folding fields past the per-route cap into `_other`. */

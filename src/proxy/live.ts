@@ -4,10 +4,9 @@
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../observe/log.js';
-import { methodLabel, type Metrics } from '../observe/metrics.js';
+import type { LiveRouteMetrics, Metrics } from '../observe/metrics.js';
 import { requestPath, type CompiledRoute, type Router } from '../mirror/routes.js';
 import type { LiveFailure, LiveObserver, ShadowHook } from './exchange.js';
 import { connectionListed, forwardableRawHeaders, forwardedFor, isHopByHop } from './hop.js';
@@ -29,6 +28,7 @@ const kCtx = Symbol('umbra.ctx');
 
 interface Ctx {
   readonly route: CompiledRoute;
+  readonly routeMetrics: LiveRouteMetrics;
   readonly started: number;
   readonly observer: LiveObserver | null;
   readonly state: LiveState;
@@ -72,6 +72,13 @@ export function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: bool
   }
 }
 
+/** The target as http-proxy wants it (url.parse's shape), built once per state. */
+function webOptionsFor(state: LiveState): httpProxy.ServerOptions {
+  const u = new URL(state.target.url);
+  const target = { protocol: u.protocol, host: u.host, hostname: u.hostname, port: u.port, pathname: u.pathname, path: u.pathname + u.search };
+  return { target: target };
+}
+
 export interface LiveProxyOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -81,6 +88,8 @@ export interface LiveProxyOptions {
 
 export class LiveProxy {
   private state: LiveState;
+  /** http-proxy options for the state in force, its target parsed once (not per request). */
+  private webOptions: httpProxy.ServerOptions;
   private readonly proxy: httpProxy;
   private readonly agent: http.Agent;
   private readonly log: Logger;
@@ -91,6 +100,7 @@ export class LiveProxy {
 
   constructor(state: LiveState, opts: LiveProxyOptions) {
     this.state = state;
+    this.webOptions = webOptionsFor(state);
     this.log = opts.log;
     this.metrics = opts.metrics;
     this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: opts.maxFreeSockets ?? 256 });
@@ -105,6 +115,7 @@ export class LiveProxy {
 
   /** Swap the state in force (hot reload); requests under way keep the one they started with. */
   setState(state: LiveState): void {
+    this.webOptions = webOptionsFor(state);
     this.state = state;
   }
 
@@ -129,7 +140,7 @@ export class LiveProxy {
     const path = requestPath(req.url);
     const route = state.router.match(req.method ?? 'GET', path);
     const observer = state.shadow === null ? null : state.shadow.begin(req, route, path);
-    const ctx: Ctx = { route, started: performance.now(), observer, state, timedOut: false, upstreamBroke: false, failed: false, proxyReq: null };
+    const ctx: Ctx = { route, routeMetrics: this.metrics.liveRoute(route.name), started: performance.now(), observer, state, timedOut: false, upstreamBroke: false, failed: false, proxyReq: null };
     (req as CtxReq)[kCtx] = ctx;
     this.inFlight++;
     if (this.draining) res.setHeader('connection', 'close');
@@ -138,7 +149,7 @@ export class LiveProxy {
     // hop-by-hop and must not reach the backend (http-proxy would also skip its
     // proxyReq event for it).
     if (req.headers.expect !== undefined) delete req.headers.expect;
-    this.proxy.web(req, res, { target: state.target.url }, (err: Error) => this.onError(err, req, res));
+    this.proxy.web(req, res, this.webOptions, (err: Error) => this.onError(err, req, res));
     if (observer !== null) {
       // Attached after web() has piped req to the backend, so the copy never
       // changes the pace of the live upload.
@@ -149,7 +160,7 @@ export class LiveProxy {
 
   readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
-    this.proxy.ws(req, socket, head, { target: this.state.target.url }, (err: Error) => {
+    this.proxy.ws(req, socket, head, this.webOptions, (err: Error) => {
       this.log.debug({ err: err.message }, 'websocket upstream error');
       socket.destroy();
     });
@@ -190,21 +201,24 @@ export class LiveProxy {
       observer.responseStart(status, proxyRes.headers);
       proxyRes.on('data', (chunk: Buffer) => observer.responseChunk(chunk));
     }
-    if (ctx !== undefined) proxyRes.once('aborted', () => (ctx.upstreamBroke = true));
-    pipeline(proxyRes, res, (err) => {
-      if (ctx === undefined) return;
-      if (err) {
-        // The backend broke off mid-body (or the client left): the client's
-        // response is destroyed, never ended as if it were complete.
-        const reason: LiveFailure = ctx.timedOut ? 'timeout' : ctx.upstreamBroke ? 'reset' : 'client_abort';
-        this.fail(ctx, reason, err);
-        res.destroy();
-        return;
-      }
-      const ms = performance.now() - ctx.started;
-      this.metrics.duration.observe({ route: ctx.route.name, target: 'live' }, ms / 1000);
-      observer?.responseEnd(ms);
+    // pipe() rather than pipeline(): pipeline allocates an AbortController per
+    // call and a DOMException when it settles, a measurable share of a proxy's
+    // CPU. Its two duties are done here: a broken upstream destroys the client's
+    // response, and a departed client is handled in finish().
+    proxyRes.once('error', (err) => {
+      if (ctx !== undefined) this.fail(ctx, ctx.timedOut ? 'timeout' : res.destroyed && !ctx.timedOut && !ctx.upstreamBroke ? 'client_abort' : 'reset', err);
+      // The backend broke off mid-body: never end the client's answer as if complete.
+      res.destroy();
     });
+    if (ctx !== undefined) {
+      proxyRes.once('aborted', () => (ctx.upstreamBroke = true));
+      proxyRes.once('end', () => {
+        const ms = performance.now() - ctx.started;
+        ctx.routeMetrics.observeDuration(ms / 1000);
+        observer?.responseEnd(ms);
+      });
+    }
+    proxyRes.pipe(res);
   }
 
   private onError(err: NodeJS.ErrnoException, req: CtxReq, res: ServerResponse): void {
@@ -242,7 +256,7 @@ export class LiveProxy {
     if (ctx !== undefined) {
       // 499: the client left before an answer could be sent (nginx's convention).
       const code = res.headersSent ? String(res.statusCode) : '499';
-      this.metrics.requests.inc({ route: ctx.route.name, method: methodLabel(req.method), code });
+      ctx.routeMetrics.countRequest(req.method ?? 'GET', code);
       if (!res.writableFinished) {
         // The client left: cancel the live request too (http-proxy only does
         // so while the request body is still arriving).
