@@ -84,3 +84,13 @@ export class UsageError extends UmbraError {
     super('UMBRA_USAGE', message);
   }
 }
+
+/** System error codes that mean "could not reach the backend at all". */
+export const CONNECT_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);

@@ -11,7 +11,7 @@ import type { CompiledRules } from './rules.js';
 import type { Job, JobResult, WireAnswer } from './job.js';
 import type { NoiseLearner } from './noise.js';
 import { compareAnswers } from './compare.js';
-import { applyNoise } from './noise.js';
+import { applyNoise, compareWithBaseline } from './noise.js';
 import { CompareBusyError, ComparePoolError } from '../errors.js';
 
 export interface ComparePoolOptions {
@@ -113,11 +113,7 @@ export class ComparePool {
     learner: NoiseLearner,
     ctx: CompareContext,
   ): Promise<Verdict> {
-    if (this.isInline(live, dark, secondary)) {
-      const primary = compareAnswers(live, dark, rules, ctx);
-      const baseline = secondary === null || primary.result === 'skipped' ? null : compareAnswers(live, secondary, rules, ctx);
-      return applyNoise(primary, baseline, learner);
-    }
+    if (this.isInline(live, dark, secondary)) return compareWithBaseline(live, dark, secondary, rules, learner, ctx);
     const r = await this.submit(live, dark, secondary, rules, ctx);
     return applyNoise(r.primary, r.baseline, learner);
   }

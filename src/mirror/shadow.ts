@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { HeaderEdits } from '../config/types.js';
 import type { ShadowErrorReason } from '../observe/metrics.js';
 import type { MemoryBudget } from './limits.js';
+import { CONNECT_ERROR_CODES } from '../errors.js';
 
 export interface ShadowAnswer {
   readonly status: number;
@@ -34,19 +35,13 @@ const TIMEOUT = Object.freeze(Object.assign(new Error('shadow request timed out'
 export function classifyShadowError(err: unknown): ShadowErrorReason {
   if (err === TIMEOUT) return 'timeout';
   const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CONNECT_ERROR_CODES.has(code)) return 'connect';
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
     case 'ETIMEDOUT':
       return 'timeout';
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-      return 'connect';
     case 'UND_ERR_SOCKET':
     case 'ECONNRESET':
     case 'EPIPE':

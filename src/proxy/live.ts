@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../observe/log.js';
 import type { LiveRouteMetrics, Metrics } from '../observe/metrics.js';
+import { CONNECT_ERROR_CODES } from '../errors.js';
 import { requestPath, type CompiledRoute, type Router } from '../mirror/routes.js';
 import type { LiveFailure, LiveObserver, ShadowHook } from './exchange.js';
 import { connectionListed, forwardableRawHeaders, forwardedFor, isHopByHop } from './hop.js';
@@ -53,14 +54,8 @@ export type UpstreamFailure = Exclude<LiveFailure, 'client_abort'>;
 
 export function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): UpstreamFailure {
   if (timedOut) return 'timeout';
+  if (err.code !== undefined && CONNECT_ERROR_CODES.has(err.code)) return 'connect';
   switch (err.code) {
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-      return 'connect';
     case 'ETIMEDOUT':
     case 'UND_ERR_CONNECT_TIMEOUT':
       return 'timeout';
