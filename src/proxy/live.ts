@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Duplex } from 'node:stream';
+import './http-proxy-compat.js';
 import httpProxy from 'http-proxy';
 import type { Logger } from '../observe/log.js';
 import type { LiveRouteMetrics, Metrics } from '../observe/metrics.js';
