@@ -7,6 +7,10 @@ export class InFlight {
   get current(): number {
     return this.n;
   }
+  /** Whether an acquire would succeed now (the decision is taken again at dispatch). */
+  get hasRoom(): boolean {
+    return this.n < this.max;
+  }
   tryAcquire(): boolean {
     if (this.n >= this.max) return false;
     this.n++;
@@ -31,13 +35,17 @@ export class RateLimit {
     this.last = now();
   }
   tryTake(): boolean {
+    if (!this.available()) return false;
+    if (this.rps > 0) this.tokens -= 1;
+    return true;
+  }
+  /** Whether a token is there now, without taking it. */
+  available(): boolean {
     if (this.rps <= 0) return true;
     const t = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.rps);
     this.last = t;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    return this.tokens >= 1;
   }
 }
 

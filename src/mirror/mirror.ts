@@ -126,7 +126,11 @@ export class Mirror implements ShadowHook {
     if (!sampled(req, rt.sample, rt.config.mirror.sampleBy)) return this.drop(rt, 'not_sampled');
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > rt.config.mirror.maxBodyBytes) return this.drop(rt, 'body_too_large');
+    // The limits are checked again when the shadow is sent (after the body);
+    // checking them here too keeps a saturated dark side cheap: no copy is made.
+    if (!this.darkInFlight.hasRoom) return this.drop(rt, 'over_in_flight');
     if (this.budget.full) return this.drop(rt, 'over_memory');
+    if (!this.rate.available()) return this.drop(rt, 'over_rate');
     return new Exchange(this, rt, req);
   }
 

@@ -86,6 +86,7 @@ t.test('stable fractions are stable, spread, and monotone in the sample', async 
 t.test('limits answer at once', async (t) => {
   const f = new InFlight(2);
   t.ok(f.tryAcquire() && f.tryAcquire());
+  t.notOk(f.hasRoom, 'no room at the cap');
   t.notOk(f.tryAcquire(), 'third refused');
   f.release();
   t.equal(f.current, 1);
@@ -96,8 +97,10 @@ t.test('limits answer at once', async (t) => {
   let now = 0;
   const r = new RateLimit(2, () => now);
   t.ok(r.tryTake() && r.tryTake());
+  t.notOk(r.available(), 'peeking says no token');
   t.notOk(r.tryTake(), 'burst of 2 spent');
   now = 500;
+  t.ok(r.available() && r.available(), 'peeking does not take the token');
   t.ok(r.tryTake(), 'one token back after half a second');
   t.notOk(r.tryTake());
   t.ok(new RateLimit(0).tryTake(), '0 = no cap');
