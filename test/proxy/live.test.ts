@@ -334,3 +334,22 @@ t.test('admin: health, readiness and metrics', async (t) => {
   t.match(m, /nodejs_eventloop_lag_p99_seconds/, 'event-loop lag');
   t.equal((await request(`${umbra.adminUrl}/nope`)).status, 404);
 });
+
+t.test('a live backend that answers garbage gives 502, not a half-parsed answer', async (t) => {
+  const server = net.createServer((sock) => {
+    sock.on('error', () => undefined);
+    sock.once('data', () => sock.end('NOT HTTP AT ALL\r\n\r\n'));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const umbra = await startTestUmbra(`live: { url: "http://127.0.0.1:${(server.address() as net.AddressInfo).port}" }`);
+  t.teardown(async () => {
+    await umbra.stop();
+    server.close();
+  });
+  const r = await json(`${umbra.proxyUrl}/x`);
+  t.equal(r.status, 502);
+  t.equal(r.body.code, 'UMBRA_LIVE_PROTOCOL');
+  const m = (await request(`${umbra.adminUrl}/metrics`)).body.toString();
+  t.equal(metricValue(m, 'umbra_live_errors_total', { reason: 'protocol' }), 1);
+});
