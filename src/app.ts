@@ -75,7 +75,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
       config,
       router,
       mirror,
-      state: { target: { url: config.live.url, timeout: config.live.timeout }, router, shadow: mirror },
+      state: { target: { url: config.live.url, timeout: config.live.timeout, engine: config.live.engine }, router, shadow: mirror },
     };
   };
 

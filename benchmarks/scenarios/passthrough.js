@@ -1,6 +1,7 @@
 // Live-path overhead: the same fast JSON backend reached directly, through a bare
 // http-proxy server, through a bare undici forwarder, and through umbra with
-// mirroring off (no `dark`). One run, so the ratios compare like with like.
+// mirroring off (no `dark`) on each of its live engines (http-proxy, the default,
+// and undici). One run, so the ratios compare like with like.
 
 import { fileURLToPath } from 'node:url';
 import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRatio, fmtRps, fmtSpread, ratio } from '../lib/format.js';
@@ -30,10 +31,10 @@ export async function run(ctx) {
       { key: 'direct', start: async () => ({ url: `${backend.url}${PATH}`, pid: backend.pid, stop: async () => {} }) },
       { key: 'http-proxy', start: () => startBaseline('http-proxy', backend.url) },
       { key: 'undici', start: () => startBaseline('undici', backend.url) },
-      {
-        key: 'umbra',
+      ...['umbra', 'umbra (undici engine)'].map((key) => ({
+        key,
         start: async () => {
-          const u = await startUmbraProcess({ liveUrl: backend.url });
+          const u = await startUmbraProcess({ liveUrl: backend.url, engine: key === 'umbra' ? null : 'undici' });
           return {
             url: `${u.proxyUrl}${PATH}`,
             pid: u.pid,
@@ -41,17 +42,20 @@ export async function run(ctx) {
             afterRun: async () => ({ umbraRequestsTotal: sumMetric(await scrapeMetrics(u.adminUrl), 'umbra_requests_total') }),
           };
         },
-      },
+      })),
     ]);
   } finally {
     await backend.stop();
   }
 
-  const peers = ['direct', 'http-proxy', 'undici', 'umbra'];
+  const peers = ['direct', 'http-proxy', 'undici', 'umbra', 'umbra (undici engine)'];
   const { direct, umbra, undici } = results;
+  const umbraU = results['umbra (undici engine)'];
   const hp = results['http-proxy'];
   const notes = [];
-  if (!(umbra.extra?.umbraRequestsTotal > 0)) notes.push('umbra_requests_total stayed 0: the load did not reach umbra as expected.');
+  for (const k of ['umbra', 'umbra (undici engine)']) {
+    if (!(results[k].extra?.umbraRequestsTotal > 0)) notes.push(`${k}: umbra_requests_total stayed 0: the load did not reach umbra as expected.`);
+  }
   const bound = peers.filter((p) => results[p].cpuPercent >= 90);
   if (bound.length > 0) {
     notes.push(
@@ -67,6 +71,9 @@ export async function run(ctx) {
     { name: 'undici / http-proxy, req/s', value: ratio(undici.rps, hp.rps) },
     { name: 'umbra / http-proxy, p99 latency', value: ratio(umbra.p99Ms, hp.p99Ms) },
     { name: 'umbra / http-proxy, peak RSS', value: ratio(umbra.rssHwmBytes, hp.rssHwmBytes) },
+    { name: 'umbra (undici engine) / umbra (http-proxy engine), req/s', value: ratio(umbraU.rps, umbra.rps) },
+    { name: 'umbra (undici engine) / http-proxy, req/s', value: ratio(umbraU.rps, hp.rps) },
+    { name: 'umbra (undici engine) / http-proxy, p99 latency', value: ratio(umbraU.p99Ms, hp.p99Ms) },
   ];
 
   return {

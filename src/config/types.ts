@@ -18,6 +18,8 @@ export interface LiveConfig {
   readonly url: string;
   /** ms: time allowed for the live backend to answer (headers and body). */
   readonly timeout: number;
+  /** How requests are forwarded: http-proxy (default) or undici (faster, see docs/config.md). */
+  readonly engine: 'http-proxy' | 'undici';
 }
 
 export interface HeaderEdits {

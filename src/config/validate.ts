@@ -224,11 +224,20 @@ function readAdmin(f: Fields, at: Value | undefined): AdminConfig {
   return { listen, token };
 }
 
+const LIVE_ENGINES = ['http-proxy', 'undici'] as const;
+
 function readLive(f: Fields, at: Value | undefined): LiveConfig | undefined {
-  const s = new Section(f.r, at, 'live', ['url', 'timeout']);
+  const s = new Section(f.r, at, 'live', ['url', 'timeout', 'engine']);
   const url = f.url(s.given('url'), s);
   const timeout = f.duration(s.given('timeout'), DEFAULTS.liveTimeout);
-  return url === undefined ? undefined : { url, timeout };
+  let engine: LiveConfig['engine'] = 'http-proxy';
+  const e = s.given('engine');
+  if (e !== undefined) {
+    const name = LIVE_ENGINES.find((n) => n === text(e));
+    if (name === undefined) f.r.report(e.path, e.line, `expected one of ${LIVE_ENGINES.join(', ')}`);
+    else engine = name;
+  }
+  return url === undefined ? undefined : { url, timeout, engine };
 }
 
 function readHeaderEdits(f: Fields, at: Value | undefined): HeaderEdits {

@@ -1,8 +1,9 @@
-// The live path: every request goes to the live backend through http-proxy and
-// the answer streams back untouched (less hop-by-hop headers). Shadow work only
+// The live path: every request goes to the live backend through http-proxy (or
+// undici, with `live.engine: undici`) and the answer streams back untouched (less
+// hop-by-hop headers). Shadow work only
 // observes (see exchange.ts); nothing here waits for it.
 import http from 'node:http';
-import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Duplex } from 'node:stream';
 import './http-proxy-compat.js';
 import httpProxy from 'http-proxy';
@@ -12,11 +13,14 @@ import { CONNECT_ERROR_CODES } from '../errors.js';
 import { requestPath, type CompiledRoute, type Router } from '../mirror/routes.js';
 import type { LiveFailure, LiveObserver, ShadowHook } from './exchange.js';
 import { connectionListed, forwardableRawHeaders, forwardedFor, isHopByHop } from './hop.js';
+import { UndiciForwarder, type ForwardHost } from './undici-forward.js';
 
 export interface LiveTarget {
   readonly url: string;
   /** ms of upstream inactivity (waiting for headers or between body chunks) before 504. */
   readonly timeout: number;
+  /** http-proxy (default) or undici. */
+  readonly engine?: 'http-proxy' | 'undici';
 }
 
 /** What a request is being served with; swapped as a whole on hot reload. */
@@ -38,8 +42,8 @@ interface Ctx {
   /** The live answer broke off mid-body (as opposed to the client leaving). */
   upstreamBroke: boolean;
   failed: boolean;
-  /** The request to live, once it has a socket; cancelled when the client leaves. */
-  proxyReq: ClientRequest | null;
+  /** Cancels the request to live (once it is under way) when the client leaves. */
+  cancel: (() => void) | null;
 }
 
 type CtxReq = IncomingMessage & { [kCtx]?: Ctx };
@@ -56,16 +60,27 @@ export type UpstreamFailure = Exclude<LiveFailure, 'client_abort'>;
 export function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): UpstreamFailure {
   if (timedOut) return 'timeout';
   if (err.code !== undefined && CONNECT_ERROR_CODES.has(err.code)) return 'connect';
+  // undici's parser errors do not always carry an HPE_ code.
+  if (err.name === 'HTTPParserError') return 'protocol';
   switch (err.code) {
     case 'ETIMEDOUT':
     case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
       return 'timeout';
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return 'protocol';
     case 'ECONNRESET':
     case 'EPIPE':
       return 'reset';
     default:
       return err.code?.startsWith('HPE_') === true ? 'protocol' : 'reset';
   }
+}
+
+function forwarderFor(state: LiveState): UndiciForwarder | null {
+  return state.target.engine === 'undici' ? new UndiciForwarder(state.target.url, state.target.timeout) : null;
 }
 
 /** The target as http-proxy wants it (url.parse's shape), built once per state. */
@@ -82,8 +97,10 @@ export interface LiveProxyOptions {
   readonly maxFreeSockets?: number;
 }
 
-export class LiveProxy {
+export class LiveProxy implements ForwardHost<Ctx> {
   private state: LiveState;
+  /** The undici engine for the state in force, or null for http-proxy. */
+  private forwarder: UndiciForwarder | null;
   /** http-proxy options for the state in force, its target parsed once (not per request). */
   private webOptions: httpProxy.ServerOptions;
   private readonly proxy: httpProxy;
@@ -97,6 +114,7 @@ export class LiveProxy {
   constructor(state: LiveState, opts: LiveProxyOptions) {
     this.state = state;
     this.webOptions = webOptionsFor(state);
+    this.forwarder = forwarderFor(state);
     this.log = opts.log;
     this.metrics = opts.metrics;
     this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: opts.maxFreeSockets ?? 256 });
@@ -111,8 +129,12 @@ export class LiveProxy {
 
   /** Swap the state in force (hot reload); requests under way keep the one they started with. */
   setState(state: LiveState): void {
+    const old = this.forwarder;
     this.webOptions = webOptionsFor(state);
+    this.forwarder = forwarderFor(state);
     this.state = state;
+    // Requests under way on the old pool finish there; then its sockets close.
+    if (old !== null) old.close().catch((err: unknown) => this.log.debug({ err }, 'closing the previous live pool'));
   }
 
   get active(): number {
@@ -129,6 +151,7 @@ export class LiveProxy {
   close(): void {
     this.proxy.close();
     this.agent.destroy();
+    this.forwarder?.destroy();
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -136,11 +159,17 @@ export class LiveProxy {
     const path = requestPath(req.url);
     const route = state.router.match(req.method ?? 'GET', path);
     const observer = state.shadow === null ? null : state.shadow.begin(req, route, path);
-    const ctx: Ctx = { route, routeMetrics: this.metrics.liveRoute(route.name), started: performance.now(), observer, state, timedOut: false, upstreamBroke: false, failed: false, proxyReq: null };
+    const ctx: Ctx = { route, routeMetrics: this.metrics.liveRoute(route.name), started: performance.now(), observer, state, timedOut: false, upstreamBroke: false, failed: false, cancel: null };
     (req as CtxReq)[kCtx] = ctx;
     this.inFlight++;
     if (this.draining) res.setHeader('connection', 'close');
     res.once('close', () => this.finish(req, res));
+    const forwarder = this.forwarder;
+    if (forwarder !== null) {
+      // The undici handler reports the request body as it is sent (onBodySent).
+      forwarder.forward(this, ctx, req, res, observer !== null);
+      return;
+    }
     // Node already answered "100 Continue" to the client; the expectation is
     // hop-by-hop and must not reach the backend (http-proxy would also skip its
     // proxyReq event for it).
@@ -176,7 +205,9 @@ export class LiveProxy {
     if (fwd.proto !== undefined) proxyReq.setHeader('x-forwarded-proto', fwd.proto);
     if (fwd.host !== undefined) proxyReq.setHeader('x-forwarded-host', fwd.host);
     if (ctx !== undefined) {
-      ctx.proxyReq = proxyReq;
+      ctx.cancel = () => {
+        if (!proxyReq.destroyed) proxyReq.destroy();
+      };
       proxyReq.setTimeout(ctx.state.target.timeout, () => {
         ctx.timedOut = true;
         proxyReq.destroy(Object.assign(new Error('live backend timed out'), { code: 'ETIMEDOUT' }));
@@ -239,6 +270,43 @@ export class LiveProxy {
     res.end(body);
   }
 
+  // ForwardHost: the undici engine's events (see undici-forward.ts).
+
+  upstreamHead(ctx: Ctx, _req: IncomingMessage, res: ServerResponse, status: number, message: string | undefined, raw: string[], headers: IncomingHttpHeaders): boolean {
+    if (res.headersSent || res.destroyed) return false;
+    if (message === undefined) res.writeHead(status, raw);
+    else res.writeHead(status, message, raw);
+    ctx.observer?.responseStart(status, headers);
+    return true;
+  }
+
+  upstreamChunk(ctx: Ctx, chunk: Buffer): void {
+    ctx.observer?.responseChunk(chunk);
+  }
+
+  upstreamEnd(ctx: Ctx, res: ServerResponse): void {
+    res.end();
+    const ms = performance.now() - ctx.started;
+    ctx.routeMetrics.observeDuration(ms / 1000);
+    ctx.observer?.responseEnd(ms);
+  }
+
+  upstreamError(_ctx: Ctx, err: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse): void {
+    this.onError(err, req, res);
+  }
+
+  requestChunk(ctx: Ctx, chunk: Buffer): void {
+    ctx.observer?.requestChunk(chunk);
+  }
+
+  requestSent(ctx: Ctx): void {
+    ctx.observer?.requestEnd();
+  }
+
+  setCancel(ctx: Ctx, cancel: () => void): void {
+    ctx.cancel = cancel;
+  }
+
   private fail(ctx: Ctx, reason: LiveFailure, err: Error): void {
     if (ctx.failed) return;
     ctx.failed = true;
@@ -256,7 +324,7 @@ export class LiveProxy {
       if (!res.writableFinished) {
         // The client left: cancel the live request too (http-proxy only does
         // so while the request body is still arriving).
-        if (ctx.proxyReq !== null && !ctx.proxyReq.destroyed) ctx.proxyReq.destroy();
+        ctx.cancel?.();
         if (!ctx.failed) this.fail(ctx, 'client_abort', new Error('client closed the connection'));
       }
       if (this.log.isLevelEnabled('debug')) {

@@ -28,7 +28,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   t.equal(c.source, EXAMPLE);
   t.strictSame(c.listen, { host: '0.0.0.0', port: 8080 });
   t.strictSame(c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '' });
-  t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000 });
+  t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000, engine: 'http-proxy' });
   t.strictSame(c.dark, {
     url: 'http://127.0.0.1:3001',
     timeout: 5_000,
@@ -74,7 +74,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     source: 'c.yaml',
     listen: { host: '0.0.0.0', port: 8080 },
     admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
-    live: { url: 'http://127.0.0.1:3000', timeout: 30_000 },
+    live: { url: 'http://127.0.0.1:3000', timeout: 30_000, engine: 'http-proxy' },
     dark: null,
     secondary: null,
     mirror,
@@ -487,4 +487,11 @@ void t.test('configFromFlags', (t) => {
   t.throws(() => configFromFlags({ live: '' }), { message: 'flags: --live: expected an http(s) URL like "http://127.0.0.1:3000"' });
   t.throws(() => configFromFlags({ live: 'http://a', sample: 'half' }), { message: 'flags: --sample: expected a number from 0 to 1' });
   t.end();
+});
+
+t.test('live.engine: http-proxy (default) or undici, nothing else', async (t) => {
+  t.equal(parseConfigText('live: { url: "http://127.0.0.1:1", engine: undici }', 'e.yaml', {}).live.engine, 'undici');
+  t.throws(() => parseConfigText('live:\n  url: "http://127.0.0.1:1"\n  engine: nginx\n', 'e.yaml', {}), {
+    message: 'e.yaml:3: live.engine: expected one of http-proxy, undici',
+  });
 });

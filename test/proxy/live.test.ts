@@ -138,6 +138,7 @@ t.test('headers round-trip; hop-by-hop headers are removed; forwarding headers s
       te: 'trailers',
       'proxy-authorization': 'Basic Zm9vOmJhcg==',
       'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-port': '443',
     },
   });
   t.equal(r.status, 200);
@@ -150,6 +151,7 @@ t.test('headers round-trip; hop-by-hop headers are removed; forwarding headers s
   t.equal(got['proxy-authorization'], undefined, 'proxy-authorization removed');
   t.equal(got['x-forwarded-for'], '203.0.113.9, 127.0.0.1', 'x-forwarded-for appended');
   t.equal(got['x-forwarded-proto'], 'http');
+  t.equal(got['x-forwarded-port'], '443', 'other forwarding headers pass through');
   t.match(got['x-forwarded-host'], /^127\.0\.0\.1:\d+$/);
   t.equal(r.headers['x-answer'], 'yes');
   t.same(r.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/'], 'repeated set-cookie kept');
