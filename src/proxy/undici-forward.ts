@@ -16,8 +16,8 @@ export interface ForwardHost<C> {
   upstreamError(ctx: C, err: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse): void;
   requestChunk(ctx: C, chunk: Buffer): void;
   requestSent(ctx: C): void;
-  /** How to cancel the upstream request when the client leaves. */
-  setCancel(ctx: C, cancel: () => void): void;
+  /** What to destroy to cancel the upstream request when the client leaves. */
+  setUpstream(ctx: C, upstream: { destroy(): void }): void;
 }
 
 const SET_HERE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
@@ -72,6 +72,7 @@ export function responseHeaders(rawHeaders: Buffer[], wantObject: boolean): { ra
 /** One live exchange through undici (a legacy dispatch handler: no header parsing we do not need). */
 class LiveHandler<C> {
   private resume: (() => void) | null = null;
+  private abort: ((err?: Error) => void) | null = null;
   private readonly onDrain = (): void => this.resume?.();
 
   constructor(
@@ -83,7 +84,13 @@ class LiveHandler<C> {
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
-    this.host.setCancel(this.ctx, () => abort());
+    this.abort = abort;
+    this.host.setUpstream(this.ctx, this);
+  }
+
+  /** Cancel the upstream request (the client left). */
+  destroy(): void {
+    this.abort?.();
   }
 
   onBodySent(chunk: Buffer): void {
