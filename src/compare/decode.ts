@@ -2,7 +2,6 @@
 // bomb costs at most maxDecodedBytes of memory and ends as a decode_too_large skip.
 
 import zlib from 'node:zlib';
-import { promisify } from 'node:util';
 
 export type DecodeResult =
   | { readonly ok: true; readonly body: Buffer }
@@ -75,41 +74,4 @@ function inflateEitherSync(buf: Buffer, opts: zlib.ZlibOptions): Buffer {
     }
   }
   return zlib.inflateRawSync(buf, opts);
-}
-
-const gunzip = promisify(zlib.gunzip);
-const brotli = promisify(zlib.brotliDecompress);
-const inflate = promisify(zlib.inflate);
-const inflateRaw = promisify(zlib.inflateRaw);
-
-/** Same as decodeBody, on the libuv thread pool instead of the event loop. */
-export async function decodeBodyAsync(
-  body: Buffer,
-  contentEncoding: string | string[] | undefined,
-  maxDecodedBytes: number,
-): Promise<DecodeResult> {
-  const codings = parseEncodings(contentEncoding);
-  if (codings.length === 0 || codings.includes('unknown')) return { ok: true, body };
-  const opts = { maxOutputLength: Math.max(1, maxDecodedBytes) };
-  let out = body;
-  try {
-    for (let i = codings.length - 1; i >= 0; i--) {
-      if (out.length === 0) break;
-      const c = codings[i];
-      if (c === 'gzip') out = await gunzip(out, opts);
-      else if (c === 'br') out = await brotli(out, opts);
-      else if (c === 'deflate') {
-        try {
-          out = await inflate(out, opts);
-        } catch (err) {
-          if (isTooLarge(err)) throw err;
-          out = await inflateRaw(out, opts);
-        }
-      }
-    }
-  } catch (err) {
-    return { ok: false, reason: isTooLarge(err) ? 'decode_too_large' : 'decode_error' };
-  }
-  if (out.length > maxDecodedBytes) return { ok: false, reason: 'decode_too_large' };
-  return { ok: true, body: out };
 }

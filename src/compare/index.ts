@@ -7,7 +7,7 @@ export { compareAnswers } from './compare.js';
 export type { NoiseOptions } from './noise.js';
 export { NoiseLearner, applyNoise, compareWithBaseline } from './noise.js';
 export type { DecodeResult } from './decode.js';
-export { decodeBody, decodeBodyAsync } from './decode.js';
+export { decodeBody } from './decode.js';
 export type { ComparePoolOptions } from './pool.js';
 export { CompareBusyError, ComparePool, ComparePoolError } from './pool.js';
 export type { JsonValue } from './json-parse.js';
