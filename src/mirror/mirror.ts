@@ -119,7 +119,7 @@ export class Mirror implements ShadowHook {
     this.logLimit = new RateLimit(config.limits.mismatchLogsPerSecond);
   }
 
-  begin(req: IncomingMessage, route: CompiledRoute, _path: string): LiveObserver | null {
+  begin(req: IncomingMessage, route: CompiledRoute): LiveObserver | null {
     const rt = this.runtimes[route.index] as RouteRuntime;
     if (this.paused) return this.drop(rt, 'paused');
     if (!rt.methods.has(req.method ?? '')) return this.drop(rt, 'method_excluded');

@@ -23,5 +23,5 @@ export interface LiveObserver {
 
 export interface ShadowHook {
   /** Decide at the start of a request: an observer when it is mirrored, else null. */
-  begin(req: IncomingMessage, route: CompiledRoute, path: string): LiveObserver | null;
+  begin(req: IncomingMessage, route: CompiledRoute): LiveObserver | null;
 }

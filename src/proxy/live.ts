@@ -20,7 +20,7 @@ export interface LiveTarget {
   /** ms of upstream inactivity (waiting for headers or between body chunks) before 504. */
   readonly timeout: number;
   /** http-proxy (default) or undici. */
-  readonly engine?: 'http-proxy' | 'undici';
+  readonly engine: 'http-proxy' | 'undici';
 }
 
 /** What a request is being served with; swapped as a whole on hot reload. */
@@ -162,7 +162,7 @@ export class LiveProxy implements ForwardHost<Ctx> {
     const state = this.state;
     const path = requestPath(req.url);
     const route = state.router.match(req.method ?? 'GET', path);
-    const observer = state.shadow === null ? null : state.shadow.begin(req, route, path);
+    const observer = state.shadow === null ? null : state.shadow.begin(req, route);
     const ctx: Ctx = { route, routeMetrics: this.metrics.liveRoute(route.name), started: performance.now(), observer, state, timedOut: false, upstreamBroke: false, failed: false, upstream: null };
     (req as CtxReq)[kCtx] = ctx;
     this.inFlight++;
