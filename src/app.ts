@@ -8,14 +8,15 @@ import { createAdminServer, type ApiHandler } from './admin/server.js';
 import { createApiHandler } from './admin/api.js';
 import { createPageHandler } from './admin/page.js';
 import { ComparePool } from './compare/index.js';
+import { restartOnlyChanges } from './config/reloader.js';
+import { Router } from './http/routes.js';
 import { Mirror } from './mirror/mirror.js';
-import { Router } from './mirror/routes.js';
 import { DivergenceStore } from './observe/divergences.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { Metrics } from './observe/metrics.js';
-import { compileRedactor } from './observe/redact.js';
 import { LiveProxy, type LiveState } from './proxy/live.js';
-import { createProxyServer } from './proxy/server.js';
+import { applyLimits, createProxyServer } from './proxy/server.js';
+import { Tunnels } from './proxy/tunnel.js';
 
 export interface UmbraOptions {
   readonly log?: Logger;
@@ -70,18 +71,19 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     const mirror =
       config.dark === null
         ? null
-        : new Mirror({ config, metrics, log, pool, store, redactor: compileRedactor(config.redact), previous });
+        : new Mirror({ config, metrics, log, pool, store, previous });
     return {
       config,
       router,
       mirror,
-      state: { target: { url: config.live.url, timeout: config.live.timeout, engine: config.live.engine }, router, shadow: mirror },
+      state: { target: { url: config.live.url, timeout: config.live.timeout }, router, shadow: mirror, trustForwarded: config.forwarded.trust },
     };
   };
 
   let gen = build(initial, null);
   const live = new LiveProxy(gen.state, { log, metrics });
-  const proxyServer = createProxyServer(live, initial.limits, log, metrics);
+  const tunnels = new Tunnels(log);
+  const proxyServer = createProxyServer({ live, tunnels, limits: () => gen.config.limits, log, metrics });
   const api = createApiHandler({
     mirror: () => gen.mirror,
     store: () => store,
@@ -89,7 +91,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     log,
   });
   const adminServer = createAdminServer({
-    token: initial.admin.token,
+    token: () => gen.config.admin.token,
     metrics,
     log,
     isReady: () => ready,
@@ -105,6 +107,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     adminServer.close();
     await pool.close();
     await gen.mirror?.close(0);
+    await live.close();
     throw err;
   }
   ready = true;
@@ -112,16 +115,13 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
 
   const reload = async (config: Config): Promise<void> => {
     const old = gen;
-    const restartOnly: string[] = [];
-    const a = old.config;
-    if (a.listen.host !== config.listen.host || a.listen.port !== config.listen.port) restartOnly.push('listen');
-    if (a.admin.listen.host !== config.admin.listen.host || a.admin.listen.port !== config.admin.listen.port) restartOnly.push('admin.listen');
-    if (a.admin.token !== config.admin.token) restartOnly.push('admin.token');
+    const restartOnly = restartOnlyChanges(old.config, config);
     gen = build(config, old.mirror);
     // One assignment: requests under way finish with the state they started with.
     live.setState(gen.state);
-    proxyServer.headersTimeout = config.limits.headersTimeout;
-    proxyServer.requestTimeout = config.limits.requestTimeout;
+    applyLimits(proxyServer, config.limits);
+    store.capacity = config.limits.samplesPerRoute;
+    pool.maxQueue = config.limits.compareQueue;
     log.level = config.log.level;
     metrics.configReloads.inc({ result: 'success' });
     log.info({ source: config.source, ...(restartOnly.length > 0 ? { needsRestart: restartOnly } : {}) }, 'config reloaded');
@@ -134,6 +134,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     log.info({ inFlight: live.active }, 'draining');
     proxyServer.close();
     proxyServer.closeIdleConnections();
+    const deadline = performance.now() + gen.config.limits.drainTimeout;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       live.drain().then(() => false),
@@ -143,8 +144,10 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     ]);
     clearTimeout(timer);
     if (timedOut) log.warn({ inFlight: live.active }, 'drain timeout: closing remaining connections');
+    // WebSocket tunnels are not requests in flight: they are closed (1001) at the end of the drain.
+    await tunnels.closeAll(Math.max(0, Math.min(500, deadline - performance.now())));
     proxyServer.closeAllConnections();
-    live.close();
+    await live.close();
     await gen.mirror?.close(Math.min(1000, gen.config.limits.drainTimeout));
     await pool.close();
     adminServer.close();

@@ -1,6 +1,8 @@
 // Every error umbra raises on purpose is an UmbraError with a stable `code`, so
 // callers (the CLI's exit status, the admin API, hot reload) branch on the code
-// and never on message text.
+// and never on message text. The closed sets of reasons (mirror decisions,
+// shadow errors, skips, refusals) live here too: metrics, logs and the API use
+// these and no others.
 
 export class UmbraError extends Error {
   readonly code: string;
@@ -84,6 +86,109 @@ export class UsageError extends UmbraError {
     super('UMBRA_USAGE', message);
   }
 }
+
+/** The live backend failed; the client gets 502 (504 for a timeout) with `{error}`. */
+export class LiveError extends UmbraError {
+  declare readonly code: 'UMBRA_LIVE_CONNECT' | 'UMBRA_LIVE_TIMEOUT' | 'UMBRA_LIVE_RESET' | 'UMBRA_LIVE_PROTOCOL';
+  readonly reason: UpstreamFailure;
+  constructor(reason: UpstreamFailure, options?: ErrorOptions) {
+    super(LIVE_CODES[reason], LIVE_MESSAGES[reason], options);
+    this.reason = reason;
+  }
+  get status(): number {
+    return this.reason === 'timeout' ? 504 : 502;
+  }
+}
+
+/** A shadow request (dark or secondary) failed; counted, never seen by the client. */
+export class ShadowError extends UmbraError {
+  declare readonly code: 'UMBRA_SHADOW';
+  readonly reason: ShadowErrorReason;
+  constructor(reason: ShadowErrorReason, message: string, options?: ErrorOptions) {
+    super('UMBRA_SHADOW', message, options);
+    this.reason = reason;
+  }
+}
+
+/** An inbound request umbra refuses before forwarding anything (a 4xx from umbra). */
+export class RefusedRequest extends UmbraError {
+  declare readonly code: 'UMBRA_REFUSED';
+  readonly reason: Refusal;
+  constructor(reason: Refusal) {
+    super('UMBRA_REFUSED', REFUSALS[reason].message);
+    this.reason = reason;
+  }
+  get status(): number {
+    return REFUSALS[this.reason].status;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Reasons: one closed set of codes each, used by metrics labels, log lines and
+// the admin API alike. Nothing outside these lists is ever a label value.
+
+/** Mirror decisions (umbra_mirror_decisions_total{decision}); all but `mirrored` drop the shadow. */
+export const DECISIONS = [
+  'mirrored',
+  'not_sampled',
+  'method_excluded',
+  'body_too_large',
+  'over_in_flight',
+  'over_rate',
+  'over_memory',
+  'paused',
+] as const;
+export type Decision = (typeof DECISIONS)[number];
+export type DropDecision = Exclude<Decision, 'mirrored'>;
+
+/** Why a shadow request failed (umbra_shadow_errors_total{reason}). */
+export const SHADOW_ERROR_REASONS = ['timeout', 'connect', 'reset', 'protocol', 'too_large'] as const;
+export type ShadowErrorReason = (typeof SHADOW_ERROR_REASONS)[number];
+
+/** Why a live exchange did not complete (umbra_live_errors_total{reason}). */
+export const LIVE_FAILURES = ['connect', 'timeout', 'reset', 'protocol', 'client_abort'] as const;
+export type LiveFailure = (typeof LIVE_FAILURES)[number];
+export type UpstreamFailure = Exclude<LiveFailure, 'client_abort'>;
+
+const LIVE_CODES = {
+  connect: 'UMBRA_LIVE_CONNECT',
+  timeout: 'UMBRA_LIVE_TIMEOUT',
+  reset: 'UMBRA_LIVE_RESET',
+  protocol: 'UMBRA_LIVE_PROTOCOL',
+} as const satisfies Record<UpstreamFailure, string>;
+
+const LIVE_MESSAGES: Record<UpstreamFailure, string> = {
+  connect: 'live backend unreachable',
+  timeout: 'live backend timed out',
+  reset: 'live backend closed the connection',
+  protocol: 'live backend sent an invalid answer',
+};
+
+/** Why the comparison engine itself gave up on a pair. */
+export const ENGINE_SKIP_REASONS = ['too_large', 'decode_error', 'decode_too_large', 'busy', 'compare_error'] as const;
+export type EngineSkipReason = (typeof ENGINE_SKIP_REASONS)[number];
+
+/**
+ * Why a mirrored exchange was not compared (umbra_comparison_skips_total{reason}):
+ * the engine's reasons, the live side's failure, or the dark side's.
+ */
+export const SKIP_REASONS = [
+  ...ENGINE_SKIP_REASONS,
+  ...LIVE_FAILURES.map((r) => `live_${r}` as const),
+  ...SHADOW_ERROR_REASONS.map((r) => `dark_${r}` as const),
+  'dark_over_memory',
+] as const;
+export type SkipReason = EngineSkipReason | `live_${LiveFailure}` | `dark_${ShadowErrorReason}` | 'dark_over_memory';
+
+/** Inbound requests umbra refuses itself (umbra_client_errors_total{reason}). */
+export const REFUSALS = {
+  malformed: { status: 400, text: 'Bad Request', message: 'malformed request' },
+  header_too_large: { status: 431, text: 'Request Header Fields Too Large', message: 'request header section too large' },
+  too_many_headers: { status: 431, text: 'Request Header Fields Too Large', message: 'too many header fields' },
+  timeout: { status: 408, text: 'Request Timeout', message: 'request not received in time' },
+  draining: { status: 503, text: 'Service Unavailable', message: 'shutting down' },
+} as const satisfies Record<string, { status: number; text: string; message: string }>;
+export type Refusal = keyof typeof REFUSALS;
 
 /** System error codes that mean "could not reach the backend at all". */
 export const CONNECT_ERROR_CODES: ReadonlySet<string> = new Set([

@@ -64,7 +64,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         return errorResult(400, 'sample must be a number from 0 to 1');
       }
       const old = rt.sample;
-      mirror.setSample(rt, sample);
+      rt.setSample(sample);
       audit(req, 'set sample', { route: name, old, new: sample });
       return { status: 200, json: { route: name, sample, previous: old } };
     }

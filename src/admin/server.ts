@@ -27,7 +27,8 @@ export interface AdminResult {
 export type ApiHandler = (req: AdminRequest) => AdminResult | null | Promise<AdminResult | null>;
 
 export interface AdminOptions {
-  readonly token: string;
+  /** The bearer token in force ('' for none); read per call, so a reload applies at once. */
+  readonly token: () => string;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly isReady: () => boolean;
@@ -105,7 +106,8 @@ export function createAdminServer(opts: AdminOptions): Server {
       const result = await h(bare);
       if (result !== null) return send(res, result);
     }
-    if (opts.token !== '' && !tokenMatches(opts.token, req.headers.authorization)) {
+    const token = opts.token();
+    if (token !== '' && !tokenMatches(token, req.headers.authorization)) {
       return send(res, errorResult(401, 'missing or wrong bearer token'), { 'www-authenticate': 'Bearer realm="umbra"' });
     }
     let body: unknown;

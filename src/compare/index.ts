@@ -2,7 +2,7 @@
 
 export type { Answer, CompareContext, Difference, Kind, Part, SkipReason, Verdict } from './types.js';
 export type { CompiledRules } from './rules.js';
-export { BUILT_IN_IGNORED_HEADERS, HOP_BY_HOP_HEADERS, compileRules } from './rules.js';
+export { BUILT_IN_IGNORED_HEADERS, compileRules } from './rules.js';
 export { compareAnswers } from './compare.js';
 export type { NoiseOptions } from './noise.js';
 export { NoiseLearner, applyNoise, compareWithBaseline } from './noise.js';

@@ -67,7 +67,8 @@ function wire(a: Answer): WireAnswer {
 
 export class ComparePool {
   readonly size: number;
-  readonly maxQueue: number;
+  /** Changeable on hot reload (limits.compareQueue); applies to the next job. */
+  maxQueue: number;
   readonly inlineBelowBytes: number;
   readonly jobTimeoutMs: number;
   private readonly slots: Slot[] = [];

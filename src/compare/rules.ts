@@ -1,6 +1,7 @@
 // Per-route comparison rules, compiled once at start-up (and on reload).
 
 import type { CompareConfig } from '../config/types.js';
+import { HOP_BY_HOP } from '../http/headers.js';
 import { PathSet } from './paths.js';
 
 /** Headers that differ by nature between two healthy backends (DESIGN §5). */
@@ -22,19 +23,6 @@ export const BUILT_IN_IGNORED_HEADERS: readonly string[] = Object.freeze([
   'x-request-id',
 ]);
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1), plus the legacy proxy-connection. */
-export const HOP_BY_HOP_HEADERS: readonly string[] = Object.freeze([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
 export interface CompiledRules {
   /** What the rules were compiled from: the worker recompiles from this. */
   readonly source: { readonly compare: CompareConfig; readonly maxDecodedBytes: number };
@@ -54,7 +42,7 @@ let nextId = 1;
  * (config validation should have caught it; this names the path).
  */
 export function compileRules(compare: CompareConfig, opts: { maxDecodedBytes: number }): CompiledRules {
-  const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP_HEADERS]);
+  const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP]);
   for (const h of compare.ignoreHeaders) ignoredHeaders.add(h.trim().toLowerCase());
   if (!(compare.tolerance >= 0)) throw new RangeError(`compare.tolerance must be >= 0, got ${compare.tolerance}`);
   return Object.freeze({

@@ -1,4 +1,5 @@
 // Shapes shared by the comparison engine, its worker and its callers.
+import type { EngineSkipReason } from '../errors.js';
 
 export interface Answer {
   status: number;
@@ -25,7 +26,8 @@ export interface Difference {
   dark?: unknown;
 }
 
-export type SkipReason = 'too_large' | 'decode_error' | 'decode_too_large' | 'busy' | 'worker_error';
+/** Why the engine did not compare a pair (one closed set, in errors.ts). */
+export type SkipReason = EngineSkipReason;
 
 export interface Verdict {
   result: 'match' | 'mismatch' | 'noise' | 'skipped';

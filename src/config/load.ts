@@ -13,7 +13,7 @@ import type { Config } from './types.js';
 import { deepFreeze, readConfig } from './validate.js';
 
 export { ConfigError } from '../errors.js';
-export { DEFAULTS, DEFAULT_ROUTE, SHADOW_HEADER } from './validate.js';
+export { DEFAULTS, DEFAULT_ROUTE } from './validate.js';
 
 function byLine(a: ConfigProblem, b: ConfigProblem): number {
   return (a.line ?? Infinity) - (b.line ?? Infinity);

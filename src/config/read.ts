@@ -175,6 +175,12 @@ export function text(v: Value): string | undefined {
 }
 
 /** A YAML number, or a string that is a plain decimal number. */
+/** A YAML boolean (true/false), or undefined for anything else. */
+export function flag(v: Value): boolean | undefined {
+  const node = v.node;
+  return isScalar(node) && typeof node.value === 'boolean' ? node.value : undefined;
+}
+
 export function numeric(v: Value): number | undefined {
   const node = v.node;
   if (!isScalar(node)) return undefined;

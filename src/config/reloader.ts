@@ -35,6 +35,20 @@ export interface Reloader {
 
 const digest = (text: string): string => createHash('sha256').update(text).digest('hex');
 
+/**
+ * The keys a reload cannot apply, when it changes them: the listeners are
+ * bound at start, and pino compiles its redaction paths once (redact.headers
+ * applies at once to divergence samples and replay lines, to log lines only
+ * after a restart). Every other key applies on reload (docs/deploy.md).
+ */
+export function restartOnlyChanges(a: Config, b: Config): string[] {
+  const out: string[] = [];
+  if (a.listen.host !== b.listen.host || a.listen.port !== b.listen.port) out.push('listen');
+  if (a.admin.listen.host !== b.admin.listen.host || a.admin.listen.port !== b.admin.listen.port) out.push('admin.listen');
+  if (a.redact.headers.join(',') !== b.redact.headers.join(',')) out.push('redact.headers (log lines)');
+  return out;
+}
+
 export function startReloader(opts: ReloaderOptions): Reloader {
   const { file, env, target, log, metrics } = opts;
   let last: string | null = null;

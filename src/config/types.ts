@@ -16,16 +16,17 @@ export interface AdminConfig {
 
 export interface LiveConfig {
   readonly url: string;
-  /** ms: time allowed for the live backend to answer (headers and body). */
+  /** ms of live-backend inactivity (connecting, waiting for headers, between body chunks) before 504. */
   readonly timeout: number;
-  /** How requests are forwarded: http-proxy (default) or undici (faster, see docs/config.md). */
-  readonly engine: 'http-proxy' | 'undici';
 }
 
-export interface HeaderEdits {
-  readonly set: Readonly<Record<string, string>>;
-  readonly remove: readonly string[];
+export interface ForwardedConfig {
+  /** false: umbra sets X-Forwarded-Host/-Proto itself; true: the client's values are kept (behind a trusted proxy). */
+  readonly trust: boolean;
 }
+
+export type { HeaderEdits } from '../http/headers.js';
+import type { HeaderEdits } from '../http/headers.js';
 
 export interface DarkConfig {
   readonly url: string;
@@ -84,6 +85,8 @@ export interface Limits {
   readonly requestTimeout: number;
   /** bytes: inbound header size limit (431 above it) */
   readonly maxHeaderBytes: number;
+  /** inbound header fields per request (431 above it) */
+  readonly maxHeaderCount: number;
   /** ms: how long SIGTERM waits for in-flight requests */
   readonly drainTimeout: number;
   /** bytes: cap on the decompressed size of a body being compared */
@@ -102,6 +105,7 @@ export interface Config {
   readonly listen: ListenAddress;
   readonly admin: AdminConfig;
   readonly live: LiveConfig;
+  readonly forwarded: ForwardedConfig;
   readonly dark: DarkConfig | null;
   readonly secondary: SecondaryConfig | null;
   readonly mirror: MirrorConfig;

@@ -8,6 +8,7 @@ import type {
   Config,
   DarkConfig,
   HeaderEdits,
+  ForwardedConfig,
   Limits,
   ListenAddress,
   LiveConfig,
@@ -21,7 +22,7 @@ import type {
 } from './types.js';
 import { isMap } from 'yaml';
 import type { YAMLMap } from 'yaml';
-import { Section, items, numeric, quantity, text } from './read.js';
+import { Section, flag, items, numeric, quantity, text } from './read.js';
 import type { Reader, Value } from './read.js';
 import { parseDuration, parseSize } from './units.js';
 import {
@@ -37,14 +38,15 @@ import {
   parseSampleBy,
 } from './values.js';
 
-export const SHADOW_HEADER = 'x-umbra-shadow';
+import { DEFAULT_MAX_HEADER_COUNT, SHADOW_MARKER } from '../http/headers.js';
 
 /** Defaults for every key that has one (sizes in bytes, durations in ms). */
 export const DEFAULTS = deepFreeze({
   listen: { host: '0.0.0.0', port: 8080 },
   admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
   liveTimeout: 30_000,
-  dark: { timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_HEADER]: '1' }, remove: [] } },
+  forwarded: { trust: false },
+  dark: { timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_MARKER]: '1' }, remove: [] } },
   /** The sample fraction when `dark` is set; with no dark backend nothing is mirrored. */
   sample: 0.1,
   mirror: { sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
@@ -54,6 +56,7 @@ export const DEFAULTS = deepFreeze({
     headersTimeout: 10_000,
     requestTimeout: 60_000,
     maxHeaderBytes: 16 * 1024,
+    maxHeaderCount: DEFAULT_MAX_HEADER_COUNT,
     drainTimeout: 10_000,
     maxDecodedBytes: 8 * 1024 ** 2,
     samplesPerRoute: 50,
@@ -65,6 +68,7 @@ export const DEFAULTS = deepFreeze({
   listen: ListenAddress;
   admin: AdminConfig;
   liveTimeout: number;
+  forwarded: ForwardedConfig;
   dark: Omit<DarkConfig, 'url'>;
   sample: number;
   mirror: Omit<MirrorConfig, 'sample'>;
@@ -77,7 +81,7 @@ export const DEFAULTS = deepFreeze({
 export const DEFAULT_ROUTE = 'default';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const TOP_KEYS = ['listen', 'admin', 'live', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];
+const TOP_KEYS = ['listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];
 const MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes'];
 const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance'];
@@ -224,20 +228,25 @@ function readAdmin(f: Fields, at: Value | undefined): AdminConfig {
   return { listen, token };
 }
 
-const LIVE_ENGINES = ['http-proxy', 'undici'] as const;
-
 function readLive(f: Fields, at: Value | undefined): LiveConfig | undefined {
-  const s = new Section(f.r, at, 'live', ['url', 'timeout', 'engine']);
+  const s = new Section(f.r, at, 'live', ['url', 'timeout'], {
+    engine: 'was removed in 0.2.0: undici now forwards every request (live, dark, secondary); delete this key',
+  });
   const url = f.url(s.given('url'), s);
   const timeout = f.duration(s.given('timeout'), DEFAULTS.liveTimeout);
-  let engine: LiveConfig['engine'] = 'http-proxy';
-  const e = s.given('engine');
-  if (e !== undefined) {
-    const name = LIVE_ENGINES.find((n) => n === text(e));
-    if (name === undefined) f.r.report(e.path, e.line, `expected one of ${LIVE_ENGINES.join(', ')}`);
-    else engine = name;
+  return url === undefined ? undefined : { url, timeout };
+}
+
+function readForwarded(f: Fields, at: Value | undefined): ForwardedConfig {
+  const s = new Section(f.r, at, 'forwarded', ['trust']);
+  const v = s.given('trust');
+  if (v === undefined) return DEFAULTS.forwarded;
+  const trust = flag(v);
+  if (trust === undefined) {
+    f.r.report(v.path, v.line, 'expected true or false');
+    return DEFAULTS.forwarded;
   }
-  return url === undefined ? undefined : { url, timeout, engine };
+  return { trust };
 }
 
 function readHeaderEdits(f: Fields, at: Value | undefined): HeaderEdits {
@@ -272,7 +281,7 @@ function readHeaderMap(f: Fields, at: Value, node: YAMLMap, into: Record<string,
       f.r.report(path, value.line, 'a header value cannot contain line breaks or NUL');
       continue;
     }
-    if (remove.includes(name) && name !== SHADOW_HEADER) {
+    if (remove.includes(name) && name !== SHADOW_MARKER) {
       f.r.report(path, keyLine, `"${name}" is both set and removed`);
       continue;
     }
@@ -355,6 +364,7 @@ function readLimits(f: Fields, at: Value | undefined): Limits {
     headersTimeout: f.duration(s.given('headersTimeout'), d.headersTimeout),
     requestTimeout: f.duration(s.given('requestTimeout'), d.requestTimeout),
     maxHeaderBytes: f.size(s.given('maxHeaderBytes'), d.maxHeaderBytes),
+    maxHeaderCount: f.number(s.given('maxHeaderCount'), d.maxHeaderCount, (n) => Number.isSafeInteger(n) && n > 0 && n <= 10_000, 'expected a whole number from 1 to 10000'),
     drainTimeout: f.duration(s.given('drainTimeout'), d.drainTimeout, { allowZero: true }),
     maxDecodedBytes: f.size(s.given('maxDecodedBytes'), d.maxDecodedBytes),
     samplesPerRoute: f.number(s.given('samplesPerRoute'), d.samplesPerRoute, (n) => Number.isSafeInteger(n) && n > 0, 'expected a positive integer'),
@@ -469,6 +479,7 @@ export function readConfig(r: Reader, root: Value, source: string): Config | und
   const liveValue = top.given('live');
   if (liveValue === undefined) r.report('live.url', null, 'required');
   const live = liveValue === undefined ? undefined : readLive(f, liveValue);
+  const forwarded = readForwarded(f, top.given('forwarded'));
   const dark = readDark(f, top.get('dark'));
   const secondary = readSecondary(f, top.get('secondary'));
   const mirror = readMirror(f, top.given('mirror'), dark === null ? 0 : DEFAULTS.sample);
@@ -479,5 +490,5 @@ export function readConfig(r: Reader, root: Value, source: string): Config | und
   const log = readLog(f, top.given('log'));
 
   if (live === undefined || dark === undefined || secondary === undefined) return undefined;
-  return { source, listen, admin, live, dark, secondary, mirror, compare, redact, limits, log, routes };
+  return { source, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, limits, log, routes };
 }

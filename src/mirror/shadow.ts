@@ -2,11 +2,12 @@
 // never shares sockets or limits with live. The answer is read up to a cap,
 // counted against the memory budget, and handed back for comparison.
 import { Pool } from 'undici';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { HeaderEdits } from '../config/types.js';
-import type { ShadowErrorReason } from '../observe/metrics.js';
+import type { ShadowErrorReason } from '../errors.js';
+import { forwardedValues, upstreamHeaders } from '../http/headers.js';
+import { classifyUpstreamError } from '../http/upstream.js';
 import type { MemoryBudget } from './limits.js';
-import { CONNECT_ERROR_CODES } from '../errors.js';
 
 export interface ShadowAnswer {
   readonly status: number;
@@ -16,18 +17,31 @@ export interface ShadowAnswer {
   readonly truncated: boolean;
   /** Time from dispatch to the end of the answer (or to the cap). */
   readonly ms: number;
+  /** Bytes reserved in the memory budget for `body`; the caller releases them. */
+  readonly reserved: number;
 }
 
 export type ShadowOutcome =
   | { readonly ok: true; readonly answer: ShadowAnswer }
-  | { readonly ok: false; readonly reason: ShadowErrorReason | 'over_memory'; readonly message: string };
+  | { readonly ok: false; readonly reason: ShadowErrorReason | 'over_memory'; readonly message: string; readonly ms: number };
 
 export interface ShadowRequest {
   readonly method: string;
   /** Request target as the client sent it (path and query). */
   readonly url: string;
-  readonly headers: Record<string, string | string[]>;
+  /** Flat [name, value, ...] list (http/headers.ts upstreamHeaders). */
+  readonly headers: string[];
   readonly body: Buffer | null;
+}
+
+/** A shadow copy of a client's request: the same header rules as the live hop; `edits` (dark's) add the marker. */
+export function shadowRequest(req: IncomingMessage, body: Buffer | null, trustForwarded: boolean, edits: HeaderEdits | null): ShadowRequest {
+  return {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    headers: upstreamHeaders(req, forwardedValues(req, trustForwarded), false, edits),
+    body,
+  };
 }
 
 const TIMEOUT = Object.freeze(Object.assign(new Error('shadow request timed out'), { code: 'UMBRA_SHADOW_TIMEOUT' }));
@@ -35,39 +49,10 @@ const TIMEOUT = Object.freeze(Object.assign(new Error('shadow request timed out'
 export function classifyShadowError(err: unknown): ShadowErrorReason {
   if (err === TIMEOUT) return 'timeout';
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && CONNECT_ERROR_CODES.has(code)) return 'connect';
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'ETIMEDOUT':
-      return 'timeout';
-    case 'UND_ERR_SOCKET':
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_CLOSED':
-    case 'UND_ERR_DESTROYED':
-    case 'UND_ERR_ABORTED':
-      return 'reset';
-    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
-    case 'UND_ERR_HEADERS_OVERFLOW':
-      return 'too_large';
-    default:
-      return 'protocol';
-  }
-}
-
-/** Request headers for a shadow copy: the client's, less framing, with the configured edits. */
-export function shadowHeaders(client: IncomingHttpHeaders, edits: HeaderEdits, skip: (name: string) => boolean): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const name in client) {
-    const v = client[name];
-    if (v === undefined || skip(name) || name === 'content-length' || name === 'expect') continue;
-    out[name] = v;
-  }
-  for (const name of edits.remove) delete out[name];
-  for (const name in edits.set) out[name] = edits.set[name] as string;
-  return out;
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || code === 'UND_ERR_HEADERS_OVERFLOW') return 'too_large';
+  // Aborted by umbra (pause, reload, shutdown): the connection was cut.
+  if (code === 'UND_ERR_ABORTED' || code === 'UND_ERR_DESTROYED') return 'reset';
+  return classifyUpstreamError(err);
 }
 
 export interface ShadowTargetOptions {
@@ -81,9 +66,12 @@ export class ShadowTarget {
   private readonly pool: Pool;
   readonly url: string;
   private readonly timeout: number;
+  /** The target URL's path, prefixed to every request target ('' for none), as on the live hop. */
+  private readonly prefix: string;
 
   constructor(opts: ShadowTargetOptions) {
     this.url = opts.url;
+    this.prefix = new URL(opts.url).pathname.replace(/\/$/, '');
     this.timeout = opts.timeout;
     this.pool = new Pool(new URL(opts.url).origin, {
       connections: opts.connections,
@@ -103,7 +91,7 @@ export class ShadowTarget {
     let reserved = 0;
     try {
       const res = await this.pool.request({
-        path: req.url,
+        path: this.prefix + req.url,
         method: req.method,
         headers: req.headers,
         body: req.body !== null && req.body.length > 0 ? req.body : null,
@@ -120,7 +108,7 @@ export class ShadowTarget {
         if (!budget.tryReserve(chunk.length)) {
           res.body.destroy();
           budget.release(reserved);
-          return { ok: false, reason: 'over_memory', message: 'shadow memory budget exhausted' };
+          return { ok: false, reason: 'over_memory', message: 'shadow memory budget exhausted', ms: performance.now() - started };
         }
         reserved += chunk.length;
         size += chunk.length;
@@ -136,11 +124,12 @@ export class ShadowTarget {
           body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
           truncated,
           ms: performance.now() - started,
+          reserved,
         },
       };
     } catch (err) {
       budget.release(reserved);
-      return { ok: false, reason: classifyShadowError(err), message: (err as Error).message };
+      return { ok: false, reason: classifyShadowError(err), message: (err as Error).message, ms: performance.now() - started };
     } finally {
       clearTimeout(timer);
     }

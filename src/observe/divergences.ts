@@ -1,6 +1,7 @@
 // What a person reads: per-route counts and top fields, and a bounded ring of
 // recent divergence samples per route, already redacted when stored.
-import type { Difference } from '../compare/types.js';
+import type { Difference } from '../compare/index.js';
+import { DECISIONS, type Decision, type DropDecision } from '../errors.js';
 import { MAX_FIELDS_PER_ROUTE } from './metrics.js';
 
 export interface DivergenceSample {
@@ -18,12 +19,21 @@ export interface DivergenceSample {
 
 export class RouteStats {
   mirrored = 0;
+  /** Requests not mirrored, by decision. */
+  readonly dropped = Object.fromEntries(DECISIONS.filter((d) => d !== 'mirrored').map((d) => [d, 0])) as Record<DropDecision, number>;
+  /** Dark requests that failed (timeout, connect, reset, protocol, too_large). */
+  errors = 0;
   compared = 0;
   matches = 0;
   mismatches = 0;
   noise = 0;
   skipped = 0;
   private readonly fields = new Map<string, number>();
+
+  decided(decision: Decision): void {
+    if (decision === 'mirrored') this.mirrored++;
+    else this.dropped[decision]++;
+  }
 
   /** Count one mismatching field; past the cap, fields fold into `_other` as in the metric. */
   countField(field: string): void {
@@ -44,7 +54,17 @@ export class DivergenceStore {
   private readonly rings = new Map<string, DivergenceSample[]>();
   private seq = 0;
 
-  constructor(readonly perRoute: number) {}
+  constructor(private perRoute: number) {}
+
+  /** Samples kept per route (limits.samplesPerRoute; a reload may change it, the newest are kept). */
+  get capacity(): number {
+    return this.perRoute;
+  }
+
+  set capacity(n: number) {
+    this.perRoute = n;
+    for (const ring of this.rings.values()) if (ring.length > n) ring.splice(0, ring.length - n);
+  }
 
   nextId(): string {
     this.seq++;

@@ -1,10 +1,9 @@
 // pino JSON logs. Secret headers are redacted by pino itself on every line that
 // carries request or response headers, whatever the caller logs.
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { SECRET_HEADERS } from '../http/headers.js';
 
 export type { Logger };
-
-const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization'];
 
 export function createLogger(
   level: string,

@@ -2,25 +2,10 @@
 // Labels are bounded on purpose: route names, targets, decisions, reasons and
 // canonical field paths (capped per route) - never raw paths or header values.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { methodLabel } from '../http/headers.js';
 
 export type Target = 'live' | 'dark' | 'secondary';
-export type Decision =
-  | 'mirrored'
-  | 'not_sampled'
-  | 'method_excluded'
-  | 'body_too_large'
-  | 'over_in_flight'
-  | 'over_rate'
-  | 'over_memory'
-  | 'paused';
-export type ShadowErrorReason = 'timeout' | 'connect' | 'reset' | 'protocol' | 'too_large';
 export type ComparisonResult = 'match' | 'mismatch' | 'noise' | 'skipped';
-
-/** Methods that may appear as a label; anything else is counted as OTHER. */
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT']);
-export function methodLabel(method: string | undefined): string {
-  return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
-}
 
 /** Field label cap per route (DESIGN §6): the rest are counted as `_other`. */
 export const MAX_FIELDS_PER_ROUTE = 100;
@@ -100,7 +85,7 @@ export class Metrics {
   /** Not in DESIGN §6's table: inbound requests umbra refused itself (limits hit). */
   readonly clientErrors = new Counter({
     name: 'umbra_client_errors_total',
-    help: 'Inbound requests refused by umbra before forwarding (malformed, header too large, timeout).',
+    help: 'Inbound requests refused by umbra before forwarding (malformed, header_too_large, too_many_headers, timeout, draining).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

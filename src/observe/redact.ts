@@ -2,18 +2,11 @@
 // values and JSON fields become "[REDACTED]"; field paths are kept.
 
 import type { RedactConfig } from '../config/types.js';
-import type { Difference } from '../compare/types.js';
-import type { Segment, States } from '../compare/paths.js';
-import { PathSet, canonicalSegments } from '../compare/paths.js';
+import type { Difference, Segment, States } from '../compare/index.js';
+import { PathSet, canonicalSegments } from '../compare/index.js';
+import { SECRET_HEADERS } from '../http/headers.js';
 
 export const REDACTED = '[REDACTED]';
-
-export const BUILT_IN_REDACTED_HEADERS: readonly string[] = Object.freeze([
-  'authorization',
-  'cookie',
-  'set-cookie',
-  'proxy-authorization',
-]);
 
 type HeaderValue = string | string[] | undefined;
 
@@ -29,7 +22,7 @@ export interface Redactor {
 }
 
 export function compileRedactor(redact: RedactConfig): Redactor {
-  const headers = new Set([...BUILT_IN_REDACTED_HEADERS, ...redact.headers.map((h) => h.trim().toLowerCase())]);
+  const headers = new Set([...SECRET_HEADERS, ...redact.headers.map((h) => h.trim().toLowerCase())]);
   const fields = new PathSet(redact.fields);
 
   const isSecretHeader = (name: string): boolean => headers.has(name.toLowerCase());

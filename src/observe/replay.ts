@@ -2,7 +2,7 @@
 // to the live and the dark backend, with secret headers and fields left out.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Redactor } from './redact.js';
-import { HOP_BY_HOP } from '../proxy/hop.js';
+import { HOP_BY_HOP } from '../http/headers.js';
 
 const SKIP = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect']);
 const SECRET_QUERY = /token|key|secret|pass|auth|sig|session|credential/i;

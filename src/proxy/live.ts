@@ -1,115 +1,153 @@
-// The live path: every request goes to the live backend through http-proxy (or
-// undici, with `live.engine: undici`) and the answer streams back untouched (less
-// hop-by-hop headers). Shadow work only
-// observes (see exchange.ts); nothing here waits for it.
-import http from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
-import type { Duplex } from 'node:stream';
-import './http-proxy-compat.js';
-import httpProxy from 'http-proxy';
+// The live path: every request goes to the live backend through undici and the
+// answer streams back untouched (less hop-by-hop headers). Shadow work only
+// observes (mirror/hook.ts); nothing here waits for it.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LiveError, type LiveFailure, type UpstreamFailure } from '../errors.js';
+import { downstreamHeaders, forwardedValues, upstreamHeaders } from '../http/headers.js';
+import { requestPath, type CompiledRoute, type Router } from '../http/routes.js';
+import { classifyUpstreamError } from '../http/upstream.js';
+import type { LiveObserver, ShadowHook } from '../mirror/hook.js';
 import type { Logger } from '../observe/log.js';
 import type { LiveRouteMetrics, Metrics } from '../observe/metrics.js';
-import { CONNECT_ERROR_CODES } from '../errors.js';
-import { requestPath, type CompiledRoute, type Router } from '../mirror/routes.js';
-import type { LiveFailure, LiveObserver, ShadowHook } from './exchange.js';
-import { connectionListed, forwardableRawHeaders, forwardedFor, isHopByHop } from './hop.js';
-import { UndiciForwarder, type ForwardHost } from './undici-forward.js';
+import { LiveForwarder, type ForwardHandler, type LiveTarget } from './forward.js';
 
-export interface LiveTarget {
-  readonly url: string;
-  /** ms of upstream inactivity (waiting for headers or between body chunks) before 504. */
-  readonly timeout: number;
-  /** http-proxy (default) or undici. */
-  readonly engine: 'http-proxy' | 'undici';
-}
-
-/** What a request is being served with; swapped as a whole on hot reload. */
+/** What a request is served with; swapped as a whole on hot reload. */
 export interface LiveState {
   readonly target: LiveTarget;
   readonly router: Router;
   readonly shadow: ShadowHook | null;
+  /** forwarded.trust: keep the client's X-Forwarded-Host/-Proto. */
+  readonly trustForwarded: boolean;
 }
 
-const kCtx = Symbol('umbra.ctx');
+const ERROR_BODIES = Object.fromEntries(
+  (['connect', 'timeout', 'reset', 'protocol'] as const).map((r) => {
+    const e = new LiveError(r);
+    return [r, { status: e.status, body: JSON.stringify({ error: e.message, code: e.code }) }];
+  }),
+) as Record<UpstreamFailure, { status: number; body: string }>;
 
-interface Ctx {
-  readonly route: CompiledRoute;
-  readonly routeMetrics: LiveRouteMetrics;
-  readonly started: number;
-  readonly observer: LiveObserver | null;
-  readonly state: LiveState;
-  timedOut: boolean;
-  /** The live answer broke off mid-body (as opposed to the client leaving). */
-  upstreamBroke: boolean;
-  failed: boolean;
-  /**
-   * The request to live once it is under way, destroyed when the client leaves:
-   * http-proxy's ClientRequest or the undici handler. (A plain reference: a
-   * closure here cost a fifth of the throughput and 40 MiB of RSS under load.)
-   */
-  upstream: { destroy(): void } | null;
+const kExchange = Symbol('umbra.exchange');
+type TaggedResponse = ServerResponse & { [kExchange]?: LiveExchange };
+
+function onResponseClose(this: TaggedResponse): void {
+  this[kExchange]?.finish();
 }
 
-type CtxReq = IncomingMessage & { [kCtx]?: Ctx };
+/**
+ * One request to live, from dispatch to the client's socket letting go. It is
+ * undici's dispatch handler itself: one object per request, no closures.
+ */
+class LiveExchange implements ForwardHandler {
+  private abort: ((err?: Error) => void) | null = null;
+  private resume: (() => void) | null = null;
+  private failed = false;
+  private closed = false;
+  readonly started = performance.now();
 
-const ERROR_BODIES: Record<UpstreamFailure, string> = {
-  connect: JSON.stringify({ error: 'live backend unreachable', code: 'UMBRA_LIVE_CONNECT' }),
-  timeout: JSON.stringify({ error: 'live backend timed out', code: 'UMBRA_LIVE_TIMEOUT' }),
-  reset: JSON.stringify({ error: 'live backend closed the connection', code: 'UMBRA_LIVE_RESET' }),
-  protocol: JSON.stringify({ error: 'live backend sent an invalid answer', code: 'UMBRA_LIVE_PROTOCOL' }),
-};
+  constructor(
+    private readonly proxy: LiveProxy,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    readonly route: CompiledRoute,
+    private readonly metrics: LiveRouteMetrics,
+    private readonly observer: LiveObserver | null,
+  ) {}
 
-export type UpstreamFailure = Exclude<LiveFailure, 'client_abort'>;
+  // undici's handler interface (legacy dispatch handler: raw headers, no parsing we do not need).
 
-export function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): UpstreamFailure {
-  if (timedOut) return 'timeout';
-  if (err.code !== undefined && CONNECT_ERROR_CODES.has(err.code)) return 'connect';
-  // undici's parser errors do not always carry an HPE_ code.
-  if (err.name === 'HTTPParserError') return 'protocol';
-  switch (err.code) {
-    case 'ETIMEDOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return 'timeout';
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-    case 'UND_ERR_HEADERS_OVERFLOW':
-      return 'protocol';
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return 'reset';
-    default:
-      return err.code?.startsWith('HPE_') === true ? 'protocol' : 'reset';
+  onConnect(abort: (err?: Error) => void): void {
+    // The client may have left already.
+    if (this.closed) abort();
+    else this.abort = abort;
   }
-}
 
-function forwarderFor(state: LiveState): UndiciForwarder | null {
-  return state.target.engine === 'undici' ? new UndiciForwarder(state.target.url, state.target.timeout) : null;
-}
+  onBodySent(chunk: Buffer): void {
+    this.observer?.requestChunk(chunk);
+  }
 
-/** The target as http-proxy wants it (url.parse's shape), built once per state. */
-function webOptionsFor(state: LiveState): httpProxy.ServerOptions {
-  const u = new URL(state.target.url);
-  const target = { protocol: u.protocol, host: u.host, hostname: u.hostname, port: u.port, pathname: u.pathname, path: u.pathname + u.search };
-  return { target: target };
+  onRequestSent(): void {
+    this.observer?.requestEnd();
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200) return true; // 1xx: informational, not forwarded
+    const res = this.res;
+    if (res.headersSent || res.destroyed) return false;
+    this.resume = resume;
+    const { raw, headers } = downstreamHeaders(rawHeaders, this.observer !== null);
+    if (statusText === '') res.writeHead(status, raw);
+    else res.writeHead(status, statusText, raw);
+    this.observer?.responseStart(status, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.observer?.responseChunk(chunk);
+    if (this.res.write(chunk)) return true;
+    // The client is slower than the backend: pause the upstream until it drains.
+    if (this.resume !== null) this.res.once('drain', this.resume);
+    return false;
+  }
+
+  onComplete(): void {
+    this.res.end();
+    const ms = performance.now() - this.started;
+    this.metrics.observeDuration(ms / 1000);
+    this.observer?.responseEnd(ms);
+  }
+
+  onError(err: Error): void {
+    const res = this.res;
+    // (req.destroyed is no sign: a request whose body was read is destroyed.)
+    if (this.closed || res.destroyed) {
+      this.fail('client_abort', err);
+      return;
+    }
+    const reason = classifyUpstreamError(err);
+    this.fail(reason, err);
+    if (res.headersSent) {
+      // The backend broke off mid-body: never end the client's answer as if complete.
+      res.destroy();
+      return;
+    }
+    const { status, body } = ERROR_BODIES[reason];
+    this.proxy.log.warn({ route: this.route.name, method: this.req.method, reason, err: err.message }, 'live backend failed');
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  /** The client's response closed: finished, or the client left. */
+  finish(): void {
+    this.closed = true;
+    const res = this.res;
+    // 499: the client left before an answer could be sent (nginx's convention).
+    const code = res.headersSent ? String(res.statusCode) : '499';
+    this.metrics.countRequest(this.req.method ?? 'GET', code);
+    if (!res.writableFinished) {
+      this.abort?.();
+      this.fail('client_abort', null);
+    }
+    this.proxy.done(this, code);
+  }
+
+  private fail(reason: LiveFailure, err: Error | null): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.proxy.failed(this, reason, err);
+    this.observer?.failed(reason);
+  }
 }
 
 export interface LiveProxyOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
-  /** Upstream keep-alive sockets kept open per host. */
-  readonly maxFreeSockets?: number;
 }
 
-export class LiveProxy implements ForwardHost<Ctx> {
+export class LiveProxy {
   private state: LiveState;
-  /** The undici engine for the state in force, or null for http-proxy. */
-  private forwarder: UndiciForwarder | null;
-  /** http-proxy options for the state in force, its target parsed once (not per request). */
-  private webOptions: httpProxy.ServerOptions;
-  private readonly proxy: httpProxy;
-  private readonly agent: http.Agent;
-  private readonly log: Logger;
+  private forwarder: LiveForwarder;
+  readonly log: Logger;
   private readonly metrics: Metrics;
   private inFlight = 0;
   private draining = false;
@@ -117,32 +155,30 @@ export class LiveProxy implements ForwardHost<Ctx> {
 
   constructor(state: LiveState, opts: LiveProxyOptions) {
     this.state = state;
-    this.webOptions = webOptionsFor(state);
-    this.forwarder = forwarderFor(state);
+    this.forwarder = new LiveForwarder(state.target);
     this.log = opts.log;
     this.metrics = opts.metrics;
-    this.agent = new http.Agent({ keepAlive: true, maxFreeSockets: opts.maxFreeSockets ?? 256 });
-    this.proxy = httpProxy.createProxyServer({ agent: this.agent, selfHandleResponse: true, xfwd: false, ws: true });
-    this.proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => this.onProxyReq(proxyReq, req));
-    this.proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) =>
-      this.onProxyRes(proxyRes, req, res),
-    );
-    // Errors are handled per call; this keeps a stray one from becoming an uncaught exception.
-    this.proxy.on('error', (err: Error) => this.log.warn({ err }, 'proxy error'));
+  }
+
+  get current(): LiveState {
+    return this.state;
   }
 
   /** Swap the state in force (hot reload); requests under way keep the one they started with. */
   setState(state: LiveState): void {
     const old = this.forwarder;
-    this.webOptions = webOptionsFor(state);
-    this.forwarder = forwarderFor(state);
+    this.forwarder = new LiveForwarder(state.target);
     this.state = state;
     // Requests under way on the old pool finish there; then its sockets close.
-    if (old !== null) old.close().catch((err: unknown) => this.log.debug({ err }, 'closing the previous live pool'));
+    old.close().catch((err: unknown) => this.log.debug({ err }, 'closing the previous live pool'));
   }
 
   get active(): number {
     return this.inFlight;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   /** Stop treating connections as reusable and resolve when in-flight requests are done. */
@@ -152,189 +188,43 @@ export class LiveProxy implements ForwardHost<Ctx> {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  close(): void {
-    this.proxy.close();
-    this.agent.destroy();
-    this.forwarder?.destroy();
+  async close(): Promise<void> {
+    await this.forwarder.destroy();
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const state = this.state;
-    const path = requestPath(req.url);
-    const route = state.router.match(req.method ?? 'GET', path);
+    const method = req.method ?? 'GET';
+    const route = state.router.match(method, requestPath(req.url));
     const observer = state.shadow === null ? null : state.shadow.begin(req, route);
-    const ctx: Ctx = { route, routeMetrics: this.metrics.liveRoute(route.name), started: performance.now(), observer, state, timedOut: false, upstreamBroke: false, failed: false, upstream: null };
-    (req as CtxReq)[kCtx] = ctx;
+    const exchange = new LiveExchange(this, req, res, route, this.metrics.liveRoute(route.name), observer);
+    (res as TaggedResponse)[kExchange] = exchange;
     this.inFlight++;
     if (this.draining) res.setHeader('connection', 'close');
-    res.once('close', () => this.finish(req, res));
-    const forwarder = this.forwarder;
-    if (forwarder !== null) {
-      // The undici handler reports the request body as it is sent (onBodySent).
-      forwarder.forward(this, ctx, req, res, observer !== null);
-      return;
-    }
-    // Node already answered "100 Continue" to the client; the expectation is
-    // hop-by-hop and must not reach the backend (http-proxy would also skip its
-    // proxyReq event for it).
-    if (req.headers.expect !== undefined) delete req.headers.expect;
-    this.proxy.web(req, res, this.webOptions, (err: Error) => this.onError(err, req, res));
-    if (observer !== null) {
-      // Attached after web() has piped req to the backend, so the copy never
-      // changes the pace of the live upload.
-      req.on('data', (chunk: Buffer) => observer.requestChunk(chunk));
-      req.once('end', () => observer.requestEnd());
-    }
+    res.once('close', onResponseClose);
+    const h = req.headers;
+    const hasBody = (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
+    this.forwarder.dispatch(
+      {
+        path: req.url ?? '/',
+        method,
+        headers: upstreamHeaders(req, forwardedValues(req, state.trustForwarded), true),
+        body: hasBody ? req : null,
+      },
+      exchange,
+    );
   };
 
-  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', () => socket.destroy());
-    this.proxy.ws(req, socket, head, this.webOptions, (err: Error) => {
-      this.log.debug({ err: err.message }, 'websocket upstream error');
-      socket.destroy();
-    });
-  };
-
-  private onProxyReq(proxyReq: ClientRequest, req: CtxReq): void {
-    const ctx = req[kCtx];
-    // Strip hop-by-hop headers (and those named in Connection), keeping the
-    // chunked framing of a streamed body: node re-frames it on the new hop.
-    const listed = connectionListed(req.headers.connection);
-    for (const name of proxyReq.getHeaderNames()) {
-      if (name === 'transfer-encoding') continue;
-      if (isHopByHop(name, listed)) proxyReq.removeHeader(name);
-    }
-    const fwd = forwardedFor(req);
-    proxyReq.setHeader('x-forwarded-for', fwd.for);
-    if (fwd.proto !== undefined) proxyReq.setHeader('x-forwarded-proto', fwd.proto);
-    if (fwd.host !== undefined) proxyReq.setHeader('x-forwarded-host', fwd.host);
-    if (ctx !== undefined) {
-      ctx.upstream = proxyReq;
-      proxyReq.setTimeout(ctx.state.target.timeout, () => {
-        ctx.timedOut = true;
-        proxyReq.destroy(Object.assign(new Error('live backend timed out'), { code: 'ETIMEDOUT' }));
-      });
-    }
+  /** @internal LiveExchange: the exchange failed (once per exchange). */
+  failed(x: LiveExchange, reason: LiveFailure, err: Error | null): void {
+    this.metrics.liveErrors.inc({ route: x.route.name, reason });
+    if (reason === 'client_abort') this.log.debug({ route: x.route.name, err: err?.message ?? 'client closed the connection' }, 'client aborted');
   }
 
-  private onProxyRes(proxyRes: IncomingMessage, req: CtxReq, res: ServerResponse): void {
-    const ctx = req[kCtx];
-    const status = proxyRes.statusCode ?? 502;
-    if (res.headersSent || res.destroyed) {
-      proxyRes.destroy();
-      return;
-    }
-    res.writeHead(status, proxyRes.statusMessage, forwardableRawHeaders(proxyRes.rawHeaders, proxyRes.headers));
-    const observer = ctx?.observer ?? null;
-    if (observer !== null) {
-      observer.responseStart(status, proxyRes.headers);
-      proxyRes.on('data', (chunk: Buffer) => observer.responseChunk(chunk));
-    }
-    // pipe() rather than pipeline(): pipeline allocates an AbortController per
-    // call and a DOMException when it settles, a measurable share of a proxy's
-    // CPU. Its two duties are done here: a broken upstream destroys the client's
-    // response, and a departed client is handled in finish().
-    proxyRes.once('error', (err) => {
-      if (ctx !== undefined) this.fail(ctx, ctx.timedOut ? 'timeout' : res.destroyed && !ctx.timedOut && !ctx.upstreamBroke ? 'client_abort' : 'reset', err);
-      // The backend broke off mid-body: never end the client's answer as if complete.
-      res.destroy();
-    });
-    if (ctx !== undefined) {
-      proxyRes.once('aborted', () => (ctx.upstreamBroke = true));
-      proxyRes.once('end', () => {
-        const ms = performance.now() - ctx.started;
-        ctx.routeMetrics.observeDuration(ms / 1000);
-        observer?.responseEnd(ms);
-      });
-    }
-    proxyRes.pipe(res);
-  }
-
-  private onError(err: NodeJS.ErrnoException, req: CtxReq, res: ServerResponse): void {
-    const ctx = req[kCtx];
-    const timedOut = ctx?.timedOut === true;
-    // (req.destroyed is no sign: a request whose body was read is destroyed.)
-    const clientGone = res.destroyed || (req.socket.destroyed && !timedOut);
-    if (clientGone) {
-      if (ctx !== undefined) this.fail(ctx, 'client_abort', err);
-      return;
-    }
-    const reason = classifyUpstreamError(err, timedOut);
-    if (ctx !== undefined) this.fail(ctx, reason, err);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const status = reason === 'timeout' ? 504 : 502;
-    const body = ERROR_BODIES[reason];
-    this.log.warn({ route: ctx?.route.name, method: req.method, reason, err: err.message }, 'live backend failed');
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  }
-
-  // ForwardHost: the undici engine's events (see undici-forward.ts).
-
-  upstreamHead(ctx: Ctx, _req: IncomingMessage, res: ServerResponse, status: number, message: string | undefined, raw: string[], headers: IncomingHttpHeaders): boolean {
-    if (res.headersSent || res.destroyed) return false;
-    if (message === undefined) res.writeHead(status, raw);
-    else res.writeHead(status, message, raw);
-    ctx.observer?.responseStart(status, headers);
-    return true;
-  }
-
-  upstreamChunk(ctx: Ctx, chunk: Buffer): void {
-    ctx.observer?.responseChunk(chunk);
-  }
-
-  upstreamEnd(ctx: Ctx, res: ServerResponse): void {
-    res.end();
-    const ms = performance.now() - ctx.started;
-    ctx.routeMetrics.observeDuration(ms / 1000);
-    ctx.observer?.responseEnd(ms);
-  }
-
-  upstreamError(_ctx: Ctx, err: NodeJS.ErrnoException, req: IncomingMessage, res: ServerResponse): void {
-    this.onError(err, req, res);
-  }
-
-  requestChunk(ctx: Ctx, chunk: Buffer): void {
-    ctx.observer?.requestChunk(chunk);
-  }
-
-  requestSent(ctx: Ctx): void {
-    ctx.observer?.requestEnd();
-  }
-
-  setUpstream(ctx: Ctx, upstream: { destroy(): void }): void {
-    ctx.upstream = upstream;
-  }
-
-  private fail(ctx: Ctx, reason: LiveFailure, err: Error): void {
-    if (ctx.failed) return;
-    ctx.failed = true;
-    this.metrics.liveErrors.inc({ route: ctx.route.name, reason });
-    if (reason === 'client_abort') this.log.debug({ route: ctx.route.name, err: err.message }, 'client aborted');
-    ctx.observer?.failed(reason);
-  }
-
-  private finish(req: CtxReq, res: ServerResponse): void {
-    const ctx = req[kCtx];
-    if (ctx !== undefined) {
-      // 499: the client left before an answer could be sent (nginx's convention).
-      const code = res.headersSent ? String(res.statusCode) : '499';
-      ctx.routeMetrics.countRequest(req.method ?? 'GET', code);
-      if (!res.writableFinished) {
-        // The client left: cancel the live request too (http-proxy only does
-        // so while the request body is still arriving).
-        ctx.upstream?.destroy();
-        if (!ctx.failed) this.fail(ctx, 'client_abort', new Error('client closed the connection'));
-      }
-      if (this.log.isLevelEnabled('debug')) {
-        this.log.debug(
-          { route: ctx.route.name, method: req.method, code, ms: Math.round(performance.now() - ctx.started) },
-          'request',
-        );
-      }
+  /** @internal LiveExchange: the client's response is closed. */
+  done(x: LiveExchange, code: string): void {
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ route: x.route.name, code, ms: Math.round(performance.now() - x.started) }, 'request');
     }
     this.inFlight--;
     if (this.draining && this.inFlight === 0) {

@@ -28,7 +28,8 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   t.equal(c.source, EXAMPLE);
   t.strictSame(c.listen, { host: '0.0.0.0', port: 8080 });
   t.strictSame(c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '' });
-  t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000, engine: 'http-proxy' });
+  t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000 });
+  t.strictSame(c.forwarded, { trust: false });
   t.strictSame(c.dark, {
     url: 'http://127.0.0.1:3001',
     timeout: 5_000,
@@ -51,7 +52,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
     tolerance: 0,
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
-  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 });
+  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 });
   t.strictSame(c.log, { level: 'info' });
   t.strictSame(c.routes.map((r) => r.name), ['get-user', 'static', 'default']);
   t.strictSame(c.routes[0]?.match, { path: '/users/:id', methods: ['GET'] });
@@ -74,13 +75,14 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     source: 'c.yaml',
     listen: { host: '0.0.0.0', port: 8080 },
     admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
-    live: { url: 'http://127.0.0.1:3000', timeout: 30_000, engine: 'http-proxy' },
+    live: { url: 'http://127.0.0.1:3000', timeout: 30_000 },
+    forwarded: { trust: false },
     dark: null,
     secondary: null,
     mirror,
     compare,
     redact: { headers: [], fields: [] },
-    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 },
+    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 },
     log: { level: 'info' },
     routes: [{ name: 'default', match: null, mirror, compare }],
   });
@@ -437,7 +439,7 @@ void t.test('route problems', (t) => {
 
 void t.test('limits and log', (t) => {
   const c = load(LIVE + 'limits:\n  headersTimeout: 2s\n  requestTimeout: 1m\n  maxHeaderBytes: 8KiB\n  drainTimeout: 0\n  maxDecodedBytes: 1MB\n  samplesPerRoute: 7\n  compareQueue: 0\n  mismatchLogsPerSecond: 0.5\nlog:\n  level: debug\n');
-  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, drainTimeout: 0, maxDecodedBytes: 1_000_000, samplesPerRoute: 7, compareQueue: 0, mismatchLogsPerSecond: 0.5 });
+  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, maxHeaderCount: 100, drainTimeout: 0, maxDecodedBytes: 1_000_000, samplesPerRoute: 7, compareQueue: 0, mismatchLogsPerSecond: 0.5 });
   t.equal(c.log.level, 'debug');
   t.strictSame(problems(LIVE + 'limits:\n  headersTimeout: 0\n  maxHeaderBytes: 0\n'), [
     'c.yaml:4: limits.headersTimeout: must be more than 0',
@@ -489,9 +491,22 @@ void t.test('configFromFlags', (t) => {
   t.end();
 });
 
-t.test('live.engine: http-proxy (default) or undici, nothing else', async (t) => {
-  t.equal(parseConfigText('live: { url: "http://127.0.0.1:1", engine: undici }', 'e.yaml', {}).live.engine, 'undici');
-  t.throws(() => parseConfigText('live:\n  url: "http://127.0.0.1:1"\n  engine: nginx\n', 'e.yaml', {}), {
-    message: 'e.yaml:3: live.engine: expected one of http-proxy, undici',
+t.test('live.engine is gone: naming it says that undici now forwards everything', async (t) => {
+  for (const engine of ['undici', 'http-proxy']) {
+    t.throws(() => parseConfigText(`live:\n  url: "http://127.0.0.1:1"\n  engine: ${engine}\n`, 'e.yaml', {}), {
+      message: 'e.yaml:3: live.engine: was removed in 0.2.0: undici now forwards every request (live, dark, secondary); delete this key',
+    });
+  }
+});
+
+t.test('forwarded.trust and limits.maxHeaderCount: defaults, values, bad values', async (t) => {
+  const d = parseConfigText('live: { url: "http://127.0.0.1:1" }', 'f.yaml', {});
+  t.equal(d.forwarded.trust, false);
+  t.equal(d.limits.maxHeaderCount, 100);
+  const c = parseConfigText('live: { url: "http://127.0.0.1:1" }\nforwarded: { trust: true }\nlimits: { maxHeaderCount: 10 }', 'f.yaml', {});
+  t.equal(c.forwarded.trust, true);
+  t.equal(c.limits.maxHeaderCount, 10);
+  t.throws(() => parseConfigText('live: { url: "http://127.0.0.1:1" }\nforwarded:\n  trust: yes please\nlimits:\n  maxHeaderCount: 0\n', 'f.yaml', {}), {
+    message: 'f.yaml:3: forwarded.trust: expected true or false\nf.yaml:5: limits.maxHeaderCount: expected a whole number from 1 to 10000',
   });
 });

@@ -21,10 +21,7 @@ export async function startTestUmbra(yaml: string, opts: { token?: string; level
     ...(opts.token !== undefined ? [`  token: ${opts.token}`] : []),
     yaml,
   ].join('\n');
-  let config = parseConfigText(text, 'test.yaml', {});
-  // The same tests run again on the undici live engine (test/*/*-undici.test.ts).
-  const engine = process.env.UMBRA_TEST_LIVE_ENGINE;
-  if (engine === 'undici' || engine === 'http-proxy') config = { ...config, live: { ...config.live, engine } };
+  const config = parseConfigText(text, 'test.yaml', {});
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

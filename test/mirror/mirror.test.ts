@@ -206,7 +206,7 @@ mirror: { sample: 1.0, maxBodyBytes: 256KiB, maxBufferedBytes: 2MiB }`,
     });
     let peakInFlight = 0;
     const watch = setInterval(() => {
-      peakInFlight = Math.max(peakInFlight, umbra.mirror?.darkInFlight.current ?? 0);
+      peakInFlight = Math.max(peakInFlight, umbra.mirror?.inFlight.dark ?? 0);
     }, 5);
     const answers = [];
     for (let round = 0; round < 5; round++) {
@@ -272,7 +272,7 @@ t.test('maxRps drops what is over the rate', async (t) => {
   await until(() => dark.seen.length === mirrored, 5000, 'dark to see the mirrored ones');
 });
 
-t.test('the secondary gets the same copy', async (t) => {
+t.test('the secondary gets the same copy, without the shadow marker (it is a live instance)', async (t) => {
   const live = await jsonBackend({ v: 1 });
   const dark = await jsonBackend({ v: 1 });
   const secondary = await jsonBackend({ v: 1 });
@@ -284,7 +284,8 @@ t.test('the secondary gets the same copy', async (t) => {
   await request(`${umbra.proxyUrl}/s?q=2`);
   await until(() => secondary.seen.length === 1 && dark.seen.length === 1, 5000, 'both copies');
   t.equal(secondary.seen[0]?.url, '/s?q=2');
-  t.equal(secondary.seen[0]?.headers['x-umbra-shadow'], '1');
+  t.equal(secondary.seen[0]?.headers['x-umbra-shadow'], undefined, 'the marker goes to dark only');
+  t.equal(dark.seen[0]?.headers['x-umbra-shadow'], '1');
   const m = await until(async () => {
     const text = await metrics(umbra);
     return metricValue(text, 'umbra_request_duration_seconds_count', { target: 'secondary' }) === 1 ? text : '';

@@ -3,7 +3,7 @@
 import t from 'tap';
 import type { IncomingMessage } from 'node:http';
 import { parseConfigText } from '../../src/config/load.js';
-import { Router, compilePattern, requestPath } from '../../src/mirror/routes.js';
+import { Router, compilePattern, requestPath } from '../../src/http/routes.js';
 import { sampleKeyValue, sampled, stableFraction } from '../../src/mirror/sample.js';
 import { InFlight, MemoryBudget, RateLimit } from '../../src/mirror/limits.js';
 

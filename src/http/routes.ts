@@ -1,19 +1,28 @@
 // Route matching, compiled once at start-up: a pattern becomes a list of
 // segments, and matching a request walks its path once without allocating
 // beyond the split.
-import type { Method, RouteConfig } from '../config/types.js';
+
+/** What a route is matched by (config/types.ts's RouteConfig is one). */
+export interface RouteSpec {
+  readonly name: string;
+  /** null only for the default route, last in the table. */
+  readonly match:
+    | { readonly path: string; readonly methods: readonly string[] | null }
+    | { readonly prefix: string; readonly methods: readonly string[] | null }
+    | null;
+}
 
 type Segment = { kind: 'literal'; value: string } | { kind: 'param' } | { kind: 'rest' };
 
-export interface CompiledRoute {
+export interface CompiledRoute<R extends RouteSpec = RouteSpec> {
   readonly name: string;
-  readonly config: RouteConfig;
+  readonly config: R;
   /** Index in the route table, for per-route state arrays. */
   readonly index: number;
 }
 
-interface Matcher {
-  readonly route: CompiledRoute;
+interface Matcher<R extends RouteSpec> {
+  readonly route: CompiledRoute<R>;
   readonly methods: ReadonlySet<string> | null;
   readonly prefix: string | null;
   readonly segments: readonly Segment[] | null;
@@ -48,20 +57,20 @@ function matchSegments(segments: readonly Segment[], path: string): boolean {
   return pos > path.length;
 }
 
-export class Router {
-  readonly routes: readonly CompiledRoute[];
-  readonly defaultRoute: CompiledRoute;
-  private readonly matchers: readonly Matcher[];
-  private readonly byName: ReadonlyMap<string, CompiledRoute>;
+export class Router<R extends RouteSpec = RouteSpec> {
+  readonly routes: readonly CompiledRoute<R>[];
+  readonly defaultRoute: CompiledRoute<R>;
+  private readonly matchers: readonly Matcher<R>[];
+  private readonly byName: ReadonlyMap<string, CompiledRoute<R>>;
 
-  constructor(configs: readonly RouteConfig[]) {
-    const routes = configs.map((config, index): CompiledRoute => ({ name: config.name, config, index }));
+  constructor(configs: readonly R[]) {
+    const routes = configs.map((config, index): CompiledRoute<R> => ({ name: config.name, config, index }));
     const last = routes[routes.length - 1];
     if (last === undefined || last.config.match !== null) throw new Error('route table must end with the default route');
     this.routes = routes;
     this.defaultRoute = last;
     this.byName = new Map(routes.map((r) => [r.name, r]));
-    this.matchers = routes.slice(0, -1).map((route): Matcher => {
+    this.matchers = routes.slice(0, -1).map((route): Matcher<R> => {
       const m = route.config.match;
       if (m === null) throw new Error(`route ${route.name} has no match`);
       const methods = m.methods === null ? null : new Set<string>(m.methods);
@@ -72,7 +81,7 @@ export class Router {
   }
 
   /** First matching route wins; the query string never takes part. */
-  match(method: string, path: string): CompiledRoute {
+  match(method: string, path: string): CompiledRoute<R> {
     for (const m of this.matchers) {
       if (m.methods !== null && !m.methods.has(method)) continue;
       if (m.prefix !== null ? path.startsWith(m.prefix) : matchSegments(m.segments as Segment[], path)) return m.route;
@@ -80,7 +89,7 @@ export class Router {
     return this.defaultRoute;
   }
 
-  get(name: string): CompiledRoute | undefined {
+  get(name: string): CompiledRoute<R> | undefined {
     return this.byName.get(name);
   }
 }
@@ -102,4 +111,3 @@ export function requestPath(url: string | undefined): string {
   return url.slice(start, hash !== -1 && hash < end ? hash : end);
 }
 
-export type { Method };

@@ -1,15 +1,14 @@
-// The seam between the live path and shadow work. The live path tells an
-// observer what passed through; the observer never gets a say in what the
+// The seam between the live path and shadow work. The live path (proxy/) tells
+// an observer what passed through; the observer never gets a say in what the
 // client receives, and every call is cheap and synchronous.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { CompiledRoute } from '../mirror/routes.js';
-
-export type LiveFailure = 'connect' | 'timeout' | 'reset' | 'client_abort' | 'protocol';
+import type { LiveFailure } from '../errors.js';
+import type { CompiledRoute } from '../http/routes.js';
 
 export interface LiveObserver {
   /** A chunk of the client's request body, as it was forwarded to live. */
   requestChunk(chunk: Buffer): void;
-  /** The client's request body is complete. */
+  /** The client's request body is complete (and sent to live). */
   requestEnd(): void;
   /** The live answer's status and headers. */
   responseStart(status: number, headers: IncomingHttpHeaders): void;

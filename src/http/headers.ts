@@ -1,0 +1,169 @@
+// HTTP header rules, in one place for every hop umbra makes: the live forward,
+// shadow copies, WebSocket tunnels, comparison and observability all use these
+// and no copy of their own (DESIGN §2.7).
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy proxy-connection): never forwarded. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Headers that say where a message goes and how its body is delimited. A
+ * `Connection` header naming one of them is ignored for it: removing
+ * Content-Length would forward the body unframed (request smuggling), removing
+ * Host would forward HTTP/1.1 without one. Transfer-Encoding is hop-by-hop
+ * anyway; the next hop frames the body itself.
+ */
+export const FRAMING: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
+
+/** Header values that are secrets: redacted in logs, samples and replay commands (DESIGN §2.4). */
+export const SECRET_HEADERS: readonly string[] = Object.freeze(['authorization', 'cookie', 'set-cookie', 'proxy-authorization']);
+
+/** Methods without side effects: the only ones mirrored unless a route lists more (DESIGN §2.3). */
+export const SAFE_METHODS = Object.freeze(['GET', 'HEAD', 'OPTIONS'] as const);
+
+/** Methods umbra knows by name; any other is the metric label OTHER. */
+export const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT']);
+
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
+}
+
+/** umbra's marker on every shadow request. A client's copy of it never reaches live or dark. */
+export const SHADOW_MARKER = 'x-umbra-shadow';
+
+/** Default cap on the number of header fields in a request (`limits.maxHeaderCount`). */
+export const DEFAULT_MAX_HEADER_COUNT = 100;
+
+/** Header edits for a shadow target (dark.headers): names removed, then names set (lower case). */
+export interface HeaderEdits {
+  readonly set: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+}
+
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/**
+ * The names a `Connection` header lists (lower case), less `close`,
+ * `keep-alive` and the framing headers, or null when it lists none.
+ */
+export function connectionListed(connection: string | readonly string[] | undefined): Set<string> | null {
+  if (connection === undefined) return null;
+  const raw = typeof connection === 'string' ? connection : connection.join(',');
+  let set: Set<string> | null = null;
+  for (const part of raw.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name === '' || name === 'close' || name === 'keep-alive' || FRAMING.has(name)) continue;
+    (set ??= new Set()).add(name);
+  }
+  return set;
+}
+
+/** Whether a (lower-case) header stays on this hop only. */
+export function isHopByHop(name: string, listed: ReadonlySet<string> | null): boolean {
+  return HOP_BY_HOP.has(name) || (listed !== null && listed.has(name));
+}
+
+/** Number of header fields in a parsed request (Node's rawHeaders is flat: name, value, ...). */
+export function headerCount(rawHeaders: readonly string[]): number {
+  return rawHeaders.length >>> 1;
+}
+
+/** The X-Forwarded-* values a hop sends, the same for live, shadow copies and tunnels. */
+export interface Forwarded {
+  readonly for: string;
+  readonly proto: string;
+  readonly host: string | undefined;
+}
+
+/**
+ * `trust` false (the default): umbra states the Host and scheme it saw itself
+ * and appends the peer to X-Forwarded-For. `trust` true (behind a trusted
+ * proxy): the client's X-Forwarded-Host/-Proto are kept when present.
+ */
+export function forwardedValues(req: IncomingMessage, trust: boolean): Forwarded {
+  const h = req.headers;
+  const peer = req.socket.remoteAddress ?? '';
+  const xff = h['x-forwarded-for'];
+  const proto = 'encrypted' in req.socket ? 'https' : 'http';
+  const clientProto = trust ? firstValue(h['x-forwarded-proto']) : undefined;
+  const clientHost = trust ? firstValue(h['x-forwarded-host']) : undefined;
+  return {
+    for: xff === undefined || xff === '' ? peer : `${String(xff)}, ${peer}`,
+    proto: clientProto ?? proto,
+    host: clientHost ?? h.host,
+  };
+}
+
+function firstValue(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  return s === undefined || s === '' ? undefined : s;
+}
+
+/**
+ * The request headers for an upstream hop, as a flat [name, value, ...] list
+ * built from the client's raw headers (case and order kept): hop-by-hop headers
+ * and those `Connection` names go (framing ones excepted), as do `expect` (Node
+ * answered the 100-continue already), the client's copy of the shadow marker
+ * and its X-Forwarded-* (replaced by `fwd`). `keepLength` keeps Content-Length
+ * (a streamed live body is framed by it); a shadow copy's length is set anew
+ * from the buffered body.
+ */
+export function upstreamHeaders(req: IncomingMessage, fwd: Forwarded, keepLength: boolean, edits: HeaderEdits | null = null): string[] {
+  const listed = connectionListed(req.headers.connection);
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (isHopByHop(lower, listed) || lower === 'expect' || lower === SHADOW_MARKER || FORWARDED.has(lower)) continue;
+    if (!keepLength && lower === 'content-length') continue;
+    if (edits !== null && (edits.remove.includes(lower) || Object.hasOwn(edits.set, lower))) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  out.push('x-forwarded-for', fwd.for, 'x-forwarded-proto', fwd.proto);
+  if (fwd.host !== undefined) out.push('x-forwarded-host', fwd.host);
+  if (edits !== null) for (const name of Object.keys(edits.set)) out.push(name, edits.set[name] as string);
+  return out;
+}
+
+/** Response headers as a flat list for the client (less hop-by-hop) and, when asked, as an object for comparison. */
+export function downstreamHeaders(rawHeaders: readonly Buffer[], wantObject: boolean): { raw: string[]; headers: IncomingHttpHeaders } {
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as Buffer;
+    if (name.length === 10 && name.toString('latin1').toLowerCase() === 'connection') {
+      const v = (rawHeaders[i + 1] as Buffer).toString('latin1');
+      connection = connection === undefined ? v : `${connection},${v}`;
+    }
+  }
+  const listed = connectionListed(connection);
+  const raw: string[] = [];
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (isHopByHop(lower, listed)) continue;
+    const value = (rawHeaders[i + 1] as Buffer).toString('latin1');
+    raw.push(name, value);
+    if (wantObject) addHeader(headers, lower, value);
+  }
+  return { raw, headers };
+}
+
+/** Adds one field to a header object the way Node joins repeats (set-cookie stays a list). */
+export function addHeader(headers: Record<string, string | string[]>, lower: string, value: string): void {
+  const prev = headers[lower];
+  if (prev === undefined) headers[lower] = lower === 'set-cookie' ? [value] : value;
+  else if (Array.isArray(prev)) prev.push(value);
+  else headers[lower] = `${prev}, ${value}`;
+}

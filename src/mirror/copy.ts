@@ -1,0 +1,72 @@
+// Bytes held for one mirrored exchange. A Reservation is the exchange's share
+// of the shared memory budget; a BodyCopy keeps one body's chunks up to a size
+// cap, counted against that reservation.
+import type { MemoryBudget } from './limits.js';
+
+export class Reservation {
+  private bytes = 0;
+
+  constructor(private readonly budget: MemoryBudget) {}
+
+  take(n: number): boolean {
+    if (!this.budget.tryReserve(n)) return false;
+    this.bytes += n;
+    return true;
+  }
+
+  /** Bytes already reserved elsewhere on this exchange's behalf (a shadow answer). */
+  adopt(n: number): void {
+    this.bytes += n;
+  }
+
+  give(n: number): void {
+    const k = Math.min(n, this.bytes);
+    this.budget.release(k);
+    this.bytes -= k;
+  }
+
+  /** Give everything back. Idempotent. */
+  releaseAll(): void {
+    this.give(this.bytes);
+  }
+}
+
+export type CopyResult = 'ok' | 'over_cap' | 'over_memory';
+
+export class BodyCopy {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly held: Reservation,
+    private readonly cap: number,
+  ) {}
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Keep a chunk; past the cap or the budget nothing is kept, and the result says which. */
+  add(chunk: Buffer): CopyResult {
+    if (this.bytes + chunk.length > this.cap) return 'over_cap';
+    if (!this.held.take(chunk.length)) return 'over_memory';
+    this.bytes += chunk.length;
+    this.chunks.push(chunk);
+    return 'ok';
+  }
+
+  /** The bytes as one buffer (empty when none); later calls return the same buffer. */
+  body(): Buffer {
+    if (this.chunks.length === 1) return this.chunks[0] as Buffer;
+    const whole = this.chunks.length === 0 ? Buffer.alloc(0) : Buffer.concat(this.chunks, this.bytes);
+    this.chunks = [whole];
+    return whole;
+  }
+
+  /** Keep nothing more and give the bytes back. */
+  drop(): void {
+    this.held.give(this.bytes);
+    this.bytes = 0;
+    this.chunks = [];
+  }
+}

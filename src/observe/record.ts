@@ -1,0 +1,135 @@
+// Recording one finished exchange: metrics, route stats, the divergence sample
+// (redacted, with its replay line) and the rate-capped divergence log line. The
+// mirror decides and compares; this is the only place its outcome is written
+// down.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Verdict } from '../compare/index.js';
+import type { ShadowErrorReason, SkipReason } from '../errors.js';
+import type { DivergenceStore, RouteStats } from './divergences.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { Redactor } from './redact.js';
+import { redactTarget, replayCommand } from './replay.js';
+
+export type ShadowTargetName = 'dark' | 'secondary';
+
+/** One mirrored exchange, complete: what was asked, how each side answered, the verdict. */
+export interface FinishedExchange {
+  readonly route: string;
+  readonly stats: RouteStats;
+  readonly request: {
+    readonly method: string;
+    readonly url: string;
+    readonly headers: IncomingHttpHeaders;
+    readonly body: Buffer | null;
+  };
+  readonly live: { readonly status: number; readonly ms: number };
+  /** null when dark gave no answer (the verdict is then a skip). */
+  readonly dark: { readonly status: number; readonly ms: number } | null;
+  readonly verdict: Verdict;
+  /** Why it was not compared, for a skipped verdict. */
+  readonly skip: SkipReason | null;
+}
+
+export interface RecorderDeps {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly store: DivergenceStore;
+  readonly redactor: Redactor;
+  /** For the replay line of a divergence. */
+  readonly liveUrl: string;
+  readonly darkUrl: string;
+  /** Lets a divergence log line through (limits.mismatchLogsPerSecond). */
+  readonly logLimit: { tryTake(): boolean };
+}
+
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
+export class Recorder {
+  private suppressed = 0;
+
+  constructor(private readonly deps: RecorderDeps) {}
+
+  /** A shadow request finished: its latency, or why it failed. */
+  shadowAnswered(route: string, stats: RouteStats, target: ShadowTargetName, ms: number, failure: ShadowErrorReason | null, message = ''): void {
+    const { metrics, log } = this.deps;
+    if (failure === null || failure === 'too_large') metrics.duration.observe({ route, target }, ms / 1000);
+    if (failure === null) return;
+    metrics.shadowErrors.inc({ route, target, reason: failure });
+    if (target === 'dark') stats.errors++;
+    if (failure !== 'too_large') log.debug({ route, target, reason: failure, err: message }, 'shadow request failed');
+  }
+
+  record(x: FinishedExchange): void {
+    const { metrics } = this.deps;
+    const { route, stats, verdict } = x;
+    metrics.comparisons.inc({ route, result: verdict.result });
+    if (verdict.result === 'skipped') {
+      const reason = x.skip ?? verdict.reason ?? 'compare_error';
+      stats.skipped++;
+      metrics.comparisonSkips.inc({ route, reason });
+      this.deps.log.debug({ route, reason }, 'comparison skipped');
+      return;
+    }
+    stats.compared++;
+    if (verdict.result === 'match') stats.matches++;
+    else if (verdict.result === 'noise') stats.noise++;
+    else this.mismatch(x);
+  }
+
+  private mismatch(x: FinishedExchange): void {
+    const { metrics, redactor, store } = this.deps;
+    const { route, stats, verdict, request } = x;
+    stats.mismatches++;
+    const parts = new Set<string>();
+    const fields = new Set<string>();
+    for (const d of verdict.differences) {
+      parts.add(d.part);
+      fields.add(d.field);
+    }
+    for (const part of parts) metrics.mismatches.inc({ route, part });
+    for (const field of fields) {
+      metrics.fieldMismatch(route, field);
+      stats.countField(field);
+    }
+    const differences = verdict.differences.map((d) => redactor.redactDifference(d));
+    const replay = replayCommand(
+      { method: request.method, url: request.url, headers: request.headers, body: request.body, liveUrl: this.deps.liveUrl, darkUrl: this.deps.darkUrl },
+      redactor,
+    );
+    const sample = {
+      id: store.nextId(),
+      time: new Date().toISOString(),
+      route,
+      method: request.method,
+      path: redactTarget(request.url),
+      live: { status: x.live.status, ms: round1(x.live.ms) },
+      dark: { status: x.dark?.status ?? 0, ms: round1(x.dark?.ms ?? 0) },
+      differences,
+      replay,
+    };
+    store.add(sample);
+    this.logDivergence({
+      route,
+      id: sample.id,
+      method: sample.method,
+      path: sample.path,
+      live: sample.live,
+      dark: sample.dark,
+      fields: [...fields].slice(0, 10),
+      differences: differences.slice(0, 5),
+      replay,
+    });
+  }
+
+  /** One info line per divergence, rate-capped; the next line that passes carries the count suppressed. */
+  private logDivergence(fields: Record<string, unknown>): void {
+    if (!this.deps.logLimit.tryTake()) {
+      this.suppressed++;
+      return;
+    }
+    const suppressed = this.suppressed;
+    this.suppressed = 0;
+    this.deps.log.info(suppressed > 0 ? { ...fields, suppressed } : fields, 'divergence');
+  }
+}

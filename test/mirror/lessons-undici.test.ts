@@ -1,3 +1,0 @@
-// The lessons suite again, on the undici live engine (`live.engine: undici`).
-process.env.UMBRA_TEST_LIVE_ENGINE = 'undici';
-await import('./lessons.test.js');

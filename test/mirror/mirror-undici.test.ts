@@ -1,3 +1,0 @@
-// The mirror suite again, on the undici live engine (`live.engine: undici`).
-process.env.UMBRA_TEST_LIVE_ENGINE = 'undici';
-await import('./mirror.test.js');
