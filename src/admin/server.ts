@@ -60,9 +60,13 @@ function send(res: ServerResponse, result: AdminResult, extra: Record<string, st
   res.end(body);
 }
 
+/** `Bearer <token>`: the scheme is case-insensitive (RFC 9110 §11.1), then one or more spaces. */
+const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+
 export function tokenMatches(expected: string, header: string | undefined): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
+  const match = header === undefined ? null : BEARER.exec(header);
+  if (match === null) return false;
+  const given = Buffer.from(match[1] as string);
   const want = Buffer.from(expected);
   return given.length === want.length && timingSafeEqual(given, want);
 }
