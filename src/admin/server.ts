@@ -87,11 +87,32 @@ async function readJsonBody(req: IncomingMessage, max: number): Promise<unknown>
   }
 }
 
+/**
+ * The request target as a URL, or why it is not one. Origin-form (`/path?q`) is
+ * read under a fixed origin, so `//x/y` stays a path rather than naming a host;
+ * absolute-form (`http://host/path`) is read as it stands. Handlers decode path
+ * segments, so a path that does not decode is refused here, once for all.
+ */
+export function parseTarget(target: string): URL | string {
+  let url: URL;
+  try {
+    url = target.startsWith('/') ? new URL(`http://admin${target}`) : new URL(target);
+  } catch {
+    return `malformed URL: the request target ${JSON.stringify(target.slice(0, 200))} cannot be parsed`;
+  }
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    return 'malformed URL: the path has a bad %-escape (% must start two hex digits that encode UTF-8)';
+  }
+  return url;
+}
 
 export function createAdminServer(opts: AdminOptions): Server {
   const maxBody = opts.maxBodyBytes ?? 64 * 1024;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    const url = parseTarget(req.url ?? '/');
+    if (typeof url === 'string') return send(res, errorResult(400, url));
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (OPEN_PATHS.has(path)) {

@@ -39,6 +39,8 @@ async function setup(t: Test, opts: { token?: string } = {}): Promise<Admin> {
   return { umbra, host, port: Number(port), call, paused };
 }
 
+const errorOf = (r: Reply): string => (JSON.parse(r.body.toString()) as { error: string }).error;
+
 t.test('the bearer scheme is case-insensitive (RFC 9110) and the token must still match', async (t) => {
   const a = await setup(t, { token: TOKEN });
   for (const header of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER ${TOKEN}`, `bEaReR    ${TOKEN}`, `Bearer\t${TOKEN}`]) {
@@ -51,4 +53,20 @@ t.test('the bearer scheme is case-insensitive (RFC 9110) and the token must stil
     t.match(r.headers['www-authenticate'], /^Bearer /, 'with WWW-Authenticate: Bearer');
   }
   t.equal((await a.call('GET', '/api/routes', { host: a.host })).status, 401, 'no Authorization: 401');
+});
+
+t.test('a malformed URL gets 400 with the reason, never 500', async (t) => {
+  const a = await setup(t, { token: TOKEN });
+  const auth = { host: a.host, authorization: `Bearer ${TOKEN}` };
+  const badEscape = await a.call('PUT', '/api/routes/%E0%A4%A/sample', auth, '{"sample":1}');
+  t.equal(badEscape.status, 400, 'a bad %-escape in the path');
+  t.match(errorOf(badEscape), /malformed URL.*%-escape/);
+  for (const target of ['http://[/api/routes', 'http://a:99999/api/routes', 'http://']) {
+    const r = await a.call('GET', target, auth);
+    t.equal(r.status, 400, `${target}: a target URL cannot parse`);
+    t.match(errorOf(r), /malformed URL/);
+  }
+  t.equal((await a.call('GET', '/api/divergences?route=%E0%A4%A', auth)).status, 404, 'a bad escape in the query is an unknown route, not a crash');
+  t.notOk(a.umbra.logs.some((l) => l.msg === 'admin call failed'), 'nothing failed inside');
+  t.equal((await a.call('GET', '/api/routes', auth)).status, 200, 'the listener still serves');
 });
