@@ -90,6 +90,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   });
   const adminServer = createAdminServer({
     token: initial.admin.token,
+    hosts: initial.admin.hosts,
     metrics,
     log,
     isReady: () => ready,
@@ -117,6 +118,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     if (a.listen.host !== config.listen.host || a.listen.port !== config.listen.port) restartOnly.push('listen');
     if (a.admin.listen.host !== config.admin.listen.host || a.admin.listen.port !== config.admin.listen.port) restartOnly.push('admin.listen');
     if (a.admin.token !== config.admin.token) restartOnly.push('admin.token');
+    if (a.admin.hosts.join() !== config.admin.hosts.join()) restartOnly.push('admin.hosts');
     gen = build(config, old.mirror);
     // One assignment: requests under way finish with the state they started with.
     live.setState(gen.state);

@@ -60,7 +60,7 @@ export function parseHostName(input: string): { readonly host: string } | string
   const bare = input.startsWith('[') && input.endsWith(']') ? input.slice(1, -1) : input;
   // A zone (`fe80::1%eth0`) never reaches a Host header, and URL cannot read one.
   if (isIP(bare) === 6 && !bare.includes('%')) return { host: new URL(`http://[${bare}]`).hostname.slice(1, -1) };
-  if (isIP(bare) === 4 || HOSTNAME.test(input)) return { host: input.toLowerCase() };
+  if (isIP(input) === 4 || HOSTNAME.test(input)) return { host: input.toLowerCase() };
   const why = input.includes('/')
     ? 'write it without a scheme or path, like "umbra-admin.internal"'
     : /^(?:[^:]+|\[.*\]):\d*$/.test(input)
