@@ -92,6 +92,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   });
   const adminServer = createAdminServer({
     token: () => gen.config.admin.token,
+    hosts: () => gen.config.admin.hosts,
     metrics,
     log,
     isReady: () => ready,

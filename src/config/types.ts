@@ -12,6 +12,11 @@ export interface AdminConfig {
   readonly listen: ListenAddress;
   /** Empty string = no token. */
   readonly token: string;
+  /**
+   * Host names (no port; lower-case; IPv6 without brackets) that a token-less admin
+   * accepts in the Host header besides loopback names.
+   */
+  readonly hosts: readonly string[];
 }
 
 export interface LiveConfig {

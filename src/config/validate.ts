@@ -33,6 +33,7 @@ import {
   isLoopback,
   METHODS,
   parseHeaderName,
+  parseHostName,
   parseListen,
   parseMethod,
   parseSampleBy,
@@ -43,7 +44,7 @@ import { DEFAULT_MAX_HEADER_COUNT, SHADOW_MARKER } from '../http/headers.js';
 /** Defaults for every key that has one (sizes in bytes, durations in ms). */
 export const DEFAULTS = deepFreeze({
   listen: { host: '0.0.0.0', port: 8080 },
-  admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
+  admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] },
   liveTimeout: 30_000,
   forwarded: { trust: false },
   dark: { timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_MARKER]: '1' }, remove: [] } },
@@ -210,7 +211,7 @@ class Fields {
 }
 
 function readAdmin(f: Fields, at: Value | undefined): AdminConfig {
-  const s = new Section(f.r, at, 'admin', ['listen', 'token']);
+  const s = new Section(f.r, at, 'admin', ['listen', 'token', 'hosts']);
   const listen = f.listen(s.given('listen'), DEFAULTS.admin.listen, DEFAULTS.admin.listen.host);
   const tokenValue = s.given('token');
   let token = '';
@@ -225,7 +226,11 @@ function readAdmin(f: Fields, at: Value | undefined): AdminConfig {
     const line = s.get('token')?.line ?? s.get('listen')?.line ?? s.line;
     f.r.report('admin.token', line, 'required when admin listens beyond loopback');
   }
-  return { listen, token };
+  const hosts = f.list(s.given('hosts'), (h) => {
+    const parsed = parseHostName(h);
+    return typeof parsed === 'string' ? { problem: parsed } : { value: parsed.host };
+  });
+  return { listen, token, hosts };
 }
 
 function readLive(f: Fields, at: Value | undefined): LiveConfig | undefined {

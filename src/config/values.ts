@@ -51,6 +51,24 @@ export function parseListen(input: string | number, defaultHost: string): Listen
   return { host, port };
 }
 
+/**
+ * A host name or IP address with no port, as `admin.hosts` lists it and a Host
+ * header carries it: lower-cased, an IPv6 address without brackets and in its
+ * short form (so `[FD00::0:1]` and `fd00::1` are one host). A problem otherwise.
+ */
+export function parseHostName(input: string): { readonly host: string } | string {
+  const bare = input.startsWith('[') && input.endsWith(']') ? input.slice(1, -1) : input;
+  // A zone (`fe80::1%eth0`) never reaches a Host header, and URL cannot read one.
+  if (isIP(bare) === 6 && !bare.includes('%')) return { host: new URL(`http://[${bare}]`).hostname.slice(1, -1) };
+  if (isIP(input) === 4 || HOSTNAME.test(input)) return { host: input.toLowerCase() };
+  const why = input.includes('/')
+    ? 'write it without a scheme or path, like "umbra-admin.internal"'
+    : /^(?:[^:]+|\[.*\]):\d*$/.test(input)
+      ? 'write it without the port'
+      : 'letters, digits, dots and dashes, or an IP address (no wildcards)';
+  return `${JSON.stringify(input)} is not a host name: ${why}`;
+}
+
 /** Whether connections to this listen host can only come from this machine. */
 export function isLoopback(host: string): boolean {
   const h = host.toLowerCase();

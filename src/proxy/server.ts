@@ -64,9 +64,14 @@ export interface ProxyServerDeps {
   readonly metrics: Metrics;
 }
 
-/** Node drops header fields past maxHeadersCount silently; one more than the cap lets umbra see the excess and refuse. */
+/**
+ * Node drops header fields past `maxHeadersCount` silently (Host or a framing
+ * header included), so Node's own cap is off (0) and umbra counts every field
+ * itself: a request over `maxHeaderCount` gets a 431, never a truncated forward.
+ * `maxHeaderBytes` still bounds the header section's size, and so its count.
+ */
 export function applyLimits(server: Server, limits: Limits): void {
-  server.maxHeadersCount = limits.maxHeaderCount + 1;
+  server.maxHeadersCount = 0;
   // Read by Node for each new connection.
   (server as Server & { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderBytes;
   server.headersTimeout = limits.headersTimeout;

@@ -27,7 +27,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   const c = loadConfigFile(EXAMPLE, {});
   t.equal(c.source, EXAMPLE);
   t.strictSame(c.listen, { host: '0.0.0.0', port: 8080 });
-  t.strictSame(c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '' });
+  t.strictSame(c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] });
   t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000 });
   t.strictSame(c.forwarded, { trust: false });
   t.strictSame(c.dark, {
@@ -74,7 +74,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
   t.strictSame(c, {
     source: 'c.yaml',
     listen: { host: '0.0.0.0', port: 8080 },
-    admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '' },
+    admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] },
     live: { url: 'http://127.0.0.1:3000', timeout: 30_000 },
     forwarded: { trust: false },
     dark: null,
@@ -296,6 +296,26 @@ void t.test('admin beyond loopback needs a token', (t) => {
   t.end();
 });
 
+void t.test('admin.hosts: extra Host names for a token-less admin; no port, lower-cased', (t) => {
+  const hosts = (v: string) => load(LIVE + `admin:\n  hosts: ${v}\n`).admin.hosts;
+  t.strictSame(hosts('[Umbra-Admin.Internal, 10.0.0.7, "::1", "[FD00::0:1]", umbra-admin.internal]'), ['umbra-admin.internal', '10.0.0.7', '::1', 'fd00::1']);
+  t.strictSame(hosts('[]'), []);
+  t.strictSame(
+    problems(LIVE + 'admin:\n  hosts:\n    - ok.example\n    - "evil.example:9901"\n    - http://x.example\n    - "*.example"\n    - "a b"\n    - ""\n    - { name: x }\n    - fe80::1%eth0\n'),
+    [
+      'c.yaml:6: admin.hosts[1]: "evil.example:9901" is not a host name: write it without the port',
+      'c.yaml:7: admin.hosts[2]: "http://x.example" is not a host name: write it without a scheme or path, like "umbra-admin.internal"',
+      'c.yaml:8: admin.hosts[3]: "*.example" is not a host name: letters, digits, dots and dashes, or an IP address (no wildcards)',
+      'c.yaml:9: admin.hosts[4]: "a b" is not a host name: letters, digits, dots and dashes, or an IP address (no wildcards)',
+      'c.yaml:10: admin.hosts[5]: "" is not a host name: letters, digits, dots and dashes, or an IP address (no wildcards)',
+      'c.yaml:11: admin.hosts[6]: expected a string',
+      'c.yaml:12: admin.hosts[7]: "fe80::1%eth0" is not a host name: letters, digits, dots and dashes, or an IP address (no wildcards)',
+    ],
+  );
+  t.strictSame(problems(LIVE + 'admin:\n  hosts: umbra-admin.internal\n'), ['c.yaml:4: admin.hosts: expected a list']);
+  t.end();
+});
+
 void t.test('backend URLs', (t) => {
   const url = (u: string) => problems(`live:\n  url: ${u}\n`);
   t.strictSame(url('https://example.com/base'), []);
@@ -463,7 +483,7 @@ void t.test('configFromFlags', (t) => {
   t.equal(plain.dark, null);
   t.equal(plain.mirror.sample, 0);
   t.strictSame(plain.listen, { host: '0.0.0.0', port: 8080 });
-  t.strictSame(plain.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '' });
+  t.strictSame(plain.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] });
   t.strictSame(plain.routes.map((r) => r.name), ['default']);
   t.ok(Object.isFrozen(plain.routes));
 

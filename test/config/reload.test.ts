@@ -126,3 +126,21 @@ t.test('reloading under load loses no request', async (t) => {
   const m = (await request(`${umbra.adminUrl}/metrics`)).body.toString();
   t.equal(metricValue(m, 'umbra_config_reloads_total', { result: 'success' }), 10);
 });
+
+t.test('a reload applies every limit it can and names the keys that need a restart', async (t) => {
+  const [a] = await backends(t);
+  const dir = mkdtempSync(join(tmpdir(), 'umbra-reload-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'umbra.yaml');
+  writeFileSync(file, configText(a.url, 'limits: { maxHeaderCount: 100, samplesPerRoute: 50, compareQueue: 32 }'));
+  const { umbra, reloader, logs } = await start(t, file, false);
+  const headers = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-h${i}`, 'v']));
+  t.equal((await request(`${umbra.proxyUrl}/`, { headers })).status, 200, '21 fields pass the default cap');
+
+  writeFileSync(file, configText(a.url, 'limits: { maxHeaderCount: 10, samplesPerRoute: 3, compareQueue: 0 }\nredact: { headers: [x-api-key] }'));
+  t.equal(await reloader.reload('SIGHUP'), true);
+  t.equal((await request(`${umbra.proxyUrl}/`, { headers })).status, 431, 'the lower header cap applies on reload');
+  t.equal(umbra.config.limits.samplesPerRoute, 3);
+  const line = logs.find((l) => l.msg === 'config reloaded');
+  t.strictSame(line?.needsRestart, ['redact.headers (log lines)'], 'only what a reload cannot apply is named');
+});

@@ -2,6 +2,7 @@
 // on 127.0.0.1 port 0 and is closed in teardown.
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 
@@ -100,6 +101,46 @@ export function request(url: string, opts: RequestOptions = {}): Promise<Reply> 
 export async function json(url: string, opts: RequestOptions = {}): Promise<{ status: number; body: any }> {
   const r = await request(url, opts);
   return { status: r.status, body: r.body.length > 0 ? JSON.parse(r.body.toString('utf8')) : undefined };
+}
+
+export interface RawRequest {
+  method?: string;
+  /** The request target exactly as sent: `/a%E0`, `http://[/x`, ... */
+  target: string;
+  /** Header lines in order, sent as written (no Host is added for you). */
+  headers?: readonly (readonly [string, string])[];
+  body?: string;
+}
+
+/**
+ * One request written byte for byte on a fresh socket, so nothing normalises the
+ * target or the headers; `Connection: close` and, with a body, `Content-Length`
+ * are added. Resolves with the answer once the server closes the connection.
+ */
+export async function rawRequest(url: string, req: RawRequest): Promise<Reply> {
+  const { hostname, port } = new URL(url);
+  const body = req.body ?? '';
+  const lines = [`${req.method ?? 'GET'} ${req.target} HTTP/1.1`, ...(req.headers ?? []).map(([k, v]) => `${k}: ${v}`), 'Connection: close'];
+  if (body !== '') lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  const socket = net.connect(Number(port), hostname.replace(/^\[|\]$/g, ''));
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  await once(socket, 'close');
+  const all = Buffer.concat(chunks);
+  const split = all.indexOf('\r\n\r\n');
+  if (split === -1) throw new Error(`no complete answer: ${JSON.stringify(all.toString('latin1'))}`);
+  const [statusLine = '', ...headerLines] = all.subarray(0, split).toString('latin1').split('\r\n');
+  const headers: IncomingHttpHeaders = {};
+  const rawHeaders: string[] = [];
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    rawHeaders.push(name, value);
+    headers[name.toLowerCase()] = value;
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, rawHeaders, body: all.subarray(split + 4) };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -13,12 +13,16 @@ export interface TestUmbra extends Umbra {
  * `yaml` is the config body without `listen`/`admin` (added here on port 0);
  * it usually names `live:` and maybe `dark:`.
  */
-export async function startTestUmbra(yaml: string, opts: { token?: string; level?: string } = {}): Promise<TestUmbra> {
+export async function startTestUmbra(
+  yaml: string,
+  opts: { token?: string; level?: string; hosts?: readonly string[] } = {},
+): Promise<TestUmbra> {
   const text = [
     'listen: 127.0.0.1:0',
     'admin:',
     '  listen: 127.0.0.1:0',
     ...(opts.token !== undefined ? [`  token: ${opts.token}`] : []),
+    ...(opts.hosts !== undefined ? [`  hosts: ${JSON.stringify(opts.hosts)}`] : []),
     yaml,
   ].join('\n');
   const config = parseConfigText(text, 'test.yaml', {});
