@@ -15,8 +15,8 @@ function mdTable({ head, rows }) {
 }
 
 function verdict(r) {
-  if (r.pass === true) return 'meets target';
-  if (r.pass === false) return '**misses target**';
+  if (r.pass === true) return 'met';
+  if (r.pass === false) return '**not met**';
   return '';
 }
 
