@@ -259,6 +259,17 @@ function machineBusySeconds() {
   }
 }
 
+/** CPU readings of this benchmark and of the whole machine, for otherCoresBetween(). */
+export function cpuReading() {
+  return { ours: ourCpuSeconds(), busy: machineBusySeconds() };
+}
+
+/** Cores that processes outside this benchmark used between two cpuReading()s `wallSec` apart. */
+export function otherCoresBetween(a, b, wallSec) {
+  if ([a.ours, a.busy, b.ours, b.busy].includes(null) || !(wallSec > 0)) return null;
+  return Math.max(0, (b.busy - a.busy - (b.ours - a.ours)) / wallSec);
+}
+
 /**
  * Samples a process (with its child processes, e.g. nginx's worker) while `fn` runs:
  * peak RSS seen, CPU% of one core, and the CPU that processes outside this benchmark
