@@ -1,7 +1,7 @@
 // Child processes of the benchmark: every one is registered here and killed when
 // the runner exits, whatever the reason (normal end, exception, Ctrl-C).
 
-import { fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const children = new Set();
 const tempDirs = new Set();
+
+/** Clock ticks per second of the times in /proc/PID/stat and /proc/stat (USER_HZ). */
+export const CLK_TCK = (() => {
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    return n > 0 ? n : 100;
+  } catch {
+    return 100; // USER_HZ on every mainstream Linux build
+  }
+})();
 
 /** A temporary directory that is removed when the runner exits (or earlier by removeTempDir). */
 export function tempDir(prefix) {
@@ -166,7 +176,7 @@ export function cpuSecondsOf(pid) {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
-    return ticks / 100; // USER_HZ is 100 on Linux
+    return ticks / CLK_TCK;
   } catch {
     return null;
   }
@@ -232,7 +242,7 @@ function ourCpuSeconds() {
   } catch {
     return null;
   }
-  let seconds = ticks / 100;
+  let seconds = ticks / CLK_TCK;
   for (const pid of processTree(process.pid)) if (pid !== process.pid) seconds += cpuSecondsOf(pid) ?? 0;
   return seconds;
 }
@@ -243,10 +253,21 @@ function machineBusySeconds() {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
     const v = line.trim().split(/\s+/).slice(1).map(Number);
     const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // guest time is already in user
-    return (total - v[3] - v[4]) / 100; // less idle and iowait
+    return (total - v[3] - v[4]) / CLK_TCK; // less idle and iowait
   } catch {
     return null;
   }
+}
+
+/** CPU readings of this benchmark and of the whole machine, for otherCoresBetween(). */
+export function cpuReading() {
+  return { ours: ourCpuSeconds(), busy: machineBusySeconds() };
+}
+
+/** Cores that processes outside this benchmark used between two cpuReading()s `wallSec` apart. */
+export function otherCoresBetween(a, b, wallSec) {
+  if ([a.ours, a.busy, b.ours, b.busy].includes(null) || !(wallSec > 0)) return null;
+  return Math.max(0, (b.busy - a.busy - (b.ours - a.ours)) / wallSec);
 }
 
 /**

@@ -8,15 +8,15 @@ function esc(s) {
 }
 
 function mdTable({ head, rows }) {
-  const num = (cell) => /^[\d,.]+( \S+)?$|^n\/a$/.test(cell);
+  const num = (cell) => /^[\d,.]+( \S+)?$|^n\/a$|^—$/.test(cell);
   const align = head.map((_, i) => (rows.length > 0 && rows.every((r) => num(r[i] ?? '')) ? '---:' : '---'));
   const line = (cells) => `| ${cells.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`;
   return [line(head), line(align), ...rows.map(line)].join('\n');
 }
 
 function verdict(r) {
-  if (r.pass === true) return 'meets target';
-  if (r.pass === false) return '**misses target**';
+  if (r.pass === true) return 'met';
+  if (r.pass === false) return '**not met**';
   return '';
 }
 
@@ -48,7 +48,8 @@ export function renderMarkdown(report) {
         [
           'mode',
           `${report.quick ? 'quick' : 'full'}: per configuration ${report.warmupSec} s warm-up, then ${report.rounds} interleaved rounds of ` +
-            `${report.seconds} s; tables show each configuration's best round (highest req/s), "req/s over rounds" the spread`,
+            `${report.seconds} s; tables show each configuration's best round (highest req/s), "req/s over rounds" the spread ` +
+            '(the cpu scenario runs at a fixed rate and states its own timing and pick)',
         ],
         ['processes', 'load generator, proxy under test and every backend each in its own process, all on the same cores, over 127.0.0.1'],
         ['wall time', `${report.wallSeconds.toFixed(0)} s`],

@@ -12,7 +12,7 @@ const BIN = fileURLToPath(new URL('../../bin/umbra.js', import.meta.url));
  * `extraYaml` is appended to the generated config (e.g. a `dark:` and a `mirror:`
  * section). Returns { child, pid, proxyUrl, adminUrl, configText, stop() }.
  */
-export async function startUmbraProcess({ liveUrl, extraYaml = '', engine = null }) {
+export async function startUmbraProcess({ liveUrl, extraYaml = '' }) {
   const dir = tempDir('umbra-bench-');
   const port = await freePort();
   const adminPort = await freePort();
@@ -22,7 +22,6 @@ export async function startUmbraProcess({ liveUrl, extraYaml = '', engine = null
     `  listen: 127.0.0.1:${adminPort}`,
     'live:',
     `  url: ${liveUrl}`,
-    ...(engine === null ? [] : [`  engine: ${engine}`]),
     'log:',
     '  level: warn',
     extraYaml.trim(),
