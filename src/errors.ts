@@ -79,6 +79,30 @@ export class AdminBodyError extends UmbraError {
   }
 }
 
+/** A body that should be JSON and does not parse (a `type` difference, never a crash). */
+export class JsonSyntaxError extends UmbraError {
+  declare readonly code: 'UMBRA_JSON_SYNTAX';
+  constructor(message: string) {
+    super('UMBRA_JSON_SYNTAX', message);
+  }
+}
+
+/** The demo could not run (its config is missing, a backend answered wrong). */
+export class DemoError extends UmbraError {
+  declare readonly code: 'UMBRA_DEMO';
+  constructor(message: string) {
+    super('UMBRA_DEMO', message);
+  }
+}
+
+/** A broken invariant inside umbra (a bug, not bad input): validation should have made it impossible. */
+export class InternalError extends UmbraError {
+  declare readonly code: 'UMBRA_INTERNAL';
+  constructor(message: string) {
+    super('UMBRA_INTERNAL', message);
+  }
+}
+
 /** A command line that cannot be used (exit status 2). */
 export class UsageError extends UmbraError {
   declare readonly code: 'UMBRA_USAGE';

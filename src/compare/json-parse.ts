@@ -5,6 +5,7 @@
 // number tokens a double cannot hold exactly (more than 15 significant digits,
 // or out of the double range); when there are none (the common case) JSON.parse
 // does the work; otherwise a small parser keeps those numbers as `BigNum`.
+import { JsonSyntaxError } from '../errors.js';
 
 /** A JSON number kept as its source text because a double would round it. */
 export class BigNum {
@@ -20,12 +21,7 @@ export class BigNum {
 
 export type JsonValue = null | boolean | number | string | BigNum | JsonValue[] | { [key: string]: JsonValue };
 
-export class JsonSyntaxError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JsonSyntaxError';
-  }
-}
+export { JsonSyntaxError };
 
 /** Parses JSON text; numbers a double would round come back as BigNum. Throws on bad JSON. */
 export function parseJson(text: string): JsonValue {

@@ -1,6 +1,7 @@
 // Per-route comparison rules, compiled once at start-up (and on reload).
 
 import type { CompareConfig } from '../config/types.js';
+import { InternalError } from '../errors.js';
 import { HOP_BY_HOP } from '../http/headers.js';
 import { PathSet } from './paths.js';
 
@@ -44,7 +45,7 @@ let nextId = 1;
 export function compileRules(compare: CompareConfig, opts: { maxDecodedBytes: number }): CompiledRules {
   const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP]);
   for (const h of compare.ignoreHeaders) ignoredHeaders.add(h.trim().toLowerCase());
-  if (!(compare.tolerance >= 0)) throw new RangeError(`compare.tolerance must be >= 0, got ${compare.tolerance}`);
+  if (!(compare.tolerance >= 0)) throw new InternalError(`compare.tolerance must be >= 0, got ${compare.tolerance}`);
   return Object.freeze({
     source: Object.freeze({ compare, maxDecodedBytes: opts.maxDecodedBytes }),
     id: nextId++,

@@ -3,6 +3,7 @@
 // second v1 (the noise baseline), puts umbra in front with config/demo.yaml,
 // sends a short burst of traffic, and prints what umbra found, read from
 // umbra's own admin API as any user would read it.
+import { DemoError } from '../errors.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
@@ -48,7 +49,6 @@ interface DivergenceSample {
 const DEFAULT_REQUESTS = 400;
 const DEMO_ROUTES = ['list-products', 'get-product', 'categories'];
 
-class DemoError extends Error {}
 
 /** config/demo.yaml, from src/demo/ and from dist/demo/ alike. */
 function demoConfigPath(): string {

@@ -1,6 +1,7 @@
 // Route matching, compiled once at start-up: a pattern becomes a list of
 // segments, and matching a request walks its path once without allocating
 // beyond the split.
+import { InternalError } from '../errors.js';
 
 /** What a route is matched by (config/types.ts's RouteConfig is one). */
 export interface RouteSpec {
@@ -66,13 +67,13 @@ export class Router<R extends RouteSpec = RouteSpec> {
   constructor(configs: readonly R[]) {
     const routes = configs.map((config, index): CompiledRoute<R> => ({ name: config.name, config, index }));
     const last = routes[routes.length - 1];
-    if (last === undefined || last.config.match !== null) throw new Error('route table must end with the default route');
+    if (last === undefined || last.config.match !== null) throw new InternalError('route table must end with the default route');
     this.routes = routes;
     this.defaultRoute = last;
     this.byName = new Map(routes.map((r) => [r.name, r]));
     this.matchers = routes.slice(0, -1).map((route): Matcher<R> => {
       const m = route.config.match;
-      if (m === null) throw new Error(`route ${route.name} has no match`);
+      if (m === null) throw new InternalError(`route ${route.name} has no match`);
       const methods = m.methods === null ? null : new Set<string>(m.methods);
       return 'prefix' in m
         ? { route, methods, prefix: m.prefix, segments: null }

@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/types.js';
 import type { Answer, ComparePool, Verdict } from '../compare/index.js';
-import type { DropDecision } from '../errors.js';
+import { InternalError, type DropDecision } from '../errors.js';
 import type { CompiledRoute } from '../http/routes.js';
 import type { DivergenceStore } from '../observe/divergences.js';
 import type { Logger } from '../observe/log.js';
@@ -60,7 +60,7 @@ export class Mirror implements ShadowHook {
 
   constructor(private readonly deps: MirrorDeps) {
     const { config, metrics } = deps;
-    if (config.dark === null) throw new Error('mirroring needs a dark backend');
+    if (config.dark === null) throw new InternalError('mirroring needs a dark backend');
     const prev = deps.previous ?? null;
     this.runtimes = config.routes.map((r) => new RouteRuntime(r, metrics, config.limits.maxDecodedBytes, prev?.runtime(r.name)));
     if (prev !== null) this.paused = prev.paused;

@@ -4,7 +4,7 @@
 import { Pool } from 'undici';
 import type { IncomingMessage } from 'node:http';
 import type { HeaderEdits } from '../config/types.js';
-import type { ShadowErrorReason } from '../errors.js';
+import { ShadowError, type ShadowErrorReason } from '../errors.js';
 import { forwardedValues, upstreamHeaders } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { MemoryBudget } from './limits.js';
@@ -44,10 +44,11 @@ export function shadowRequest(req: IncomingMessage, body: Buffer | null, trustFo
   };
 }
 
-const TIMEOUT = Object.freeze(Object.assign(new Error('shadow request timed out'), { code: 'UMBRA_SHADOW_TIMEOUT' }));
+/** The abort reason of a shadow request that ran out of time. */
+const TIMEOUT = new ShadowError('timeout', 'shadow request timed out');
 
 export function classifyShadowError(err: unknown): ShadowErrorReason {
-  if (err === TIMEOUT) return 'timeout';
+  if (err instanceof ShadowError) return err.reason;
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || code === 'UND_ERR_HEADERS_OVERFLOW') return 'too_large';
   // Aborted by umbra (pause, reload, shutdown): the connection was cut.

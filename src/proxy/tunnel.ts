@@ -98,10 +98,10 @@ export class Tunnels {
       client.write(head(res.statusCode ?? 502, res.statusMessage ?? '', [...raw, 'Connection', 'close']));
       res.pipe(client);
     });
-    up.on('timeout', () => up.destroy(Object.assign(new Error('live backend timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' })));
+    up.on('timeout', () => up.destroy(new LiveError('timeout')));
     up.on('error', (err: Error) => {
       if (!client.writable) return;
-      const e = new LiveError(classifyUpstreamError(err), { cause: err });
+      const e = err instanceof LiveError ? err : new LiveError(classifyUpstreamError(err), { cause: err });
       this.log.debug({ err: err.message, reason: e.reason }, 'websocket upstream failed');
       const body = JSON.stringify({ error: e.message, code: e.code });
       client.end(head(e.status, e.status === 504 ? 'Gateway Timeout' : 'Bad Gateway', ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']) + body);

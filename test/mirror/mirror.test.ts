@@ -204,30 +204,26 @@ mirror: { sample: 1.0, maxBodyBytes: 256KiB, maxBufferedBytes: 2MiB }`,
       await live.close();
       await closeDark();
     });
-    let peakInFlight = 0;
-    const watch = setInterval(() => {
-      peakInFlight = Math.max(peakInFlight, umbra.mirror?.inFlight.dark ?? 0);
-    }, 5);
     const answers = [];
     for (let round = 0; round < 5; round++) {
       answers.push(...(await Promise.all(Array.from({ length: 8 }, (_, i) => request(`${umbra.proxyUrl}/r/${round}/${i}`)))));
     }
-    clearInterval(watch);
     t.ok(
       answers.every((a) => a.status === 200 && a.body.toString() === '{"live":true,"n":42}'),
       'all 40 live requests succeeded with the right body',
     );
-    t.ok(peakInFlight <= 4, `shadow in-flight stayed within the cap (peak ${peakInFlight})`);
     if (kind === 'slow' || kind === 'hang') {
       // (Where umbra destroys sockets mid-answer, the server may see a closed one
       // a moment late, so its own count is only exact for these two.)
       t.ok(maxOpen() <= 4, `the dark backend never held more than 4 connections (${maxOpen()})`);
     }
-    t.ok((umbra.mirror?.budget.peak ?? 0) <= 2 * 1024 * 1024, `buffered bytes stayed within the budget (${umbra.mirror?.budget.peak})`);
     const m = await until(async () => {
       const text = await metrics(umbra);
       return metricValue(text, 'umbra_shadow_in_flight', { target: 'dark' }) === 0 ? text : '';
     }, 5000, 'shadow work to finish');
+    // Every byte held for shadow work is given back once it settles (a leak would keep the budget full).
+    await until(() => umbra.mirror?.budget.bytes === 0, 5000, 'the memory budget to be empty again');
+    t.equal(umbra.mirror?.budget.bytes, 0, 'nothing is still held for shadow work');
     const mirrored = metricValue(m, 'umbra_mirror_decisions_total', { decision: 'mirrored' });
     const overCap = metricValue(m, 'umbra_mirror_decisions_total', { decision: 'over_in_flight' });
     t.equal(mirrored + overCap, 40, 'every request got a decision: mirrored or dropped over the cap');

@@ -67,7 +67,11 @@ t.test('sticky keys from header, cookie and query', async (t) => {
 });
 
 t.test('stable fractions are stable, spread, and monotone in the sample', async (t) => {
-  t.equal(stableFraction('user-1'), stableFraction('user-1'));
+  // Pinned values (FNV-1a 32-bit, then murmur3's fmix32, over 2^32; checked against an
+  // independent implementation): a user must stay in or out across processes and versions.
+  t.equal(stableFraction('user-1'), 0.4670340372249484);
+  t.equal(stableFraction('user-2'), 0.1986513624433428);
+  t.equal(stableFraction(''), 0.6689221884589642);
   const values = Array.from({ length: 10000 }, (_, i) => stableFraction(`user-${i}`));
   t.ok(values.every((v) => v >= 0 && v < 1), 'in [0, 1)');
   const below = values.filter((v) => v < 0.25).length;
