@@ -58,6 +58,8 @@ const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-
  */
 export function connectionListed(connection: string | readonly string[] | undefined): Set<string> | null {
   if (connection === undefined) return null;
+  // The common values, without splitting a string on every request.
+  if (connection === 'keep-alive' || connection === 'close' || connection === 'Keep-Alive') return null;
   const raw = typeof connection === 'string' ? connection : connection.join(',');
   let set: Set<string> | null = null;
   for (const part of raw.split(',')) {
@@ -138,26 +140,22 @@ export function upstreamHeaders(req: IncomingMessage, fwd: Forwarded, keepLength
 
 /** Response headers as a flat list for the client (less hop-by-hop) and, when asked, as an object for comparison. */
 export function downstreamHeaders(rawHeaders: readonly Buffer[], wantObject: boolean): { raw: string[]; headers: IncomingHttpHeaders } {
-  let connection: string | undefined;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as Buffer;
-    if (name.length === 10 && name.toString('latin1').toLowerCase() === 'connection') {
-      const v = (rawHeaders[i + 1] as Buffer).toString('latin1');
-      connection = connection === undefined ? v : `${connection},${v}`;
-    }
-  }
-  const listed = connectionListed(connection);
   const raw: string[] = [];
-  const headers: Record<string, string | string[]> = {};
+  let connection: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as Buffer).toString('latin1');
     const lower = name.toLowerCase();
-    if (isHopByHop(lower, listed)) continue;
     const value = (rawHeaders[i + 1] as Buffer).toString('latin1');
+    if (lower === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+    if (HOP_BY_HOP.has(lower)) continue;
     raw.push(name, value);
-    if (wantObject) addHeader(headers, lower, value);
   }
-  return { raw, headers };
+  // One pass in the common case; a second only when Connection names more headers.
+  const listed = connectionListed(connection);
+  const kept = listed === null ? raw : raw.filter((_, i) => !listed.has((raw[i - (i % 2)] as string).toLowerCase()));
+  const headers: Record<string, string | string[]> = {};
+  if (wantObject) for (let i = 0; i + 1 < kept.length; i += 2) addHeader(headers, (kept[i] as string).toLowerCase(), kept[i + 1] as string);
+  return { raw: kept, headers };
 }
 
 /** Adds one field to a header object the way Node joins repeats (set-cookie stays a list). */

@@ -88,11 +88,13 @@ export class MirroredExchange implements LiveObserver {
     const body = s.request.size === 0 ? null : s.request.body();
     const sent: State & { kind: 'sent' } = { kind: 'sent', body, dark: PENDING, secondary: NONE };
     this.state = sent;
-    this.mirror.sendDark(this.req, body, this.rt.config.mirror.maxBodyBytes).then((o) => this.answered('dark', o), () => undefined);
-    const secondary = this.mirror.sendSecondary(this.req, body, this.rt.config.mirror.maxBodyBytes);
-    if (secondary !== null) {
-      sent.secondary = PENDING;
-      secondary.then((o) => this.answered('secondary', o), () => undefined);
+    const maxBody = this.rt.config.mirror.maxBodyBytes;
+    // Pending before sending: an answer may come back at once (a refused connection).
+    if (this.mirror.hasSecondary) sent.secondary = PENDING;
+    this.mirror.sendDark(this.req, body, maxBody, (o) => this.answered('dark', o));
+    if (sent.secondary === PENDING && !this.mirror.sendSecondary(this.req, body, maxBody, (o) => this.answered('secondary', o))) {
+      sent.secondary = NONE;
+      this.advance();
     }
   }
 

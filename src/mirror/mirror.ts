@@ -56,7 +56,10 @@ export class Mirror implements ShadowHook {
   private readonly darkInFlight: InFlight;
   private readonly secondaryInFlight: InFlight;
   private readonly rate: RateLimit;
-  private readonly pending = new Set<Promise<unknown>>();
+  private readonly gauges: { readonly dark: { inc(): void; dec(): void }; readonly secondary: { inc(): void; dec(): void } };
+  /** Shadow requests and comparisons under way, and who waits for them to end (close()). */
+  private pending = 0;
+  private idle: (() => void)[] = [];
 
   constructor(private readonly deps: MirrorDeps) {
     const { config, metrics } = deps;
@@ -72,6 +75,7 @@ export class Mirror implements ShadowHook {
     this.darkInFlight = new InFlight(dark.maxInFlight);
     this.secondaryInFlight = new InFlight(dark.maxInFlight);
     this.rate = new RateLimit(dark.maxRps);
+    this.gauges = { dark: metrics.shadowInFlight.labels({ target: 'dark' }), secondary: metrics.shadowInFlight.labels({ target: 'secondary' }) };
     this.recorder = new Recorder({
       metrics,
       log: deps.log,
@@ -123,32 +127,39 @@ export class Mirror implements ShadowHook {
     return null;
   }
 
-  /** Send the dark copy (its in-flight slot was taken by admit()). Never rejects. */
-  sendDark(req: IncomingMessage, body: Buffer | null, maxBody: number): Promise<ShadowOutcome> {
-    const { config, metrics } = this.deps;
-    metrics.shadowInFlight.inc({ target: 'dark' });
-    const request = shadowRequest(req, body, config.forwarded.trust, (config.dark as NonNullable<Config['dark']>).headers);
-    return this.track(
-      this.dark.send(request, maxBody, this.budget).finally(() => {
-        this.darkInFlight.release();
-        metrics.shadowInFlight.dec({ target: 'dark' });
-      }),
-    );
+  get hasSecondary(): boolean {
+    return this.secondary !== null;
   }
 
-  /** Send the secondary copy when there is a secondary with room; null otherwise. Never rejects. */
-  sendSecondary(req: IncomingMessage, body: Buffer | null, maxBody: number): Promise<ShadowOutcome> | null {
-    if (this.secondary === null || !this.secondaryInFlight.tryAcquire()) return null;
-    const { config, metrics } = this.deps;
-    metrics.shadowInFlight.inc({ target: 'secondary' });
+  /** Send the dark copy (its in-flight slot was taken by admit()); `done` gets the outcome. */
+  sendDark(req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void): void {
+    const { config } = this.deps;
+    this.started();
+    this.gauges.dark.inc();
+    const request = shadowRequest(req, body, config.forwarded.trust, (config.dark as NonNullable<Config['dark']>).headers);
+    this.dark.send(request, maxBody, this.budget, (o) => {
+      this.darkInFlight.release();
+      this.gauges.dark.dec();
+      done(o);
+      this.ended();
+    });
+  }
+
+  /** Send the secondary copy when there is a secondary with room (false otherwise); `done` gets the outcome. */
+  sendSecondary(req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void): boolean {
+    const secondary = this.secondary;
+    if (secondary === null || !this.secondaryInFlight.tryAcquire()) return false;
+    this.started();
+    this.gauges.secondary.inc();
     // A second live instance: the live hop's headers, without the shadow marker.
-    const request = shadowRequest(req, body, config.forwarded.trust, null);
-    return this.track(
-      this.secondary.send(request, maxBody, this.budget).finally(() => {
-        this.secondaryInFlight.release();
-        metrics.shadowInFlight.dec({ target: 'secondary' });
-      }),
-    );
+    const request = shadowRequest(req, body, this.deps.config.forwarded.trust, null);
+    secondary.send(request, maxBody, this.budget, (o) => {
+      this.secondaryInFlight.release();
+      this.gauges.secondary.dec();
+      done(o);
+      this.ended();
+    });
+    return true;
   }
 
   /** A shadow answer came in: recorded (latency or failure) before it is compared. */
@@ -160,9 +171,10 @@ export class Mirror implements ShadowHook {
   /** Compare live with dark (secondary as the noise baseline), inline or in a worker. */
   compare(live: Answer, dark: ShadowAnswer, secondary: ShadowAnswer | null, rt: RouteRuntime, method: string): Promise<Verdict> {
     const asAnswer = (a: ShadowAnswer): Answer => ({ status: a.status, headers: a.headers, body: a.body, truncated: a.truncated });
-    return this.track(
-      this.deps.pool.compareWithBaseline(live, asAnswer(dark), secondary === null ? null : asAnswer(secondary), rt.rules, rt.learner, { method }),
-    );
+    this.started();
+    const p = this.deps.pool.compareWithBaseline(live, asAnswer(dark), secondary === null ? null : asAnswer(secondary), rt.rules, rt.learner, { method });
+    p.then(this.ended, this.ended);
+    return p;
   }
 
   /** The admin API's view of every route. */
@@ -194,18 +206,19 @@ export class Mirror implements ShadowHook {
     return { dark: this.darkInFlight.current, secondary: this.secondaryInFlight.current };
   }
 
-  /** Keep track of background work so that close() can wait for it. */
-  private track<T>(p: Promise<T>): Promise<T> {
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p)).catch(() => undefined);
-    return p;
+  private started(): void {
+    this.pending++;
   }
+
+  private readonly ended = (): void => {
+    if (--this.pending === 0) for (const w of this.idle.splice(0)) w();
+  };
 
   /** Wait (bounded) for shadow work under way, then close the pools. */
   async close(waitMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...this.pending]),
+      new Promise<void>((r) => (this.pending === 0 ? r() : this.idle.push(r))),
       new Promise((r) => {
         timer = setTimeout(r, waitMs);
       }),

@@ -5,7 +5,7 @@ import { Pool } from 'undici';
 import type { IncomingMessage } from 'node:http';
 import type { HeaderEdits } from '../config/types.js';
 import { ShadowError, type ShadowErrorReason } from '../errors.js';
-import { forwardedValues, upstreamHeaders } from '../http/headers.js';
+import { downstreamHeaders, forwardedValues, upstreamHeaders } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { MemoryBudget } from './limits.js';
 
@@ -63,6 +63,103 @@ export interface ShadowTargetOptions {
   readonly connections: number;
 }
 
+const TRUNCATED = new ShadowError('too_large', 'shadow answer over the size cap: reading stopped');
+const OVER_MEMORY = new ShadowError('too_large', 'shadow memory budget exhausted');
+
+/**
+ * One shadow request as undici's dispatch handler: the answer is collected
+ * chunk by chunk against the cap and the budget, with no stream, iterator or
+ * AbortController in between (each costs per request on a path taken for every
+ * mirrored request).
+ */
+class ShadowCall {
+  private abort: ((err?: Error) => void) | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly started = performance.now();
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private reserved = 0;
+  private done = false;
+
+  constructor(
+    timeout: number,
+    private readonly maxBody: number,
+    private readonly budget: MemoryBudget,
+    private readonly callback: (outcome: ShadowOutcome) => void,
+  ) {
+    this.timer = setTimeout(() => this.stop(TIMEOUT), timeout);
+  }
+
+  private stop(reason: Error): void {
+    if (this.abort !== null) this.abort(reason);
+    else this.onError(reason);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    // Timed out before it was even connected: let the slot go at once.
+    if (this.done) abort();
+    else this.abort = abort;
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[]): boolean {
+    if (status < 200) return true;
+    this.status = status;
+    this.headers = downstreamHeaders(rawHeaders, true).headers as Record<string, string | string[]>;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.size + chunk.length > this.maxBody) {
+      this.stop(TRUNCATED);
+      return false;
+    }
+    if (!this.budget.tryReserve(chunk.length)) {
+      this.stop(OVER_MEMORY);
+      return false;
+    }
+    this.reserved += chunk.length;
+    this.size += chunk.length;
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.answer(false);
+  }
+
+  onError(err: Error): void {
+    if (err === TRUNCATED && this.status !== 0) return this.answer(true);
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.budget.release(this.reserved);
+    const ms = performance.now() - this.started;
+    if (err === OVER_MEMORY) this.callback({ ok: false, reason: 'over_memory', message: err.message, ms });
+    else this.callback({ ok: false, reason: classifyShadowError(err), message: err.message, ms });
+  }
+
+  /** The bytes now belong to the caller, who releases them after comparing. */
+  private answer(truncated: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    const c = this.chunks;
+    this.callback({
+      ok: true,
+      answer: {
+        status: this.status,
+        headers: this.headers,
+        body: c.length === 1 ? (c[0] as Buffer) : Buffer.concat(c, this.size),
+        truncated,
+        ms: performance.now() - this.started,
+        reserved: this.reserved,
+      },
+    });
+  }
+}
+
 export class ShadowTarget {
   private readonly pool: Pool;
   readonly url: string;
@@ -72,8 +169,8 @@ export class ShadowTarget {
 
   constructor(opts: ShadowTargetOptions) {
     this.url = opts.url;
-    this.prefix = new URL(opts.url).pathname.replace(/\/$/, '');
     this.timeout = opts.timeout;
+    this.prefix = new URL(opts.url).pathname.replace(/\/$/, '');
     this.pool = new Pool(new URL(opts.url).origin, {
       connections: opts.connections,
       pipelining: 1,
@@ -84,55 +181,22 @@ export class ShadowTarget {
     });
   }
 
-  /** Send one shadow request; never rejects. */
-  async send(req: ShadowRequest, maxBody: number, budget: MemoryBudget): Promise<ShadowOutcome> {
-    const started = performance.now();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(TIMEOUT), this.timeout);
-    let reserved = 0;
+  /** Send one shadow request; `done` is called once with the outcome, never with an exception. */
+  send(req: ShadowRequest, maxBody: number, budget: MemoryBudget, done: (outcome: ShadowOutcome) => void): void {
+    const call = new ShadowCall(this.timeout, maxBody, budget, done);
     try {
-      const res = await this.pool.request({
-        path: this.prefix + req.url,
-        method: req.method,
-        headers: req.headers,
-        body: req.body !== null && req.body.length > 0 ? req.body : null,
-        signal: controller.signal,
-      });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let truncated = false;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (size + chunk.length > maxBody) {
-          truncated = true;
-          break;
-        }
-        if (!budget.tryReserve(chunk.length)) {
-          res.body.destroy();
-          budget.release(reserved);
-          return { ok: false, reason: 'over_memory', message: 'shadow memory budget exhausted', ms: performance.now() - started };
-        }
-        reserved += chunk.length;
-        size += chunk.length;
-        chunks.push(chunk);
-      }
-      if (truncated) res.body.destroy();
-      // The bytes now belong to the caller, who releases them after comparing.
-      return {
-        ok: true,
-        answer: {
-          status: res.statusCode,
-          headers: res.headers,
-          body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
-          truncated,
-          ms: performance.now() - started,
-          reserved,
+      this.pool.dispatch(
+        {
+          path: this.prefix + req.url,
+          method: req.method,
+          headers: req.headers,
+          body: req.body !== null && req.body.length > 0 ? req.body : null,
         },
-      };
+        call,
+      );
     } catch (err) {
-      budget.release(reserved);
-      return { ok: false, reason: classifyShadowError(err), message: (err as Error).message, ms: performance.now() - started };
-    } finally {
-      clearTimeout(timer);
+      // undici refuses some requests synchronously (a closed pool, an invalid header).
+      call.onError(err as Error);
     }
   }
 

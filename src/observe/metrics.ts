@@ -18,6 +18,12 @@ export interface LiveRouteMetrics {
   countRequest(method: string, code: string): void;
 }
 
+/** A route's per-exchange shadow metrics, bound to their labels once. */
+export interface ShadowRouteMetrics {
+  readonly duration: Readonly<Record<'dark' | 'secondary', { observe(seconds: number): void }>>;
+  readonly comparisons: Readonly<Record<ComparisonResult, { inc(): void }>>;
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -106,6 +112,7 @@ export class Metrics {
 
   private readonly fieldsSeen = new Map<string, Set<string>>();
   private readonly liveRoutes = new Map<string, LiveRouteMetrics>();
+  private readonly shadowRoutes = new Map<string, ShadowRouteMetrics>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -135,6 +142,24 @@ export class Metrics {
         },
       };
       this.liveRoutes.set(route, m);
+    }
+    return m;
+  }
+
+  /** The shadow side's per-exchange metrics for one route, bound to their labels once. */
+  shadowRoute(route: string): ShadowRouteMetrics {
+    let m = this.shadowRoutes.get(route);
+    if (m === undefined) {
+      m = {
+        duration: { dark: this.duration.labels({ route, target: 'dark' }), secondary: this.duration.labels({ route, target: 'secondary' }) },
+        comparisons: {
+          match: this.comparisons.labels({ route, result: 'match' }),
+          mismatch: this.comparisons.labels({ route, result: 'mismatch' }),
+          noise: this.comparisons.labels({ route, result: 'noise' }),
+          skipped: this.comparisons.labels({ route, result: 'skipped' }),
+        },
+      };
+      this.shadowRoutes.set(route, m);
     }
     return m;
   }

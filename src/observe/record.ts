@@ -53,7 +53,7 @@ export class Recorder {
   /** A shadow request finished: its latency, or why it failed. */
   shadowAnswered(route: string, stats: RouteStats, target: ShadowTargetName, ms: number, failure: ShadowErrorReason | null, message = ''): void {
     const { metrics, log } = this.deps;
-    if (failure === null || failure === 'too_large') metrics.duration.observe({ route, target }, ms / 1000);
+    if (failure === null || failure === 'too_large') metrics.shadowRoute(route).duration[target].observe(ms / 1000);
     if (failure === null) return;
     metrics.shadowErrors.inc({ route, target, reason: failure });
     if (target === 'dark') stats.errors++;
@@ -63,7 +63,7 @@ export class Recorder {
   record(x: FinishedExchange): void {
     const { metrics } = this.deps;
     const { route, stats, verdict } = x;
-    metrics.comparisons.inc({ route, result: verdict.result });
+    metrics.shadowRoute(route).comparisons[verdict.result].inc();
     if (verdict.result === 'skipped') {
       const reason = x.skip ?? verdict.reason ?? 'compare_error';
       stats.skipped++;

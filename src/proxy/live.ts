@@ -2,6 +2,7 @@
 // answer streams back untouched (less hop-by-hop headers). Shadow work only
 // observes (mirror/hook.ts); nothing here waits for it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { LiveError, type LiveFailure, type UpstreamFailure } from '../errors.js';
 import { downstreamHeaders, forwardedValues, upstreamHeaders } from '../http/headers.js';
 import { requestPath, type CompiledRoute, type Router } from '../http/routes.js';
@@ -44,6 +45,8 @@ class LiveExchange implements ForwardHandler {
   private failed = false;
   private closed = false;
   readonly started = performance.now();
+  /** The client's connection (Node detaches it from req and res by the time they close). */
+  readonly socket: Duplex;
 
   constructor(
     private readonly proxy: LiveProxy,
@@ -52,7 +55,9 @@ class LiveExchange implements ForwardHandler {
     readonly route: CompiledRoute,
     private readonly metrics: LiveRouteMetrics,
     private readonly observer: LiveObserver | null,
-  ) {}
+  ) {
+    this.socket = req.socket;
+  }
 
   // undici's handler interface (legacy dispatch handler: raw headers, no parsing we do not need).
 
@@ -152,6 +157,8 @@ export class LiveProxy {
   private inFlight = 0;
   private draining = false;
   private drainWaiters: (() => void)[] = [];
+  /** Told when a response on a connection is done (the listener's pipelining bookkeeping, proxy/server.ts). */
+  onAnswered: ((socket: Duplex) => void) | null = null;
 
   constructor(state: LiveState, opts: LiveProxyOptions) {
     this.state = state;
@@ -226,6 +233,7 @@ export class LiveProxy {
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ route: x.route.name, code, ms: Math.round(performance.now() - x.started) }, 'request');
     }
+    this.onAnswered?.(x.socket);
     this.inFlight--;
     if (this.draining && this.inFlight === 0) {
       for (const w of this.drainWaiters.splice(0)) w();

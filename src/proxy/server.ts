@@ -33,7 +33,6 @@ export function refusalBytes(reason: Refusal): string {
 
 const kPending = Symbol('umbra.pending');
 const kRefusal = Symbol('umbra.refusal');
-const kConn = Symbol('umbra.conn');
 
 /** Per-connection state: answers still owed, and a refusal waiting for them. */
 type Conn = Duplex & { [kPending]?: number; [kRefusal]?: Refusal | null };
@@ -47,10 +46,7 @@ function sendRefusal(socket: Conn): void {
 }
 
 /** A response on this connection is done; a refusal waiting for it goes out once none is left. */
-function onAnswered(this: ServerResponse & { [kConn]?: Conn }): void {
-  // (Node detaches the socket from req and res by the time they close.)
-  const socket = this[kConn];
-  if (socket === undefined) return;
+function onAnswered(socket: Conn): void {
   socket[kPending] = (socket[kPending] ?? 1) - 1;
   if (socket[kPending] === 0 && socket[kRefusal] != null) sendRefusal(socket);
 }
@@ -81,6 +77,7 @@ export function applyLimits(server: Server, limits: Limits): void {
 export function createProxyServer(deps: ProxyServerDeps): Server {
   const { live, tunnels, log, metrics } = deps;
   const initial = deps.limits();
+  live.onAnswered = onAnswered;
 
   const refuse = (socket: Conn, reason: Refusal, detail: Record<string, unknown>): void => {
     if (socket[kRefusal] !== undefined) return;
@@ -103,8 +100,6 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       return;
     }
     socket[kPending] = (socket[kPending] ?? 0) + 1;
-    (res as ServerResponse & { [kConn]?: Conn })[kConn] = socket;
-    res.once('close', onAnswered);
     live.handle(req, res);
   };
 
