@@ -1,7 +1,8 @@
 // The validated, frozen configuration. Every duration is in milliseconds and
 // every size in bytes by the time it reaches this shape.
 
-export type Method = 'GET' | 'HEAD' | 'OPTIONS' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'TRACE' | 'CONNECT';
+export type { Method } from '../http/headers.js';
+import type { Method } from '../http/headers.js';
 
 export interface ListenAddress {
   readonly host: string;

@@ -3,9 +3,10 @@
 // which the caller knows).
 
 import { isIP } from 'node:net';
+import { METHODS } from '../http/headers.js';
 import type { ListenAddress, Method, SampleKey } from './types.js';
 
-export const METHODS: readonly Method[] = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT'];
+export { METHODS };
 
 export function parseMethod(input: string): Method | undefined {
   const upper = input.toUpperCase();

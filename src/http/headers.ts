@@ -31,8 +31,10 @@ export const SECRET_HEADERS: readonly string[] = Object.freeze(['authorization',
 /** Methods without side effects: the only ones mirrored unless a route lists more (DESIGN §2.3). */
 export const SAFE_METHODS = Object.freeze(['GET', 'HEAD', 'OPTIONS'] as const);
 
-/** Methods umbra knows by name; any other is the metric label OTHER. */
-export const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT']);
+/** Methods umbra knows by name (a route may list them); any other is the metric label OTHER. */
+export const METHODS = Object.freeze(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT'] as const);
+export type Method = (typeof METHODS)[number];
+export const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 
 export function methodLabel(method: string | undefined): string {
   return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
@@ -50,7 +52,8 @@ export interface HeaderEdits {
   readonly remove: readonly string[];
 }
 
-const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+/** The X-Forwarded-* headers umbra sets on every hop (the client's copies are replaced). */
+export const FORWARDED_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
 /**
  * The names a `Connection` header lists (lower case), less `close`,
@@ -127,7 +130,7 @@ export function upstreamHeaders(req: IncomingMessage, fwd: Forwarded, keepLength
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (isHopByHop(lower, listed) || lower === 'expect' || lower === SHADOW_MARKER || FORWARDED.has(lower)) continue;
+    if (isHopByHop(lower, listed) || lower === 'expect' || lower === SHADOW_MARKER || FORWARDED_HEADERS.has(lower)) continue;
     if (!keepLength && lower === 'content-length') continue;
     if (edits !== null && (edits.remove.includes(lower) || Object.hasOwn(edits.set, lower))) continue;
     out.push(name, raw[i + 1] as string);

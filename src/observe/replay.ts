@@ -2,9 +2,9 @@
 // to the live and the dark backend, with secret headers and fields left out.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Redactor } from './redact.js';
-import { HOP_BY_HOP } from '../http/headers.js';
+import { FORWARDED_HEADERS, HOP_BY_HOP } from '../http/headers.js';
 
-const SKIP = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect']);
+const SKIP = new Set(['host', 'content-length', 'expect', ...FORWARDED_HEADERS]);
 const SECRET_QUERY = /token|key|secret|pass|auth|sig|session|credential/i;
 /** Request bodies above this are not put on a command line. */
 export const MAX_REPLAY_BODY = 4096;

@@ -129,6 +129,13 @@ t.test('check', (t) => {
     t.equal(r.stdout, '');
   });
 
+  t.test('a config that still names live.engine exits 2: undici now forwards everything', async (t) => {
+    const file = configFile('engine.yaml', 'listen: 127.0.0.1:0\nlive:\n  url: http://127.0.0.1:3000\n  engine: http-proxy\n');
+    const r = await runUmbra(['check', '--config', file]);
+    t.equal(r.code, 2);
+    t.match(r.stderr, `${file}:4: live.engine: was removed in 0.2.0: undici now forwards every request`);
+  });
+
   t.test('a YAML syntax error exits 2 with its line', async (t) => {
     const file = configFile('syntax.yaml', ['listen: 127.0.0.1:0', 'live:', '  url: http://127.0.0.1:3000', ' timeout: 5s', 'log:', '  level: info', ''].join('\n'));
     const r = await runUmbra(['check', '--config', file]);
