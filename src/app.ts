@@ -9,6 +9,7 @@ import { createApiHandler } from './admin/api.js';
 import { createPageHandler } from './admin/page.js';
 import { ComparePool } from './compare/index.js';
 import { restartOnlyChanges } from './config/reloader.js';
+import { hopRules } from './http/headers.js';
 import { Router } from './http/routes.js';
 import { Mirror } from './mirror/mirror.js';
 import { DivergenceStore } from './observe/divergences.js';
@@ -76,7 +77,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
       config,
       router,
       mirror,
-      state: { target: { url: config.live.url, timeout: config.live.timeout }, router, shadow: mirror, trustForwarded: config.forwarded.trust },
+      state: { target: { url: config.live.url, timeout: config.live.timeout }, router, shadow: mirror, hop: hopRules(config.forwarded.trust) },
     };
   };
 

@@ -3,7 +3,7 @@
 //
 //   node benchmarks/lib/baseline-proxy.js --kind http-proxy|undici --target http://127.0.0.1:PORT
 //
-//   http-proxy  http-proxy's web() with a keep-alive agent: what umbra's live path builds on
+//   http-proxy  http-proxy's web() with a keep-alive agent: the proxy umbra's live path used before 0.2.0
 //   undici      an undici Pool with keep-alive; the answer is streamed back (pool.stream)
 //
 // Both drop hop-by-hop headers and answer 502 when the target fails. No mirroring,

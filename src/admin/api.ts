@@ -36,7 +36,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       const routes =
         mirror !== null
           ? mirror.views()
-          : deps.routeNames().map((name) => ({ name, sample: 0, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, topFields: [] }));
+          : deps.routeNames().map((name) => ({ name, sample: 0, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: {}, topFields: [] }));
       return { status: 200, json: { paused: mirror?.paused ?? false, routes } };
     }
     if (path === '/api/divergences') {

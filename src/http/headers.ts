@@ -114,23 +114,40 @@ function firstValue(v: string | string[] | undefined): string | undefined {
   return s === undefined || s === '' ? undefined : s;
 }
 
+/** What every upstream hop of one config does with a client's headers, decided once. */
+export interface HopRules {
+  /** forwarded.trust */
+  readonly trust: boolean;
+  /**
+   * Headers a client may not send upstream: the shadow marker. (Not every name
+   * dark.headers sets: that may be a credential for dark, which the client's own
+   * must still reach live with.)
+   */
+  readonly markers: ReadonlySet<string>;
+}
+
+export function hopRules(trust: boolean): HopRules {
+  return { trust, markers: new Set([SHADOW_MARKER]) };
+}
+
 /**
  * The request headers for an upstream hop, as a flat [name, value, ...] list
  * built from the client's raw headers (case and order kept): hop-by-hop headers
  * and those `Connection` names go (framing ones excepted), as do `expect` (Node
- * answered the 100-continue already), the client's copy of the shadow marker
- * and its X-Forwarded-* (replaced by `fwd`). `keepLength` keeps Content-Length
- * (a streamed live body is framed by it); a shadow copy's length is set anew
- * from the buffered body.
+ * answered the 100-continue already), the client's copies of the shadow markers
+ * and its X-Forwarded-* (replaced, see forwardedValues). `keepLength` keeps
+ * Content-Length (a streamed live body is framed by it); a shadow copy's length
+ * is set anew from the buffered body. `edits` (dark's) are applied last.
  */
-export function upstreamHeaders(req: IncomingMessage, fwd: Forwarded, keepLength: boolean, edits: HeaderEdits | null = null): string[] {
+export function upstreamHeaders(req: IncomingMessage, rules: HopRules, keepLength: boolean, edits: HeaderEdits | null = null): string[] {
+  const fwd = forwardedValues(req, rules.trust);
   const listed = connectionListed(req.headers.connection);
   const raw = req.rawHeaders;
   const out: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (isHopByHop(lower, listed) || lower === 'expect' || lower === SHADOW_MARKER || FORWARDED_HEADERS.has(lower)) continue;
+    if (isHopByHop(lower, listed) || lower === 'expect' || rules.markers.has(lower) || FORWARDED_HEADERS.has(lower)) continue;
     if (!keepLength && lower === 'content-length') continue;
     if (edits !== null && (edits.remove.includes(lower) || Object.hasOwn(edits.set, lower))) continue;
     out.push(name, raw[i + 1] as string);

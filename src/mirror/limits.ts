@@ -53,7 +53,8 @@ export class RateLimit {
 export class MemoryBudget {
   private used = 0;
   private peakUsed = 0;
-  constructor(readonly max: number) {}
+  /** mirror.maxBufferedBytes; a reload changes it in place (the bytes held stay counted). */
+  constructor(public max: number) {}
   get bytes(): number {
     return this.used;
   }

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/types.js';
 import type { Answer, ComparePool, Verdict } from '../compare/index.js';
 import { InternalError, type DropDecision } from '../errors.js';
+import { hopRules, type HopRules } from '../http/headers.js';
 import type { CompiledRoute } from '../http/routes.js';
 import type { DivergenceStore } from '../observe/divergences.js';
 import type { Logger } from '../observe/log.js';
@@ -56,6 +57,7 @@ export class Mirror implements ShadowHook {
   private readonly darkInFlight: InFlight;
   private readonly secondaryInFlight: InFlight;
   private readonly rate: RateLimit;
+  private readonly hop: HopRules;
   private readonly gauges: { readonly dark: { inc(): void; dec(): void }; readonly secondary: { inc(): void; dec(): void } };
   /** Shadow requests and comparisons under way, and who waits for them to end (close()). */
   private pending = 0;
@@ -67,7 +69,9 @@ export class Mirror implements ShadowHook {
     const prev = deps.previous ?? null;
     this.runtimes = config.routes.map((r) => new RouteRuntime(r, metrics, config.limits.maxDecodedBytes, prev?.runtime(r.name)));
     if (prev !== null) this.paused = prev.paused;
-    this.budget = new MemoryBudget(config.mirror.maxBufferedBytes);
+    // One budget across reloads: exchanges begun under the old config still hold bytes in it.
+    this.budget = prev?.budget ?? new MemoryBudget(config.mirror.maxBufferedBytes);
+    this.budget.max = config.mirror.maxBufferedBytes;
     const dark = config.dark;
     this.dark = new ShadowTarget({ url: dark.url, timeout: dark.timeout, connections: dark.maxInFlight });
     this.secondary =
@@ -75,6 +79,7 @@ export class Mirror implements ShadowHook {
     this.darkInFlight = new InFlight(dark.maxInFlight);
     this.secondaryInFlight = new InFlight(dark.maxInFlight);
     this.rate = new RateLimit(dark.maxRps);
+    this.hop = hopRules(config.forwarded.trust);
     this.gauges = { dark: metrics.shadowInFlight.labels({ target: 'dark' }), secondary: metrics.shadowInFlight.labels({ target: 'secondary' }) };
     this.recorder = new Recorder({
       metrics,
@@ -136,7 +141,7 @@ export class Mirror implements ShadowHook {
     const { config } = this.deps;
     this.started();
     this.gauges.dark.inc();
-    const request = shadowRequest(req, body, config.forwarded.trust, (config.dark as NonNullable<Config['dark']>).headers);
+    const request = shadowRequest(req, body, this.hop, (config.dark as NonNullable<Config['dark']>).headers);
     this.dark.send(request, maxBody, this.budget, (o) => {
       this.darkInFlight.release();
       this.gauges.dark.dec();
@@ -152,7 +157,7 @@ export class Mirror implements ShadowHook {
     this.started();
     this.gauges.secondary.inc();
     // A second live instance: the live hop's headers, without the shadow marker.
-    const request = shadowRequest(req, body, this.deps.config.forwarded.trust, null);
+    const request = shadowRequest(req, body, this.hop, null);
     secondary.send(request, maxBody, this.budget, (o) => {
       this.secondaryInFlight.release();
       this.gauges.secondary.dec();

@@ -5,7 +5,7 @@ import { Pool } from 'undici';
 import type { IncomingMessage } from 'node:http';
 import type { HeaderEdits } from '../config/types.js';
 import { ShadowError, type ShadowErrorReason } from '../errors.js';
-import { downstreamHeaders, forwardedValues, upstreamHeaders } from '../http/headers.js';
+import { downstreamHeaders, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { MemoryBudget } from './limits.js';
 
@@ -35,11 +35,11 @@ export interface ShadowRequest {
 }
 
 /** A shadow copy of a client's request: the same header rules as the live hop; `edits` (dark's) add the marker. */
-export function shadowRequest(req: IncomingMessage, body: Buffer | null, trustForwarded: boolean, edits: HeaderEdits | null): ShadowRequest {
+export function shadowRequest(req: IncomingMessage, body: Buffer | null, rules: HopRules, edits: HeaderEdits | null): ShadowRequest {
   return {
     method: req.method ?? 'GET',
     url: req.url ?? '/',
-    headers: upstreamHeaders(req, forwardedValues(req, trustForwarded), false, edits),
+    headers: upstreamHeaders(req, rules, false, edits),
     body,
   };
 }

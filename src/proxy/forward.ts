@@ -11,7 +11,7 @@ export interface LiveTarget {
   readonly timeout: number;
 }
 
-/** A request as dispatched: the handler is the live exchange itself (proxy/exchange.ts). */
+/** A request as dispatched: the handler is the live exchange itself (LiveExchange in proxy/live.ts). */
 export interface Forward {
   readonly path: string;
   readonly method: string;

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { LiveError, type LiveFailure, type UpstreamFailure } from '../errors.js';
-import { downstreamHeaders, forwardedValues, upstreamHeaders } from '../http/headers.js';
+import { downstreamHeaders, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { requestPath, type CompiledRoute, type Router } from '../http/routes.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { LiveObserver, ShadowHook } from '../mirror/hook.js';
@@ -17,8 +17,8 @@ export interface LiveState {
   readonly target: LiveTarget;
   readonly router: Router;
   readonly shadow: ShadowHook | null;
-  /** forwarded.trust: keep the client's X-Forwarded-Host/-Proto. */
-  readonly trustForwarded: boolean;
+  /** What the hop does with the client's headers (forwarded.trust, the shadow markers to strip). */
+  readonly hop: HopRules;
 }
 
 const ERROR_BODIES = Object.fromEntries(
@@ -215,7 +215,7 @@ export class LiveProxy {
       {
         path: req.url ?? '/',
         method,
-        headers: upstreamHeaders(req, forwardedValues(req, state.trustForwarded), true),
+        headers: upstreamHeaders(req, state.hop, true),
         body: hasBody ? req : null,
       },
       exchange,

@@ -12,10 +12,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { LiveError } from '../errors.js';
-import { downstreamHeaders, forwardedValues, upstreamHeaders } from '../http/headers.js';
+import { downstreamHeaders, upstreamHeaders } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { Logger } from '../observe/log.js';
 import type { LiveState } from './live.js';
+
+/** Bytes a client may send before live has answered its upgrade; more closes it. */
+const MAX_EARLY_BYTES = 64 * 1024;
 
 /** A server-to-client close frame, code 1001 (unmasked, RFC 6455 §5.5.1). */
 const CLOSE_1001_TO_CLIENT = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
@@ -45,6 +48,8 @@ interface Tunnel {
 
 export class Tunnels {
   private readonly open = new Set<Tunnel>();
+  /** Set by closeAll(): an upgrade that completes later is not kept open. */
+  private closing = false;
 
   constructor(private readonly log: Logger) {}
 
@@ -56,7 +61,7 @@ export class Tunnels {
   connect(req: IncomingMessage, client: Duplex, clientHead: Buffer, state: LiveState): void {
     client.on('error', () => client.destroy());
     const target = new URL(state.target.url);
-    const headers = upstreamHeaders(req, forwardedValues(req, state.trustForwarded), false);
+    const headers = upstreamHeaders(req, state.hop, false);
     headers.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade as string);
     const prefix = target.pathname.replace(/\/$/, '');
     const up = (target.protocol === 'https:' ? https : http).request({
@@ -68,17 +73,42 @@ export class Tunnels {
       agent: false,
       timeout: state.target.timeout,
     });
+    // Until live answers, the client's socket is read (so that its leaving is
+    // seen: a FIN is an 'end' only once data flows) and anything it sends early
+    // is kept, up to a bound, for the tunnel.
+    const early: Buffer[] = clientHead.length > 0 ? [clientHead] : [];
+    let earlyBytes = clientHead.length;
+    const onEarly = (chunk: Buffer): void => {
+      earlyBytes += chunk.length;
+      if (earlyBytes > MAX_EARLY_BYTES) onClientGone();
+      else early.push(chunk);
+    };
+    const onClientGone = (): void => {
+      up.destroy();
+      client.destroy();
+    };
+    client.on('data', onEarly);
+    client.once('end', onClientGone);
+    client.once('close', onClientGone);
+    const settle = (): void => {
+      client.off('data', onEarly);
+      client.off('end', onClientGone);
+      client.off('close', onClientGone);
+      client.pause();
+    };
     up.on('upgrade', (res: IncomingMessage, upstream: Duplex, upstreamHead: Buffer) => {
+      settle();
       upstream.on('error', () => upstream.destroy());
-      if (client.destroyed) {
+      if (client.destroyed || this.closing) {
         upstream.destroy();
+        client.destroy();
         return;
       }
       (upstream as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(0);
       const { raw } = downstreamHeaders(res.rawHeaders.map((h) => Buffer.from(h, 'latin1')), false);
       client.write(head(101, res.statusMessage ?? 'Switching Protocols', ['Connection', 'Upgrade', 'Upgrade', String(res.headers.upgrade ?? 'websocket'), ...raw]));
       if (upstreamHead.length > 0) client.write(upstreamHead);
-      if (clientHead.length > 0) upstream.write(clientHead);
+      for (const chunk of early) upstream.write(chunk);
       const tunnel: Tunnel = { client, upstream };
       this.open.add(tunnel);
       const end = (): void => {
@@ -92,6 +122,7 @@ export class Tunnels {
       client.pipe(upstream);
     });
     up.on('response', (res: IncomingMessage) => {
+      settle();
       // The backend declined the upgrade: pass its answer on and close.
       const { raw } = downstreamHeaders(res.rawHeaders.map((h) => Buffer.from(h, 'latin1')), false);
       // Transfer-Encoding is hop-by-hop: without a Content-Length the body ends with the connection.
@@ -114,6 +145,7 @@ export class Tunnels {
    * ends, then the sockets. Resolves when all are closed, at most `graceMs` later.
    */
   async closeAll(graceMs: number): Promise<void> {
+    this.closing = true;
     if (this.open.size === 0) return;
     const closed: Promise<unknown>[] = [];
     for (const t of this.open) {
