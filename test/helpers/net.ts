@@ -41,14 +41,17 @@ export async function startBackend(handler: Handler, opts: { raw?: boolean } = {
       handler(req, res, body);
     });
   });
+  return { ...(await serveOnLoopback(server)), server, seen };
+}
+
+/** Listens on 127.0.0.1 port 0; `close` drops every connection and waits for the server to close. */
+export async function serveOnLoopback(server: http.Server): Promise<{ url: string; port: number; close: () => Promise<void> }> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    server,
-    seen,
     close: async () => {
       server.closeAllConnections();
       server.close();

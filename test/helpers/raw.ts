@@ -6,8 +6,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import { serveOnLoopback } from './net.js';
 
 // ---------------------------------------------------------------------------
 // Client side: exact bytes in, every byte out.
@@ -433,22 +433,13 @@ export async function startRecordingBackend(handler: RecordingHandler = answerWh
     clientErrors.push(err.code ?? err.message);
     socket.destroy();
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    ...(await serveOnLoopback(server)),
     server,
     requests,
     connections,
     clientErrors,
     allBytes: () => Buffer.concat(perConnection.map((c) => Buffer.concat(c))),
-    close: async () => {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close').catch(() => undefined);
-    },
   };
 }
 

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { WebSocket, WebSocketServer } from 'ws';
-import { closedPort, until } from '../helpers/net.js';
+import { closedPort, serveOnLoopback, until } from '../helpers/net.js';
 import { startTestUmbra } from '../helpers/umbra.js';
 
 async function wsBackend(): Promise<{ url: string; upgrades: http.IncomingHttpHeaders[]; close: () => Promise<void> }> {
@@ -18,16 +18,13 @@ async function wsBackend(): Promise<{ url: string; upgrades: http.IncomingHttpHe
     upgrades.push(req.headers);
     ws.on('message', (d, bin) => ws.send(d, { binary: bin }));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const served = await serveOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    url: served.url,
     upgrades,
     close: async () => {
       wss.close();
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close').catch(() => undefined);
+      await served.close();
     },
   };
 }
@@ -81,13 +78,11 @@ t.test('a live backend that is down gives the upgrade a 502 with a JSON error', 
 t.test('a live backend that declines the upgrade: its answer reaches the client, then the connection closes', async (t) => {
   const live = http.createServer((_req, res) => res.end('not here'));
   live.on('upgrade', (_req, socket: net.Socket) => socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\nno ws!'));
-  live.listen(0, '127.0.0.1');
-  await once(live, 'listening');
-  const umbra = await startTestUmbra(`live: { url: "http://127.0.0.1:${(live.address() as net.AddressInfo).port}" }`);
+  const served = await serveOnLoopback(live);
+  const umbra = await startTestUmbra(`live: { url: "${served.url}" }`);
   t.teardown(async () => {
     await umbra.stop();
-    live.closeAllConnections();
-    live.close();
+    await served.close();
   });
   const answer = await rawUpgrade(umbra.proxyUrl, []);
   t.match(answer, /^HTTP\/1\.1 403 Forbidden\r\n/);
@@ -106,13 +101,11 @@ t.test('a client that leaves before live answers the upgrade cancels it', async 
     sockets++;
     s.on('close', () => sockets--);
   });
-  live.listen(0, '127.0.0.1');
-  await once(live, 'listening');
-  const umbra = await startTestUmbra(`live: { url: "http://127.0.0.1:${(live.address() as net.AddressInfo).port}" }`);
+  const served = await serveOnLoopback(live);
+  const umbra = await startTestUmbra(`live: { url: "${served.url}" }`);
   t.teardown(async () => {
     await umbra.stop();
-    live.closeAllConnections();
-    live.close();
+    await served.close();
   });
   const s = net.connect(Number(new URL(umbra.proxyUrl).port), '127.0.0.1');
   await once(s, 'connect');
