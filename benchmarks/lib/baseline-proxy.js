@@ -21,6 +21,13 @@ if (target === undefined || !['http-proxy', 'undici'].includes(values.kind)) {
   process.exit(2);
 }
 
+// The same idle timeouts as umbra (src/proxy/server.ts, src/proxy/forward.ts): a
+// client connection idle 5 s is closed, an upstream one after 4 s. Scenarios that
+// idle between rounds (cpu) then make both proxies reconnect alike; with 30 s here
+// only umbra paid for new connections in every round.
+const CLIENT_IDLE_MS = 5_000;
+const UPSTREAM_IDLE_MS = 4_000;
+
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
 function badGateway(res) {
@@ -40,7 +47,7 @@ function httpProxyHandler() {
 }
 
 function undiciHandler() {
-  const pool = new Pool(target, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
+  const pool = new Pool(target, { connections: 256, pipelining: 1, keepAliveTimeout: UPSTREAM_IDLE_MS });
   return (req, res) => {
     const headers = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP.has(k) && k !== 'host') headers[k] = v;
@@ -61,7 +68,7 @@ function undiciHandler() {
 
 const handler = values.kind === 'http-proxy' ? httpProxyHandler() : undiciHandler();
 const server = http.createServer(handler);
-server.keepAliveTimeout = 30_000;
+server.keepAliveTimeout = CLIENT_IDLE_MS;
 server.headersTimeout = 35_000;
 server.listen(0, '127.0.0.1', () => process.send?.({ port: server.address().port, kind: values.kind }));
 
