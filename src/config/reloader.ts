@@ -8,8 +8,12 @@ import { dirname } from 'node:path';
 import type { Config } from './types.js';
 import { parseConfigText } from './load.js';
 import { ConfigError } from '../errors.js';
-import type { Logger } from '../observe/log.js';
-import type { Metrics } from '../observe/metrics.js';
+import type { Logger } from 'pino';
+
+/** The one metric the reloader counts (observe/metrics.ts's Metrics has it; config/ does not import observe/). */
+export interface ReloadMetrics {
+  readonly configReloads: { inc(labels: { result: 'success' | 'failure' }): void };
+}
 
 export interface ReloadTarget {
   reload(config: Config): Promise<void>;
@@ -20,7 +24,7 @@ export interface ReloaderOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly target: ReloadTarget;
   readonly log: Logger;
-  readonly metrics: Metrics;
+  readonly metrics: ReloadMetrics;
   /** Quiet time after a file event before reading (editors and kubelet write in steps). */
   readonly debounceMs?: number;
   /** Watch the file's directory; SIGHUP-only when false. */
