@@ -78,6 +78,22 @@ export function isHopByHop(name: string, listed: ReadonlySet<string> | null): bo
   return HOP_BY_HOP.has(name) || (listed !== null && listed.has(name));
 }
 
+/**
+ * Whether a request names its Host more than once. RFC 9112 §3.2 makes that a
+ * 400: Node keeps the first for `req.headers.host` (what umbra routes and sets
+ * X-Forwarded-Host by) while a next hop may take the last.
+ */
+export function hasDuplicateHost(rawHeaders: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
+}
+
 /** Number of header fields in a parsed request (Node's rawHeaders is flat: name, value, ...). */
 export function headerCount(rawHeaders: readonly string[]): number {
   return rawHeaders.length >>> 1;

@@ -8,7 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Limits } from '../config/types.js';
 import { REFUSALS, type Refusal } from '../errors.js';
-import { headerCount } from '../http/headers.js';
+import { hasDuplicateHost, headerCount } from '../http/headers.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { LiveProxy } from './live.js';
@@ -22,6 +22,13 @@ const PARSER_REFUSALS: Readonly<Record<string, Refusal>> = {
 
 export function refusalFor(code: string | undefined): Refusal {
   return (code !== undefined ? PARSER_REFUSALS[code] : undefined) ?? 'malformed';
+}
+
+/** What Node's parser lets through but umbra refuses: too many header fields, or two Hosts. */
+export function framingRefusal(req: IncomingMessage, limits: Limits): Refusal | null {
+  if (headerCount(req.rawHeaders) > limits.maxHeaderCount) return 'too_many_headers';
+  if (hasDuplicateHost(req.rawHeaders)) return 'malformed';
+  return null;
 }
 
 /** The bytes of a refusal: status, a JSON `{error}`, and Connection: close. */
@@ -94,8 +101,9 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       req.resume();
       return;
     }
-    if (headerCount(req.rawHeaders) > deps.limits().maxHeaderCount) {
-      refuse(socket, 'too_many_headers', { fields: `>${deps.limits().maxHeaderCount}` });
+    const refusal = framingRefusal(req, deps.limits());
+    if (refusal !== null) {
+      refuse(socket, refusal, { method: req.method });
       req.resume();
       return;
     }
@@ -122,8 +130,9 @@ export function createProxyServer(deps: ProxyServerDeps): Server {
       reparseWithoutUpgrade(server, req, socket, head);
       return;
     }
-    if (headerCount(req.rawHeaders) > deps.limits().maxHeaderCount) {
-      refuse(socket, 'too_many_headers', { upgrade: 'websocket' });
+    const refusal = framingRefusal(req, deps.limits());
+    if (refusal !== null) {
+      refuse(socket, refusal, { upgrade: 'websocket' });
       return;
     }
     if (live.isDraining) {

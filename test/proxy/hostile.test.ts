@@ -244,6 +244,21 @@ t.test('Host removal via "Connection: host"', async (t) => {
   t.same(wire?.all('host'), ['app.example'], 'on the wire too');
 });
 
+t.test('Host confusion: two Host headers are a 400 and never forwarded (RFC 9112 §3.2)', async (t) => {
+  const live = await liveBackend(t);
+  const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
+  if (umbra === null) return;
+  const r = await rawExchange(umbra.proxyUrl, 'GET /who HTTP/1.1\r\nHost: app.example\r\nHost: admin.internal\r\n\r\n', {
+    done: responsesReceived(1),
+    timeout: 5000,
+  });
+  const res = parseResponses(r.bytes, r.closed).messages[0];
+  t.equal(res?.status, 400, 'refused by umbra', { client: excerpt(r.bytes) });
+  t.match(res?.body.toString('latin1') ?? '', /^\{"error":"[^"]+"\}$/, 'a short JSON body');
+  await sleep(SETTLE_MS);
+  t.equal(live.allBytes().length, 0, 'the backend received no byte of it');
+});
+
 t.test('pipelined request followed by garbage in the same write', async (t) => {
   const live = await liveBackend(t);
   const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
