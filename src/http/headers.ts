@@ -94,6 +94,21 @@ export function hasDuplicateHost(rawHeaders: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * The request target in origin-form (`/path?query`), as every hop sends it, or
+ * null when umbra refuses it. Absolute-form (`http://host/path`) is accepted
+ * only when its authority is the request's Host: a next hop must take the
+ * authority over Host (RFC 9112 §3.2.2), and umbra routes and sets
+ * X-Forwarded-Host by Host. Asterisk-form and authority-form are refused.
+ */
+export function originForm(target: string, host: string | undefined): string | null {
+  if (target.charCodeAt(0) === 47 /* / */) return target;
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(target);
+  if (m === null || host === undefined || (m[1] as string).toLowerCase() !== host.toLowerCase()) return null;
+  const rest = m[2] as string;
+  return rest === '' || rest.charCodeAt(0) === 63 /* ? */ ? `/${rest}` : rest;
+}
+
 /** Number of header fields in a parsed request (Node's rawHeaders is flat: name, value, ...). */
 export function headerCount(rawHeaders: readonly string[]): number {
   return rawHeaders.length >>> 1;

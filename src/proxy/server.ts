@@ -8,7 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Limits } from '../config/types.js';
 import { REFUSALS, type Refusal } from '../errors.js';
-import { hasDuplicateHost, headerCount } from '../http/headers.js';
+import { hasDuplicateHost, headerCount, originForm } from '../http/headers.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { LiveProxy } from './live.js';
@@ -24,10 +24,21 @@ export function refusalFor(code: string | undefined): Refusal {
   return (code !== undefined ? PARSER_REFUSALS[code] : undefined) ?? 'malformed';
 }
 
-/** What Node's parser lets through but umbra refuses: too many header fields, or two Hosts. */
+/**
+ * What Node's parser lets through but umbra refuses: too many header fields,
+ * two Hosts, a request target that is not origin-form (or absolute-form naming
+ * the Host). An absolute-form target is rewritten to origin-form here, once,
+ * so that routing, the live hop, shadow copies and samples all see one target.
+ */
 export function framingRefusal(req: IncomingMessage, limits: Limits): Refusal | null {
   if (headerCount(req.rawHeaders) > limits.maxHeaderCount) return 'too_many_headers';
   if (hasDuplicateHost(req.rawHeaders)) return 'malformed';
+  const url = req.url ?? '';
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    const target = originForm(url, req.headers.host);
+    if (target === null) return 'malformed';
+    req.url = target;
+  }
   return null;
 }
 

@@ -259,6 +259,27 @@ t.test('Host confusion: two Host headers are a 400 and never forwarded (RFC 9112
   t.equal(live.allBytes().length, 0, 'the backend received no byte of it');
 });
 
+t.test('Host confusion via an absolute-form target: only its own Host is accepted, and live gets origin-form', async (t) => {
+  const live = await liveBackend(t);
+  const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
+  if (umbra === null) return;
+  const ask = async (target: string): Promise<number | undefined> => {
+    const r = await rawExchange(umbra.proxyUrl, `GET ${target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n`, {
+      done: responsesReceived(1),
+      timeout: 5000,
+    });
+    return parseResponses(r.bytes, r.closed).messages[0]?.status;
+  };
+  t.equal(await ask('http://evil.example/p?q=1'), 400, 'another authority than Host: refused');
+  t.equal(await ask('*'), 400, 'asterisk-form: refused (not blamed on live)');
+  await sleep(SETTLE_MS);
+  t.equal(live.requests.length, 0, 'none of them reached the backend');
+  t.equal(await ask('http://app.example/p?q=1'), 200, 'its own Host: forwarded');
+  const wire = backendMessages(live).messages[0];
+  t.match(live.allBytes().toString('latin1'), /^GET \/p\?q=1 HTTP\/1\.1\r\n/, 'in origin-form on the wire');
+  t.same(wire?.all('host'), ['app.example']);
+});
+
 t.test('pipelined request followed by garbage in the same write', async (t) => {
   const live = await liveBackend(t);
   const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
