@@ -53,6 +53,12 @@ async function liveBackend(t: Test): Promise<RecordingBackend> {
 }
 
 /** Values of a header in a flat [name, value, ...] rawHeaders list, case-insensitive. */
+/** One request's bytes on a fresh connection; the first answer and the bytes the client got. */
+async function firstAnswer(umbra: TestUmbra, bytes: string): Promise<{ res: RawResponse | undefined; client: Buffer }> {
+  const r = await rawExchange(umbra.proxyUrl, bytes, { done: responsesReceived(1), timeout: 5000 });
+  return { res: parseResponses(r.bytes, r.closed).messages[0], client: r.bytes };
+}
+
 function rawValues(rawHeaders: readonly string[], name: string): string[] {
   const out: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) if ((rawHeaders[i] as string).toLowerCase() === name) out.push(rawHeaders[i + 1] as string);
@@ -228,12 +234,8 @@ t.test('Host removal via "Connection: host"', async (t) => {
   const live = await liveBackend(t);
   const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
   if (umbra === null) return;
-  const r = await rawExchange(umbra.proxyUrl, 'GET /host HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive, host\r\n\r\n', {
-    done: responsesReceived(1),
-    timeout: 5000,
-  });
-  const res = parseResponses(r.bytes, r.closed).messages[0];
-  t.equal(res?.status, 200, 'answered by live', { client: excerpt(r.bytes) });
+  const { res, client } = await firstAnswer(umbra, 'GET /host HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive, host\r\n\r\n');
+  t.equal(res?.status, 200, 'answered by live', { client: excerpt(client) });
   const got = live.requests[0];
   t.same(got !== undefined ? rawValues(got.rawHeaders, 'host') : null, ['app.example'], "the backend got the client's Host, once", {
     rawHeaders: got?.rawHeaders,
@@ -248,12 +250,8 @@ t.test('Host confusion: two Host headers are a 400 and never forwarded (RFC 9112
   const live = await liveBackend(t);
   const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
   if (umbra === null) return;
-  const r = await rawExchange(umbra.proxyUrl, 'GET /who HTTP/1.1\r\nHost: app.example\r\nHost: admin.internal\r\n\r\n', {
-    done: responsesReceived(1),
-    timeout: 5000,
-  });
-  const res = parseResponses(r.bytes, r.closed).messages[0];
-  t.equal(res?.status, 400, 'refused by umbra', { client: excerpt(r.bytes) });
+  const { res, client } = await firstAnswer(umbra, 'GET /who HTTP/1.1\r\nHost: app.example\r\nHost: admin.internal\r\n\r\n');
+  t.equal(res?.status, 400, 'refused by umbra', { client: excerpt(client) });
   t.match(res?.body.toString('latin1') ?? '', /^\{"error":"[^"]+"\}$/, 'a short JSON body');
   await sleep(SETTLE_MS);
   t.equal(live.allBytes().length, 0, 'the backend received no byte of it');
@@ -263,13 +261,8 @@ t.test('Host confusion via an absolute-form target: only its own Host is accepte
   const live = await liveBackend(t);
   const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
   if (umbra === null) return;
-  const ask = async (target: string): Promise<number | undefined> => {
-    const r = await rawExchange(umbra.proxyUrl, `GET ${target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n`, {
-      done: responsesReceived(1),
-      timeout: 5000,
-    });
-    return parseResponses(r.bytes, r.closed).messages[0]?.status;
-  };
+  const ask = async (target: string): Promise<number | undefined> =>
+    (await firstAnswer(umbra, `GET ${target} HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n`)).res?.status;
   t.equal(await ask('http://evil.example/p?q=1'), 400, 'another authority than Host: refused');
   t.equal(await ask('*'), 400, 'asterisk-form: refused (not blamed on live)');
   await sleep(SETTLE_MS);
