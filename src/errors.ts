@@ -134,19 +134,6 @@ export class ShadowError extends UmbraError {
   }
 }
 
-/** An inbound request umbra refuses before forwarding anything (a 4xx from umbra). */
-export class RefusedRequest extends UmbraError {
-  declare readonly code: 'UMBRA_REFUSED';
-  readonly reason: Refusal;
-  constructor(reason: Refusal) {
-    super('UMBRA_REFUSED', REFUSALS[reason].message);
-    this.reason = reason;
-  }
-  get status(): number {
-    return REFUSALS[this.reason].status;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Reasons: one closed set of codes each, used by metrics labels, log lines and
 // the admin API alike. Nothing outside these lists is ever a label value.

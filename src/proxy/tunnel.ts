@@ -53,10 +53,6 @@ export class Tunnels {
 
   constructor(private readonly log: Logger) {}
 
-  get size(): number {
-    return this.open.size;
-  }
-
   /** Open a tunnel for a WebSocket upgrade request (already checked with isWebSocketUpgrade). */
   connect(req: IncomingMessage, client: Duplex, clientHead: Buffer, state: LiveState): void {
     client.on('error', () => client.destroy());
