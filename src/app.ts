@@ -64,6 +64,8 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const store = new DivergenceStore(initial.limits.samplesPerRoute);
   // Comparison of large bodies runs in a worker so it never blocks the live path.
   const pool = new ComparePool({ maxQueue: initial.limits.compareQueue });
+  // One memory budget for all shadow work, kept across reloads (the mirror sets its maximum).
+  metrics.bufferedBytesSource = () => pool.budget.bytes;
   let ready = false;
   let stopping: Promise<void> | null = null;
 

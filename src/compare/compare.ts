@@ -1,10 +1,15 @@
-// compareAnswers: one live answer against one other answer, no noise logic.
-// Pure and synchronous; the pool runs the same function in a worker.
+// Comparing one live answer with another (dark, or secondary for the noise
+// baseline), no noise logic. Status and headers are compared at once; bodies by
+// a plan decided from their bytes: identical bytes under the same codings are
+// equal without decoding, plain bodies compare as they are, encoded ones are
+// decoded first, which only the worker does (decode.ts). The pool runs the
+// inline part on the event loop only when no body needs decoding.
 
 import type { Answer, CompareContext, Difference, SkipReason, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
+import type { ByteBudget } from './budget.js';
 import { Collector, trimString } from './differences.js';
-import { decodeBody } from './decode.js';
+import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
 import { diffBodies, parseMediaType } from './body.js';
 
 export function skipped(reason: SkipReason): Verdict {
@@ -24,25 +29,133 @@ export function bodiesComparable(method: string, liveStatus: number, darkStatus:
 }
 
 /**
- * Compares `dark` against `live`. A truncated body on either side skips the
+ * How two bodies are compared: `none` (not at all), `equal` (same bytes under
+ * the same codings: same content, nothing to decode), `plain` (as received),
+ * `decode` (content codings undone first, in a worker).
+ */
+export type BodyPlan = 'none' | 'equal' | 'plain' | 'decode';
+
+function sameCodings(a: readonly Coding[], b: readonly Coding[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
+export function planBodies(live: Answer, other: Answer, method: string): BodyPlan {
+  if (!bodiesComparable(method, live.status, other.status)) return 'none';
+  const lc = parseEncodings(live.headers['content-encoding']);
+  const oc = parseEncodings(other.headers['content-encoding']);
+  if (sameCodings(lc, oc) && live.body.equals(other.body)) return 'equal';
+  return isPlain(lc) && isPlain(oc) ? 'plain' : 'decode';
+}
+
+/**
+ * The verdict for a pair whose bodies are ready: `liveBody`/`otherBody` are the
+ * decoded bodies for plan `decode`, ignored (the received bytes are used) otherwise.
+ */
+export function compareReady(
+  live: Answer,
+  other: Answer,
+  plan: BodyPlan,
+  rules: CompiledRules,
+  liveBody: Buffer = live.body,
+  otherBody: Buffer = other.body,
+): Verdict {
+  if (live.truncated || other.truncated) return skipped('too_large');
+  const out = new Collector();
+  if (live.status !== other.status) out.add('status', 'status', 'changed', live.status, other.status);
+  diffHeaders(live.headers, other.headers, rules.ignoredHeaders, out);
+  if (plan === 'plain' || plan === 'decode') {
+    const mt = parseMediaType(live.headers['content-type']) ?? parseMediaType(other.headers['content-type']);
+    if (plan === 'plain') diffBodies(live.body, other.body, mt, rules, out);
+    else diffBodies(liveBody, otherBody, mt, rules, out);
+  }
+  return verdictOf(out.list);
+}
+
+export interface PairVerdicts {
+  readonly primary: Verdict;
+  /** Live against secondary; null without a secondary or when the primary was skipped. */
+  readonly baseline: Verdict | null;
+}
+
+/**
+ * Both verdicts without leaving this thread, when neither pair needs decoding
+ * and no body to diff reaches `maxInlineBytes`; null when the pair belongs in a worker.
+ */
+export function compareInline(
+  live: Answer,
+  dark: Answer,
+  secondary: Answer | null,
+  rules: CompiledRules,
+  ctx: CompareContext,
+  maxInlineBytes: number,
+): PairVerdicts | null {
+  if (live.truncated || dark.truncated) return { primary: skipped('too_large'), baseline: null };
+  const p = planBodies(live, dark, ctx.method);
+  if (!inlineable(p, live, dark, maxInlineBytes)) return null;
+  if (secondary === null) return { primary: compareReady(live, dark, p, rules), baseline: null };
+  const s = planBodies(live, secondary, ctx.method);
+  if (!inlineable(s, live, secondary, maxInlineBytes)) return null;
+  const primary = compareReady(live, dark, p, rules);
+  return { primary, baseline: primary.result === 'skipped' ? null : compareReady(live, secondary, s, rules) };
+}
+
+function inlineable(plan: BodyPlan, a: Answer, b: Answer, maxInlineBytes: number): boolean {
+  if (plan === 'decode') return false;
+  return plan !== 'plain' || Math.max(a.body.length, b.body.length) < maxInlineBytes;
+}
+
+const UNCOUNTED: ByteBudget = { tryReserve: () => true, release: () => {} };
+
+/**
+ * Both verdicts, decoding what needs it (live's body once for both pairs).
+ * Decoded bytes count in `budget` until the verdicts are made. Never throws
+ * for a body: a body that cannot be decoded skips with the reason.
+ */
+export async function compareBoth(
+  live: Answer,
+  dark: Answer,
+  secondary: Answer | null,
+  rules: CompiledRules,
+  ctx: CompareContext,
+  budget: ByteBudget = UNCOUNTED,
+): Promise<PairVerdicts> {
+  const decoded = new Map<Answer, Buffer>();
+  let reserved = 0;
+  const bodyOf = async (a: Answer): Promise<Buffer | SkipReason> => {
+    const known = decoded.get(a);
+    if (known !== undefined) return known;
+    const r = await decodeBody(a.body, a.headers['content-encoding'], { maxDecodedBytes: rules.maxDecodedBytes, budget });
+    if (!r.ok) return r.reason;
+    reserved += r.reserved;
+    decoded.set(a, r.body);
+    return r.body;
+  };
+  const pair = async (other: Answer): Promise<Verdict> => {
+    if (live.truncated || other.truncated) return skipped('too_large');
+    const plan = planBodies(live, other, ctx.method);
+    if (plan !== 'decode') return compareReady(live, other, plan, rules);
+    const l = await bodyOf(live);
+    if (typeof l === 'string') return skipped(l);
+    const o = await bodyOf(other);
+    if (typeof o === 'string') return skipped(o);
+    return compareReady(live, other, plan, rules, l, o);
+  };
+  try {
+    const primary = await pair(dark);
+    const baseline = secondary === null || primary.result === 'skipped' ? null : await pair(secondary);
+    return { primary, baseline };
+  } finally {
+    budget.release(reserved);
+  }
+}
+
+/**
+ * Compares `other` against `live`. A truncated body on either side skips the
  * whole comparison (reason too_large): a partial body cannot be judged, and
  * half a verdict would be counted as a whole one.
  */
-export function compareAnswers(live: Answer, dark: Answer, rules: CompiledRules, ctx: CompareContext): Verdict {
-  if (live.truncated || dark.truncated) return skipped('too_large');
-  const out = new Collector();
-  if (live.status !== dark.status) out.add('status', 'status', 'changed', live.status, dark.status);
-  diffHeaders(live.headers, dark.headers, rules.ignoredHeaders, out);
-
-  if (bodiesComparable(ctx.method, live.status, dark.status)) {
-    const l = decodeBody(live.body, live.headers['content-encoding'], rules.maxDecodedBytes);
-    if (!l.ok) return skipped(l.reason);
-    const d = decodeBody(dark.body, dark.headers['content-encoding'], rules.maxDecodedBytes);
-    if (!d.ok) return skipped(d.reason);
-    const mt = parseMediaType(live.headers['content-type']) ?? parseMediaType(dark.headers['content-type']);
-    diffBodies(l.body, d.body, mt, rules, out);
-  }
-  return verdictOf(out.list);
+export async function compareAnswers(live: Answer, other: Answer, rules: CompiledRules, ctx: CompareContext, budget?: ByteBudget): Promise<Verdict> {
+  return (await compareBoth(live, other, null, rules, ctx, budget)).primary;
 }
 
 type Headers = Answer['headers'];

@@ -3,11 +3,14 @@
 export type { Answer, CompareContext, Difference, Kind, Part, SkipReason, Verdict } from './types.js';
 export type { CompiledRules } from './rules.js';
 export { BUILT_IN_IGNORED_HEADERS, compileRules } from './rules.js';
-export { compareAnswers } from './compare.js';
+export type { BodyPlan, PairVerdicts } from './compare.js';
+export { compareAnswers, compareBoth, planBodies } from './compare.js';
+export type { ByteBudget } from './budget.js';
+export { MAX_BUDGET_BYTES, MemoryBudget } from './budget.js';
 export type { NoiseOptions } from './noise.js';
 export { NoiseLearner, applyNoise, compareWithBaseline } from './noise.js';
-export type { DecodeResult } from './decode.js';
-export { decodeBody } from './decode.js';
+export type { DecodeFailure, DecodeResult } from './decode.js';
+export { MAX_NESTED_ENCODINGS, decodeBody } from './decode.js';
 export type { ComparePoolOptions } from './pool.js';
 export { CompareBusyError, ComparePool, ComparePoolError } from './pool.js';
 export type { JsonValue } from './json-parse.js';

@@ -7,11 +7,13 @@ import type { CompareConfig } from '../config/types.js';
 import type { Answer, CompareContext, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
 import { compileRules } from './rules.js';
-import { compareAnswers } from './compare.js';
+import type { ByteBudget } from './budget.js';
+import { compareBoth } from './compare.js';
 
 export interface WireAnswer {
   status: number;
   headers: Answer['headers'];
+  /** A view on a buffer of its own, transferred (not copied) to the worker. */
   body: Uint8Array;
   truncated: boolean;
 }
@@ -54,14 +56,12 @@ function toAnswer(w: WireAnswer): Answer {
   };
 }
 
-export function runJob(job: Job): JobResult {
+/** Runs one job; decoded bodies count in `budget` (the shared one, as this worker's slot). */
+export async function runJob(job: Job, budget: ByteBudget): Promise<JobResult> {
   try {
     const rules = rulesFor(job.rules);
-    const live = toAnswer(job.live);
-    const primary = compareAnswers(live, toAnswer(job.dark), rules, job.ctx);
-    const baseline =
-      job.secondary === null || primary.result === 'skipped' ? null : compareAnswers(live, toAnswer(job.secondary), rules, job.ctx);
-    return { id: job.id, ok: true, primary, baseline };
+    const r = await compareBoth(toAnswer(job.live), toAnswer(job.dark), job.secondary === null ? null : toAnswer(job.secondary), rules, job.ctx, budget);
+    return { id: job.id, ok: true, primary: r.primary, baseline: r.baseline };
   } catch (err) {
     return { id: job.id, ok: false, error: err instanceof Error ? err.message : String(err) };
   }

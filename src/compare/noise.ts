@@ -10,7 +10,7 @@
 
 import type { Answer, CompareContext, Difference, Kind, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
-import { compareAnswers, verdictOf } from './compare.js';
+import { compareBoth, verdictOf } from './compare.js';
 
 export interface NoiseOptions {
   /** Baseline comparisons remembered per field (max 31). */
@@ -138,16 +138,14 @@ export function applyNoise(primary: Verdict, baseline: Verdict | null, learner: 
 }
 
 /** compareAnswers plus noise: see the rule at the top of this file. */
-export function compareWithBaseline(
+export async function compareWithBaseline(
   live: Answer,
   dark: Answer,
   secondary: Answer | null,
   rules: CompiledRules,
   learner: NoiseLearner,
   ctx: CompareContext,
-): Verdict {
-  const primary = compareAnswers(live, dark, rules, ctx);
-  if (primary.result === 'skipped') return primary;
-  const baseline = secondary === null ? null : compareAnswers(live, secondary, rules, ctx);
-  return applyNoise(primary, baseline, learner);
+): Promise<Verdict> {
+  const r = await compareBoth(live, dark, secondary, rules, ctx);
+  return applyNoise(r.primary, r.baseline, learner);
 }

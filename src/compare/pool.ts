@@ -1,7 +1,12 @@
-// A small worker_threads pool for comparisons too big to run on the event loop.
-// Small pairs compare inline (a worker round trip costs more than they do);
-// big ones queue for a worker. The queue is bounded: over it, compare()
+// A small worker_threads pool: decoding and comparisons too big for the event
+// loop run here. A pair compares inline only when no body needs decoding and
+// the bodies to diff are small (a worker round trip costs more than they do);
+// everything else queues for a worker. The queue is bounded: over it, compare()
 // rejects with CompareBusyError and the caller counts the comparison skipped.
+//
+// Bodies cross to a worker by transfer: each is copied once into a buffer of
+// its own (never one the live stream may still be writing), counted in the
+// shared memory budget until the job ends, and moved, not cloned.
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +15,9 @@ import type { Answer, CompareContext, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
 import type { Job, JobResult, WireAnswer } from './job.js';
 import type { NoiseLearner } from './noise.js';
-import { compareAnswers } from './compare.js';
-import { applyNoise, compareWithBaseline } from './noise.js';
+import { MAX_BUDGET_BYTES, MemoryBudget } from './budget.js';
+import { compareInline, type PairVerdicts } from './compare.js';
+import { applyNoise } from './noise.js';
 import { CompareBusyError, ComparePoolError } from '../errors.js';
 
 export interface ComparePoolOptions {
@@ -19,22 +25,31 @@ export interface ComparePoolOptions {
   readonly size?: number;
   /** Jobs waiting for a worker beyond those running. Default 32. */
   readonly maxQueue?: number;
-  /** Pairs whose largest body (encoded bodies count 10x) is below this compare inline. Default 64 KiB. */
+  /** Plain pairs whose bodies are both below this compare inline. Default 64 KiB. */
   readonly inlineBelowBytes?: number;
   /** A job running longer than this ends its worker and rejects. Default 10 s. */
   readonly jobTimeoutMs?: number;
+  /** Where copies handed to workers and decoded bodies are counted. Default: a budget of its own, 1 GiB. */
+  readonly budget?: MemoryBudget;
+  /** Heap cap of each worker (MiB): a job that needs more ends its worker and fails. Default 96. */
+  readonly workerHeapMb?: number;
 }
 
 export { CompareBusyError, ComparePoolError };
 
 interface Pending {
   job: Job;
-  resolve: (r: { primary: Verdict; baseline: Verdict | null }) => void;
+  /** Bytes of the job's own body copies, counted in the budget until it ends. */
+  reserved: number;
+  transfer: ArrayBuffer[];
+  resolve: (r: PairVerdicts) => void;
   reject: (err: Error) => void;
 }
 
 interface Slot {
   worker: Worker;
+  /** This worker's cell in the shared budget. */
+  index: number;
   running: Pending | null;
   timer: NodeJS.Timeout | null;
 }
@@ -50,28 +65,35 @@ function workerEntry(): { url: URL; execArgv: string[] | undefined } {
   return { url: new URL('./worker.ts', import.meta.url), execArgv: process.execArgv };
 }
 
-const ENCODED_WEIGHT = 10;
-
-function weight(a: Answer): number {
-  const ce = a.headers['content-encoding'];
-  const encoded = ce !== undefined && String(ce).trim().toLowerCase() !== 'identity' && String(ce).trim() !== '';
-  return a.body.length * (encoded ? ENCODED_WEIGHT : 1);
-}
-
-function wire(a: Answer): WireAnswer {
+/** A copy of `a` whose body is a buffer of its own, ready to be transferred. */
+function wire(a: Answer, transfer: ArrayBuffer[]): WireAnswer {
   // Plain copy of headers: node's header objects have a null prototype and may carry symbols.
   const headers: Record<string, string | string[] | undefined> = {};
   for (const k of Object.keys(a.headers)) headers[k] = a.headers[k];
-  return { status: a.status, headers, body: a.body, truncated: a.truncated };
+  let body: Uint8Array = new Uint8Array(0);
+  if (a.body.length > 0) {
+    body = Buffer.allocUnsafeSlow(a.body.length);
+    a.body.copy(body);
+    transfer.push(body.buffer as ArrayBuffer);
+  }
+  return { status: a.status, headers, body, truncated: a.truncated };
 }
+
+/** Extra cells for slots whose worker is still being stopped when its replacement starts. */
+const SPARE_SLOTS = 2;
 
 export class ComparePool {
   readonly size: number;
   /** Changeable on hot reload (limits.compareQueue); applies to the next job. */
   maxQueue: number;
   readonly inlineBelowBytes: number;
-  readonly jobTimeoutMs: number;
+  /** Applies to the next job. */
+  jobTimeoutMs: number;
+  readonly budget: MemoryBudget;
+  private readonly workerHeapMb: number;
   private readonly slots: Slot[] = [];
+  /** Budget cells free for a new worker (a stopped worker's cell is drained first). */
+  private readonly freeCells: number[];
   private readonly queue: Pending[] = [];
   private nextId = 1;
   private closed = false;
@@ -81,6 +103,9 @@ export class ComparePool {
     this.maxQueue = Math.max(0, Math.floor(opts.maxQueue ?? 32));
     this.inlineBelowBytes = Math.max(0, opts.inlineBelowBytes ?? 64 * 1024);
     this.jobTimeoutMs = Math.max(1, opts.jobTimeoutMs ?? 10_000);
+    this.workerHeapMb = Math.max(16, opts.workerHeapMb ?? 96);
+    this.budget = opts.budget ?? new MemoryBudget(MAX_BUDGET_BYTES, this.size + SPARE_SLOTS);
+    this.freeCells = Array.from({ length: Math.min(this.budget.slots, this.size + SPARE_SLOTS) }, (_, i) => i);
   }
 
   /** Jobs running in workers and waiting for one. */
@@ -92,21 +117,19 @@ export class ComparePool {
     };
   }
 
-  /** True when this pair would run inline rather than in a worker. */
-  isInline(live: Answer, dark: Answer, secondary: Answer | null = null): boolean {
-    const w = Math.max(weight(live), weight(dark), secondary === null ? 0 : weight(secondary));
-    return w < this.inlineBelowBytes;
-  }
-
   /** compareAnswers, inline or in a worker. Rejects CompareBusyError when the queue is full. */
   async compare(live: Answer, dark: Answer, rules: CompiledRules, ctx: CompareContext): Promise<Verdict> {
-    if (this.isInline(live, dark)) return compareAnswers(live, dark, rules, ctx);
-    const r = await this.submit(live, dark, null, rules, ctx);
-    return r.primary;
+    const inline = compareInline(live, dark, null, rules, ctx, this.inlineBelowBytes);
+    if (inline !== null) return inline.primary;
+    return (await this.submit(live, dark, null, rules, ctx)).primary;
   }
 
-  /** compareWithBaseline, inline or in a worker; the learner stays on this thread. */
-  async compareWithBaseline(
+  /**
+   * compareWithBaseline, inline or in a worker; the learner stays on this
+   * thread. Inline work is done before this returns: the caller may let go of
+   * the answers' bodies at once (a worker has its own copies).
+   */
+  compareWithBaseline(
     live: Answer,
     dark: Answer,
     secondary: Answer | null,
@@ -114,31 +137,30 @@ export class ComparePool {
     learner: NoiseLearner,
     ctx: CompareContext,
   ): Promise<Verdict> {
-    if (this.isInline(live, dark, secondary)) return compareWithBaseline(live, dark, secondary, rules, learner, ctx);
-    const r = await this.submit(live, dark, secondary, rules, ctx);
-    return applyNoise(r.primary, r.baseline, learner);
+    const inline = compareInline(live, dark, secondary, rules, ctx, this.inlineBelowBytes);
+    if (inline !== null) return Promise.resolve(applyNoise(inline.primary, inline.baseline, learner));
+    return this.submit(live, dark, secondary, rules, ctx).then((r) => applyNoise(r.primary, r.baseline, learner));
   }
 
-  private submit(
-    live: Answer,
-    dark: Answer,
-    secondary: Answer | null,
-    rules: CompiledRules,
-    ctx: CompareContext,
-  ): Promise<{ primary: Verdict; baseline: Verdict | null }> {
+  private submit(live: Answer, dark: Answer, secondary: Answer | null, rules: CompiledRules, ctx: CompareContext): Promise<PairVerdicts> {
     if (this.closed) return Promise.reject(new ComparePoolError('UMBRA_COMPARE_CLOSED', 'compare pool is closed'));
     const idle = this.slots.some((s) => s.running === null) || this.slots.length < this.size;
     if (!idle && this.queue.length >= this.maxQueue) return Promise.reject(new CompareBusyError());
+    const reserved = live.body.length + dark.body.length + (secondary?.body.length ?? 0);
+    if (!this.budget.tryReserve(reserved)) {
+      return Promise.reject(new ComparePoolError('UMBRA_COMPARE_OVER_MEMORY', 'memory budget full: no room to hand the bodies to a worker'));
+    }
+    const transfer: ArrayBuffer[] = [];
     const job: Job = {
       id: this.nextId++,
       rules: { id: rules.id, compare: rules.source.compare, maxDecodedBytes: rules.source.maxDecodedBytes },
-      live: wire(live),
-      dark: wire(dark),
-      secondary: secondary === null ? null : wire(secondary),
+      live: wire(live, transfer),
+      dark: wire(dark, transfer),
+      secondary: secondary === null ? null : wire(secondary, transfer),
       ctx: { method: ctx.method },
     };
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
+      this.queue.push({ job, reserved, transfer, resolve, reject });
       this.dispatch();
     });
   }
@@ -147,18 +169,22 @@ export class ComparePool {
     while (this.queue.length > 0) {
       let slot = this.slots.find((s) => s.running === null);
       if (slot === undefined) {
-        if (this.slots.length >= this.size) return;
-        slot = this.spawn();
+        if (this.slots.length >= this.size || this.freeCells.length === 0) return;
+        slot = this.spawn(this.freeCells.shift() as number);
       }
       const p = this.queue.shift() as Pending;
       this.run(slot, p);
     }
   }
 
-  private spawn(): Slot {
+  private spawn(index: number): Slot {
     const { url, execArgv } = workerEntry();
-    const worker = new Worker(url, execArgv === undefined ? {} : { execArgv });
-    const slot: Slot = { worker, running: null, timer: null };
+    const worker = new Worker(url, {
+      ...(execArgv === undefined ? {} : { execArgv }),
+      workerData: { budget: this.budget.shared, slot: index },
+      resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 16 },
+    });
+    const slot: Slot = { worker, index, running: null, timer: null };
     worker.on('message', (msg: JobResult) => this.finish(slot, msg));
     worker.on('error', (err) => this.fail(slot, new ComparePoolError('UMBRA_COMPARE_WORKER', `compare worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => this.fail(slot, new ComparePoolError('UMBRA_COMPARE_WORKER', `compare worker exited with code ${code}`)));
@@ -175,7 +201,7 @@ export class ComparePool {
       this.fail(slot, new ComparePoolError('UMBRA_COMPARE_TIMEOUT', `compare job took over ${this.jobTimeoutMs} ms`));
     }, this.jobTimeoutMs);
     slot.timer.unref();
-    slot.worker.postMessage(p.job);
+    slot.worker.postMessage(p.job, p.transfer);
   }
 
   private release(slot: Slot): Pending | null {
@@ -184,6 +210,7 @@ export class ComparePool {
     if (slot.timer !== null) clearTimeout(slot.timer);
     slot.timer = null;
     slot.worker.unref();
+    if (p !== null) this.budget.release(p.reserved);
     return p;
   }
 
@@ -197,24 +224,31 @@ export class ComparePool {
     this.dispatch();
   }
 
-  /** The worker is gone or stuck: fail its job, drop it, and let the next job spawn a fresh one. */
+  /** The worker is gone or stuck: fail its job, stop it, give back what it held, and let the next job spawn a fresh one. */
   private fail(slot: Slot, err: Error): void {
     const i = this.slots.indexOf(slot);
     if (i < 0) return;
     this.slots.splice(i, 1);
     const p = this.release(slot);
-    void slot.worker.terminate();
+    void slot.worker.terminate().then(() => {
+      this.budget.drainSlot(slot.index);
+      this.freeCells.push(slot.index);
+      if (!this.closed) this.dispatch();
+    });
     p?.reject(err);
-    if (!this.closed) this.dispatch();
   }
 
   /** Rejects waiting jobs, ends the workers. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
     const err = new ComparePoolError('UMBRA_COMPARE_CLOSED', 'compare pool closed');
-    for (const p of this.queue.splice(0)) p.reject(err);
+    for (const p of this.queue.splice(0)) {
+      this.budget.release(p.reserved);
+      p.reject(err);
+    }
     const slots = this.slots.splice(0);
     for (const s of slots) this.release(s)?.reject(err);
     await Promise.all(slots.map((s) => s.worker.terminate()));
+    for (const s of slots) this.budget.drainSlot(s.index);
   }
 }

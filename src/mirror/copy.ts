@@ -1,12 +1,12 @@
 // Bytes held for one mirrored exchange. A Reservation is the exchange's share
 // of the shared memory budget; a BodyCopy keeps one body's chunks up to a size
 // cap, counted against that reservation.
-import type { MemoryBudget } from './limits.js';
+import type { ByteBudget } from '../compare/index.js';
 
 export class Reservation {
   private bytes = 0;
 
-  constructor(private readonly budget: MemoryBudget) {}
+  constructor(private readonly budget: ByteBudget) {}
 
   take(n: number): boolean {
     if (!this.budget.tryReserve(n)) return false;
@@ -30,6 +30,8 @@ export class Reservation {
     this.give(this.bytes);
   }
 }
+
+const EMPTY: Buffer = Buffer.alloc(0);
 
 export type CopyResult = 'ok' | 'over_cap' | 'over_memory';
 
@@ -55,11 +57,18 @@ export class BodyCopy {
     return 'ok';
   }
 
-  /** The bytes as one buffer (empty when none); later calls return the same buffer. */
-  body(): Buffer {
+  /**
+   * The bytes as one buffer (empty when none), or null when joining them would
+   * not fit the budget (the joined copy exists beside the chunks for a moment).
+   * Later calls return the same buffer.
+   */
+  body(): Buffer | null {
     if (this.chunks.length === 1) return this.chunks[0] as Buffer;
-    const whole = this.chunks.length === 0 ? Buffer.alloc(0) : Buffer.concat(this.chunks, this.bytes);
+    if (this.chunks.length === 0) return EMPTY;
+    if (!this.held.take(this.bytes)) return null;
+    const whole = Buffer.concat(this.chunks, this.bytes);
     this.chunks = [whole];
+    this.held.give(this.bytes);
     return whole;
   }
 

@@ -37,8 +37,10 @@ class LiveTap {
     }
   }
 
-  answer(): Answer {
-    return { status: this.status, headers: this.headers, body: this.body.body(), truncated: this.truncated };
+  /** The answer to compare, or null when joining its chunks does not fit the budget. */
+  answer(): Answer | null {
+    const body = this.body.body();
+    return body === null ? null : { status: this.status, headers: this.headers, body, truncated: this.truncated };
   }
 }
 
@@ -56,6 +58,14 @@ type State =
 
 const COMPARING: State = { kind: 'comparing' };
 const SETTLED: State = { kind: 'settled' };
+
+/** Why the comparison engine could not take a pair. */
+function engineFailure(err: unknown): SkipReason {
+  const code = (err as { code?: string }).code;
+  if (code === 'UMBRA_COMPARE_BUSY') return 'busy';
+  if (code === 'UMBRA_COMPARE_OVER_MEMORY') return 'over_memory';
+  return 'compare_error';
+}
 
 export class MirroredExchange implements LiveObserver {
   private state: State;
@@ -82,10 +92,11 @@ export class MirroredExchange implements LiveObserver {
   requestEnd(): void {
     const s = this.state;
     if (s.kind !== 'copying') return;
+    const body = s.request.size === 0 ? null : s.request.body();
+    if (body === null && s.request.size > 0) return this.drop('over_memory');
     const refusal = this.mirror.admit();
     if (refusal !== null) return this.drop(refusal);
     this.rt.decide('mirrored');
-    const body = s.request.size === 0 ? null : s.request.body();
     const sent: State & { kind: 'sent' } = { kind: 'sent', body, dark: PENDING, secondary: NONE };
     this.state = sent;
     const maxBody = this.rt.config.mirror.maxBodyBytes;
@@ -140,22 +151,26 @@ export class MirroredExchange implements LiveObserver {
     if (s.kind !== 'sent' || this.live.outcome === 'pending' || s.dark.kind !== 'done' || s.secondary.kind === 'pending') return;
     const dark = s.dark.outcome;
     const skip = this.skipReason(dark);
-    if (skip !== null) {
-      this.finish(s.body, dark, { result: 'skipped', differences: [], noise: [] }, skip);
-      return;
-    }
-    this.state = COMPARING;
+    if (skip !== null) return this.skip(s.body, dark, skip);
     const d = (dark as ShadowOutcome & { ok: true }).answer;
+    // An answer over the size cap was not kept: nothing to compare, nothing to hand on.
+    if (this.live.truncated || d.truncated) return this.skip(s.body, dark, 'too_large');
+    const live = this.live.answer();
+    if (live === null) return this.skip(s.body, dark, 'over_memory');
+    this.state = COMPARING;
     const sec = s.secondary.kind === 'done' && s.secondary.outcome.ok ? s.secondary.outcome.answer : null;
-    this.mirror
-      .compare(this.live.answer(), d, sec, this.rt, this.req.method ?? 'GET')
-      .then(
-        (v) => this.finish(s.body, dark, v, v.reason ?? null),
-        (err: unknown) => {
-          const busy = (err as { code?: string }).code === 'UMBRA_COMPARE_BUSY';
-          this.finish(s.body, dark, { result: 'skipped', differences: [], noise: [] }, busy ? 'busy' : 'compare_error');
-        },
-      );
+    const verdict = this.mirror.compare(live, d, sec, this.rt, this.req.method ?? 'GET');
+    // Inline work is done and a worker has copies of its own: the answers' bytes can go now.
+    this.live.body.drop();
+    this.held.give(d.reserved + (sec?.reserved ?? 0));
+    verdict.then(
+      (v) => this.finish(s.body, dark, v, v.reason ?? null),
+      (err: unknown) => this.skip(s.body, dark, engineFailure(err)),
+    );
+  }
+
+  private skip(body: Buffer | null, dark: ShadowOutcome, reason: SkipReason): void {
+    this.finish(body, dark, { result: 'skipped', differences: [], noise: [] }, reason);
   }
 
   private skipReason(dark: ShadowOutcome): SkipReason | null {

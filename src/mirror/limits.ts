@@ -49,29 +49,4 @@ export class RateLimit {
   }
 }
 
-/** All bytes held for shadow work together (request copies, tapped live bodies, shadow bodies). */
-export class MemoryBudget {
-  private used = 0;
-  private peakUsed = 0;
-  /** mirror.maxBufferedBytes; a reload changes it in place (the bytes held stay counted). */
-  constructor(public max: number) {}
-  get bytes(): number {
-    return this.used;
-  }
-  get peak(): number {
-    return this.peakUsed;
-  }
-  /** True when nothing more fits: new mirrors are refused. */
-  get full(): boolean {
-    return this.used >= this.max;
-  }
-  tryReserve(n: number): boolean {
-    if (this.used + n > this.max) return false;
-    this.used += n;
-    if (this.used > this.peakUsed) this.peakUsed = this.used;
-    return true;
-  }
-  release(n: number): void {
-    this.used = Math.max(0, this.used - n);
-  }
-}
+// The memory budget is compare/budget.ts: shared with the compare workers.

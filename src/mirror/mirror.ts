@@ -6,7 +6,7 @@
 // written down is observe/record.ts.
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/types.js';
-import type { Answer, ComparePool, Verdict } from '../compare/index.js';
+import type { Answer, ComparePool, MemoryBudget, Verdict } from '../compare/index.js';
 import { InternalError, type DropDecision } from '../errors.js';
 import { hopRules, type HopRules } from '../http/headers.js';
 import type { CompiledRoute } from '../http/routes.js';
@@ -17,7 +17,7 @@ import { Recorder } from '../observe/record.js';
 import { compileRedactor } from '../observe/redact.js';
 import { MirroredExchange } from './exchange.js';
 import type { LiveObserver, ShadowHook } from './hook.js';
-import { InFlight, MemoryBudget, RateLimit } from './limits.js';
+import { InFlight, RateLimit } from './limits.js';
 import { RouteRuntime } from './route.js';
 import { sampled } from './sample.js';
 import { ShadowTarget, shadowRequest, type ShadowAnswer, type ShadowOutcome } from './shadow.js';
@@ -69,8 +69,9 @@ export class Mirror implements ShadowHook {
     const prev = deps.previous ?? null;
     this.runtimes = config.routes.map((r) => new RouteRuntime(r, metrics, config.limits.maxDecodedBytes, prev?.runtime(r.name)));
     if (prev !== null) this.paused = prev.paused;
-    // One budget across reloads: exchanges begun under the old config still hold bytes in it.
-    this.budget = prev?.budget ?? new MemoryBudget(config.mirror.maxBufferedBytes);
+    // One budget, the compare pool's (its workers count decoded bodies in it), kept
+    // across reloads: exchanges begun under the old config still hold bytes in it.
+    this.budget = deps.pool.budget;
     this.budget.max = config.mirror.maxBufferedBytes;
     const dark = config.dark;
     this.dark = new ShadowTarget({ url: dark.url, timeout: dark.timeout, connections: dark.maxInFlight });

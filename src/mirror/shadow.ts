@@ -7,13 +7,14 @@ import type { HeaderEdits } from '../config/types.js';
 import { ShadowError, type ShadowErrorReason } from '../errors.js';
 import { downstreamHeaders, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
-import type { MemoryBudget } from './limits.js';
+import type { ByteBudget } from '../compare/index.js';
 
 export interface ShadowAnswer {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Empty when truncated. */
   readonly body: Buffer;
-  /** The body was over the cap; reading stopped there. */
+  /** The body was over the cap; reading stopped there and nothing was kept. */
   readonly truncated: boolean;
   /** Time from dispatch to the end of the answer (or to the cap). */
   readonly ms: number;
@@ -86,7 +87,7 @@ class ShadowCall {
   constructor(
     timeout: number,
     private readonly maxBody: number,
-    private readonly budget: MemoryBudget,
+    private readonly budget: ByteBudget,
     private readonly callback: (outcome: ShadowOutcome) => void,
   ) {
     this.timer = setTimeout(() => this.stop(TIMEOUT), timeout);
@@ -140,25 +141,40 @@ class ShadowCall {
     else this.callback({ ok: false, reason: classifyShadowError(err), message: err.message, ms });
   }
 
-  /** The bytes now belong to the caller, who releases them after comparing. */
+  /**
+   * The bytes now belong to the caller, who releases them after comparing. An
+   * answer over the cap keeps nothing: it is never compared, so never copied on.
+   */
   private answer(truncated: boolean): void {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
     const c = this.chunks;
+    this.chunks = [];
+    let body: Buffer = EMPTY;
+    if (truncated) {
+      this.budget.release(this.reserved);
+      this.reserved = 0;
+    } else if (c.length === 1) {
+      body = c[0] as Buffer;
+    } else if (c.length > 1) {
+      // The joined copy exists beside the chunks until they are let go: counted too.
+      if (!this.budget.tryReserve(this.size)) {
+        this.budget.release(this.reserved);
+        this.callback({ ok: false, reason: 'over_memory', message: OVER_MEMORY.message, ms: performance.now() - this.started });
+        return;
+      }
+      body = Buffer.concat(c, this.size);
+      this.budget.release(this.size);
+    }
     this.callback({
       ok: true,
-      answer: {
-        status: this.status,
-        headers: this.headers,
-        body: c.length === 1 ? (c[0] as Buffer) : Buffer.concat(c, this.size),
-        truncated,
-        ms: performance.now() - this.started,
-        reserved: this.reserved,
-      },
+      answer: { status: this.status, headers: this.headers, body, truncated, ms: performance.now() - this.started, reserved: this.reserved },
     });
   }
 }
+
+const EMPTY: Buffer = Buffer.alloc(0);
 
 export class ShadowTarget {
   private readonly pool: Pool;
@@ -182,7 +198,7 @@ export class ShadowTarget {
   }
 
   /** Send one shadow request; `done` is called once with the outcome, never with an exception. */
-  send(req: ShadowRequest, maxBody: number, budget: MemoryBudget, done: (outcome: ShadowOutcome) => void): void {
+  send(req: ShadowRequest, maxBody: number, budget: ByteBudget, done: (outcome: ShadowOutcome) => void): void {
     const call = new ShadowCall(this.timeout, maxBody, budget, done);
     try {
       this.pool.dispatch(

@@ -76,6 +76,14 @@ export class Metrics {
     labelNames: ['target'] as const,
     registers: [this.registry],
   });
+  /** Read when scraped: bytes held for shadow work (app.ts points it at the memory budget). */
+  bufferedBytesSource: () => number = () => 0;
+  readonly shadowBufferedBytes: Gauge = new Gauge({
+    name: 'umbra_shadow_buffered_bytes',
+    help: 'Bytes held for shadow work (request and answer copies, decoded bodies, data handed to compare workers) against mirror.maxBufferedBytes.',
+    registers: [this.registry],
+    collect: (): void => this.shadowBufferedBytes.set(this.bufferedBytesSource()),
+  });
   readonly sampleRatio = new Gauge({
     name: 'umbra_sample_ratio',
     help: 'The sample fraction in force.',

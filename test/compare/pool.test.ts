@@ -1,7 +1,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import type { Answer } from '../../src/compare/index.js';
-import { CompareBusyError, ComparePool, NoiseLearner, compareAnswers, compileRules } from '../../src/compare/index.js';
+import { CompareBusyError, ComparePool, MemoryBudget, NoiseLearner, compareAnswers, compileRules } from '../../src/compare/index.js';
 
 const rules = compileRules(
   { ignoreHeaders: [], ignore: ['$.items[*].updatedAt'], unordered: ['$.tags'], tolerance: 0 },
@@ -24,10 +24,9 @@ void t.test('a big pair goes through the worker and gives the inline verdict', a
   const live = answer(bigBody(20_000, -1));
   const dark = answer(zlib.gzipSync(bigBody(20_000, 7)), { 'content-encoding': 'gzip' });
   t.ok(live.body.length > 1024 * 1024, 'over 1 MiB');
-  t.notOk(pool.isInline(live, dark), 'goes to the worker');
   const viaPool = await pool.compare(live, dark, rules, ctx);
   t.equal(pool.stats.workers, 1, 'a worker was started');
-  const inline = compareAnswers(live, dark, rules, ctx);
+  const inline = await compareAnswers(live, dark, rules, ctx);
   t.strictSame(viaPool, inline);
   t.equal(viaPool.result, 'mismatch');
   t.strictSame(viaPool.differences.map((d) => `${d.field} ${d.kind}`), ['$.items[*].price changed']);
@@ -66,12 +65,13 @@ void t.test('the queue bound rejects with busy', async (t) => {
 void t.test('close rejects waiting jobs and ends workers; later calls reject', async (t) => {
   const pool = new ComparePool({ size: 1, maxQueue: 10, inlineBelowBytes: 0 });
   const a = answer(bigBody(5000, -1));
-  const settled = Promise.allSettled(Array.from({ length: 3 }, () => pool.compare(a, a, rules, ctx)));
+  const b = answer(bigBody(5000, 2));
+  const settled = Promise.allSettled(Array.from({ length: 3 }, () => pool.compare(a, b, rules, ctx)));
   await pool.close();
   const results = await settled;
   t.ok(results.every((r) => r.status === 'rejected' && r.reason.code === 'UMBRA_COMPARE_CLOSED'));
   t.equal(pool.stats.workers, 0);
-  await t.rejects(pool.compare(a, a, rules, ctx), { code: 'UMBRA_COMPARE_CLOSED' });
+  await t.rejects(pool.compare(a, b, rules, ctx), { code: 'UMBRA_COMPARE_CLOSED' });
   await pool.close(); // idempotent
 });
 
@@ -81,4 +81,105 @@ void t.test('a stuck job times out and its worker is ended', async (t) => {
   const a = answer(bigBody(20_000, -1));
   await t.rejects(pool.compare(a, answer(bigBody(20_000, 5)), rules, ctx), { code: 'UMBRA_COMPARE_TIMEOUT' });
   t.equal(pool.stats.workers, 0, 'the stuck worker is gone');
+});
+
+void t.test('identical bytes under the same coding are equal without decoding or a worker', async (t) => {
+  const pool = new ComparePool({ size: 1, inlineBelowBytes: 1024 });
+  t.teardown(() => pool.close());
+  const body = zlib.gzipSync(bigBody(2000, -1));
+  const v = await pool.compare(answer(body, { 'content-encoding': 'gzip' }), answer(Buffer.from(body), { 'content-encoding': 'gzip' }), rules, ctx);
+  t.equal(v.result, 'match');
+  t.equal(pool.stats.workers, 0, 'no worker started');
+  // The same bytes under other codings are other contents: decoded in a worker.
+  const other = await pool.compare(answer(body, { 'content-encoding': 'gzip' }), answer(body, { 'content-encoding': 'gzip, gzip' }), rules, ctx);
+  t.equal(other.result, 'skipped');
+  t.equal(other.reason, 'decode_error', 'the second gzip layer is not there');
+  t.equal(pool.stats.workers, 1);
+});
+
+void t.test('an encoded body, however small, is decoded in a worker, never inline', async (t) => {
+  const budget = new MemoryBudget(64 * 1024 * 1024);
+  const pool = new ComparePool({ size: 1, budget });
+  t.teardown(() => pool.close());
+  const live = answer(Buffer.from('{"a":1}'));
+  const dark = answer(zlib.brotliCompressSync(Buffer.from('{"a":2}')), { 'content-encoding': 'br' });
+  const pending = pool.compare(live, dark, rules, ctx);
+  t.equal(pool.stats.running, 1, 'handed to a worker at once');
+  t.equal(budget.bytes, live.body.length + dark.body.length, 'the copies handed over are counted');
+  const v = await pending;
+  t.strictSame(v.differences.map((d) => `${d.field} ${d.kind}`), ['$.a changed']);
+  t.equal(budget.bytes, 0, 'all given back');
+  t.equal(live.body.toString(), '{"a":1}', "the caller's buffer is copied, not transferred away");
+});
+
+/** Bodies that expand to far more than any cap, as a hostile dark backend sends them. */
+function bombs(): [string, Buffer, string][] {
+  const zeros = Buffer.alloc(64 * 1024 * 1024, 0x20);
+  const gz = zlib.gzipSync(zeros, { level: 9 });
+  return [
+    ['br', zlib.brotliCompressSync(zeros, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }), 'br'],
+    ['gzip', gz, 'gzip'],
+    ['deflate', zlib.deflateSync(zeros, { level: 9 }), 'deflate'],
+    ['raw deflate', zlib.deflateRawSync(zeros, { level: 9 }), 'deflate'],
+    ['gzip inside gzip', zlib.gzipSync(gz, { level: 9 }), 'gzip, gzip'],
+  ];
+}
+
+void t.test('compression bombs stop at maxDecodedBytes, and every byte comes back', async (t) => {
+  const budget = new MemoryBudget(64 * 1024 * 1024);
+  const pool = new ComparePool({ size: 1, budget });
+  t.teardown(() => pool.close());
+  const small = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 }, { maxDecodedBytes: 4 * 1024 * 1024 });
+  const live = answer(Buffer.from('{"ok":true}'));
+  for (const [name, body, coding] of bombs()) {
+    t.ok(body.length < 200_000, `${name} bomb is small: ${body.length} bytes`);
+    const v = await pool.compare(live, answer(body, { 'content-encoding': coding }), small, ctx);
+    t.equal(v.reason, 'decode_too_large', `${name}: skipped at the cap`);
+    t.equal(budget.bytes, 0, `${name}: budget back to 0`);
+  }
+  t.ok(budget.peak <= 4 * 1024 * 1024 + 2 * 64 * 1024 + 200_000 * 2, `peak held ${budget.peak} bytes: the cap, a chunk, the copies`);
+});
+
+void t.test('a bomb that meets a full budget stops with over_memory', async (t) => {
+  const budget = new MemoryBudget(1024 * 1024);
+  const pool = new ComparePool({ size: 1, budget });
+  t.teardown(() => pool.close());
+  const [, body] = bombs()[1] as [string, Buffer, string];
+  const v = await pool.compare(answer(Buffer.from('{}')), answer(body, { 'content-encoding': 'gzip' }), rules, ctx);
+  t.equal(v.reason, 'over_memory');
+  t.equal(budget.bytes, 0);
+  t.ok(budget.peak <= 1024 * 1024, 'never over the budget');
+  // No room even for the copies: refused before a worker sees it.
+  t.ok(budget.tryReserve(1024 * 1024));
+  await t.rejects(pool.compare(answer(Buffer.from('{}')), answer(body, { 'content-encoding': 'gzip' }), rules, ctx), { code: 'UMBRA_COMPARE_OVER_MEMORY' });
+  budget.release(1024 * 1024);
+});
+
+void t.test('more than two nested codings are not decoded at all', async (t) => {
+  const pool = new ComparePool({ size: 1 });
+  t.teardown(() => pool.close());
+  const body = zlib.gzipSync(zlib.gzipSync(zlib.gzipSync(Buffer.from('{"a":1}'))));
+  const v = await pool.compare(answer(Buffer.from('{"a":1}')), answer(body, { 'content-encoding': 'gzip, gzip, gzip' }), rules, ctx);
+  t.equal(v.reason, 'decode_too_deep');
+  const two = await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync(zlib.gzipSync(Buffer.from('{"a":1}'))), { 'content-encoding': 'gzip, gzip' }), rules, ctx);
+  t.equal(two.result, 'match', 'two layers are undone');
+});
+
+void t.test('a worker stopped mid-job gives back what it held', async (t) => {
+  const budget = new MemoryBudget(1024 ** 3);
+  const pool = new ComparePool({ size: 1, budget });
+  t.teardown(() => pool.close());
+  t.equal((await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync('{"a":1}'), { 'content-encoding': 'gzip' }), rules, ctx)).result, 'match', 'worker started');
+  // Eight 64 MiB gzip members: 512 MiB to decode, far longer than the job may take.
+  const [, member] = bombs()[1] as [string, Buffer, string];
+  const body = Buffer.concat(Array.from({ length: 8 }, () => member));
+  const huge = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 }, { maxDecodedBytes: 900 * 1024 * 1024 });
+  pool.jobTimeoutMs = 150;
+  let most = 0;
+  const watch = setInterval(() => (most = Math.max(most, budget.bytes)), 2);
+  await t.rejects(pool.compare(answer(Buffer.from('{}')), answer(body, { 'content-encoding': 'gzip' }), huge, ctx), { code: 'UMBRA_COMPARE_TIMEOUT' });
+  clearInterval(watch);
+  t.ok(most > 8 * 1024 * 1024, `the worker held decoded bytes when it was stopped (${most})`);
+  for (let i = 0; i < 200 && budget.bytes > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(budget.bytes, 0, "the stopped worker's bytes are released");
 });

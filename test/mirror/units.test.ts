@@ -5,7 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import { parseConfigText } from '../../src/config/load.js';
 import { Router, compilePattern, requestPath } from '../../src/http/routes.js';
 import { sampleKeyValue, sampled, stableFraction } from '../../src/mirror/sample.js';
-import { InFlight, MemoryBudget, RateLimit } from '../../src/mirror/limits.js';
+import { InFlight, RateLimit } from '../../src/mirror/limits.js';
+import { MemoryBudget } from '../../src/compare/index.js';
 
 const fakeReq = (url: string, headers: Record<string, string> = {}): IncomingMessage => ({ url, headers }) as unknown as IncomingMessage;
 

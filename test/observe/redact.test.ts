@@ -89,7 +89,7 @@ void t.test('differences keep their path, lose their values', (t) => {
   t.end();
 });
 
-void t.test('end to end: a verdict on secret fields shows no secret', (t) => {
+void t.test('end to end: a verdict on secret fields shows no secret', async (t) => {
   const rules = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 }, { maxDecodedBytes: 1 << 20 });
   const mk = (pw: string, auth: string) => ({
     status: 200,
@@ -98,7 +98,7 @@ void t.test('end to end: a verdict on secret fields shows no secret', (t) => {
     truncated: false,
   });
   const red = compileRedactor({ headers: ['www-authenticate'], fields: ['$..password'] });
-  const v = compareAnswers(mk('hunter2', 'Basic realm=a'), mk('hunter3', 'Basic realm=b'), rules, { method: 'GET' });
+  const v = await compareAnswers(mk('hunter2', 'Basic realm=a'), mk('hunter3', 'Basic realm=b'), rules, { method: 'GET' });
   const out = JSON.stringify(v.differences.map((d) => red.redactDifference(d)));
   t.notMatch(out, /hunter|realm/);
   t.match(out, /\$\.login\.password/);
