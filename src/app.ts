@@ -115,7 +115,9 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     throw err;
   }
   ready = true;
-  log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null }, 'umbra started');
+  // The shadow budget in force and where it came from (the file, the container's memory limit or the default).
+  const budget = initial.dark === null ? {} : { maxBufferedBytes: initial.mirror.maxBufferedBytes, maxBufferedBytesFrom: initial.mirror.maxBufferedBytesFrom };
+  log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, ...budget }, 'umbra started');
 
   const reload = async (config: Config): Promise<void> => {
     const old = gen;

@@ -4,7 +4,7 @@
 import type { ListenAddress, Method } from './types.js';
 import { items, numeric, quantity, text } from './read.js';
 import type { Reader, Section, Value } from './read.js';
-import { parseDuration, parseSize } from './units.js';
+import { formatSize, parseDuration, parseSize } from './units.js';
 import { METHODS, checkBackendUrl, checkFieldPath, parseHeaderName, parseListen, parseMethod } from './values.js';
 
 export function unique<T>(list: readonly T[]): T[] {
@@ -33,12 +33,13 @@ export class Fields {
     return ms;
   }
 
-  size(v: Value | undefined, fallback: number): number {
+  size(v: Value | undefined, fallback: number, { max = Number.MAX_SAFE_INTEGER } = {}): number {
     if (v === undefined) return fallback;
     const q = quantity(v);
     const bytes = q === undefined ? undefined : parseSize(q);
-    if (bytes === undefined || bytes === 0) {
-      this.r.report(v.path, v.line, bytes === 0 ? 'must be more than 0' : 'expected a size like "1MiB"');
+    if (bytes === undefined || bytes === 0 || bytes > max) {
+      const problem = bytes === undefined ? 'expected a size like "1MiB"' : bytes === 0 ? 'must be more than 0' : `must be at most ${formatSize(max)}`;
+      this.r.report(v.path, v.line, problem);
       return fallback;
     }
     return bytes;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Document, LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ConfigProblem } from '../errors.js';
+import { containerMemoryLimit } from './container.js';
 import { substituteEnv } from './env.js';
 import type { Env } from './env.js';
 import { Reader, pathAt } from './read.js';
@@ -15,12 +16,22 @@ import { deepFreeze, readConfig } from './validate.js';
 export { ConfigError } from '../errors.js';
 export { DEFAULTS, DEFAULT_ROUTE } from './validate.js';
 
+export interface LoadOptions {
+  /** The container's memory limit in bytes, or null for none (the mirror.maxBufferedBytes
+   *  default derives from it). Absent: read from this process's cgroup. */
+  readonly containerLimit?: number | null;
+}
+
 function byLine(a: ConfigProblem, b: ConfigProblem): number {
   return (a.line ?? Infinity) - (b.line ?? Infinity);
 }
 
+function containerLimitOf(opts: LoadOptions): number | null {
+  return opts.containerLimit === undefined ? containerMemoryLimit() : opts.containerLimit;
+}
+
 /** Validates config text. `source` names it in messages (usually the path). */
-export function parseConfigText(text: string, source: string, env: Env = process.env): Config {
+export function parseConfigText(text: string, source: string, env: Env = process.env, opts: LoadOptions = {}): Config {
   const substituted = substituteEnv(text, env);
   const lines = new LineCounter();
   const doc = parseDocument(substituted.text, { lineCounter: lines, prettyErrors: false });
@@ -40,7 +51,7 @@ export function parseConfigText(text: string, source: string, env: Env = process
   let config: Config | undefined;
   if (doc.errors.length === 0) {
     const r = new Reader(doc, lines);
-    config = readConfig(r, r.value('', doc.contents, null), source);
+    config = readConfig(r, r.value('', doc.contents, null), source, containerLimitOf(opts));
     // A missing variable already explains whatever is wrong on its line or key.
     const envLines = new Set(problems.slice(0, substituted.problems.length).map((p) => p.line));
     const envPaths = new Set(problems.slice(0, substituted.problems.length).map((p) => p.path).filter((p) => p !== ''));
@@ -53,7 +64,7 @@ export function parseConfigText(text: string, source: string, env: Env = process
 }
 
 /** Reads, substitutes `${VAR}` from `env` and validates a YAML config file. */
-export function loadConfigFile(path: string, env: Env = process.env): Config {
+export function loadConfigFile(path: string, env: Env = process.env, opts: LoadOptions = {}): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -61,7 +72,7 @@ export function loadConfigFile(path: string, env: Env = process.env): Config {
     const reason = err instanceof Error && 'code' in err && err.code === 'ENOENT' ? 'no such file' : String(err instanceof Error ? err.message : err);
     throw new ConfigError(path, [{ path: '', line: null, message: `cannot read the config file: ${reason}` }], { cause: err });
   }
-  return parseConfigText(text, path, env);
+  return parseConfigText(text, path, env, opts);
 }
 
 export interface ConfigFlags {
@@ -91,7 +102,7 @@ const FLAG_PATHS: Readonly<Record<string, string>> = {
 };
 
 /** A config-less start (`umbra --live URL --dark URL ...`), validated like a file. */
-export function configFromFlags(flags: ConfigFlags): Config {
+export function configFromFlags(flags: ConfigFlags, opts: LoadOptions = {}): Config {
   const sample = typeof flags.sample === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(flags.sample) ? Number(flags.sample) : flags.sample;
   const tree: Record<string, unknown> = { live: { url: flags.live } };
   if (flags.listen !== undefined) tree['listen'] = flags.listen;
@@ -103,7 +114,7 @@ export function configFromFlags(flags: ConfigFlags): Config {
 
   const doc = new Document(tree);
   const r = new Reader(doc, null);
-  const config = readConfig(r, r.value('', doc.contents, null), 'flags');
+  const config = readConfig(r, r.value('', doc.contents, null), 'flags', containerLimitOf(opts));
   if (r.problems.length > 0 || config === undefined) {
     const problems = r.problems.map((p) => {
       const flag = FLAG_PATHS[p.path];

@@ -58,6 +58,8 @@ export interface MirrorConfig {
   readonly methods: readonly Method[];
   readonly maxBodyBytes: number;
   readonly maxBufferedBytes: number;
+  /** Where maxBufferedBytes came from: the file, a quarter of the container's memory limit, or the fixed default. */
+  readonly maxBufferedBytesFrom: 'config' | 'cgroup' | 'default';
 }
 
 export interface CompareConfig {

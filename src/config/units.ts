@@ -44,3 +44,12 @@ export function parseDuration(input: string | number): number | undefined {
 export function parseSize(input: string | number): number | undefined {
   return parseQuantity(input, SIZE_UNITS);
 }
+
+/** Bytes written as the config would write them: `1GiB`, `64MiB`, `512KiB` when exact, else `1500B`. */
+export function formatSize(bytes: number): string {
+  for (const unit of ['GiB', 'MiB', 'KiB'] as const) {
+    const factor = SIZE_UNITS[unit] ?? 1;
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return `${bytes}B`;
+}

@@ -36,6 +36,7 @@ export const DEFAULTS = deepFreeze({
   dark: { timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_MARKER]: '1' }, remove: [] } },
   /** The sample fraction when `dark` is set; with no dark backend nothing is mirrored. */
   sample: 0.1,
+  /** maxBufferedBytes: when the config sets none and no container memory limit is found (see bufferedBytesFor). */
   mirror: { sampleBy: null, methods: SAFE_METHODS, maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
   compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 },
   redact: { headers: [], fields: [] },
@@ -58,7 +59,7 @@ export const DEFAULTS = deepFreeze({
   forwarded: ForwardedConfig;
   dark: Omit<DarkConfig, 'url'>;
   sample: number;
-  mirror: Omit<MirrorConfig, 'sample'>;
+  mirror: Omit<MirrorConfig, 'sample' | 'maxBufferedBytesFrom'>;
   compare: CompareConfig;
   redact: RedactConfig;
   limits: Limits;
@@ -72,6 +73,10 @@ const TOP_KEYS = ['listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', '
 const MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes'];
 const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance'];
+/** mirror.maxBufferedBytes: the most a config may set, and the range a default derived from a memory limit keeps to. */
+const BUFFERED_MAX = 1024 ** 3;
+const BUFFERED_DERIVED_MIN = 4 * 1024 ** 2;
+
 const ROUTE_MISPLACED = {
   maxBufferedBytes: 'is one budget for all routes together; set it in the top-level mirror section',
 };
@@ -207,14 +212,30 @@ function readSampleBy(f: Fields, v: Value | undefined, fallback: SampleKey | nul
   return parsed;
 }
 
-function readMirror(f: Fields, at: Value | undefined, sampleDefault: number): MirrorConfig {
+/**
+ * The shadow memory budget when the config sets none: a quarter of the container's
+ * memory limit (the rest is for the live path, the V8 heap and Node itself; a
+ * 256 MiB limit gives 64 MiB) within 4 MiB..1 GiB, or 64 MiB when there is no limit.
+ */
+function bufferedBytesFor(containerLimit: number | null): Pick<MirrorConfig, 'maxBufferedBytes' | 'maxBufferedBytesFrom'> {
+  if (containerLimit === null) return { maxBufferedBytes: DEFAULTS.mirror.maxBufferedBytes, maxBufferedBytesFrom: 'default' };
+  const quarter = Math.floor(containerLimit / 4);
+  return { maxBufferedBytes: Math.min(BUFFERED_MAX, Math.max(BUFFERED_DERIVED_MIN, quarter)), maxBufferedBytesFrom: 'cgroup' };
+}
+
+function readMirror(f: Fields, at: Value | undefined, sampleDefault: number, containerLimit: number | null): MirrorConfig {
   const s = new Section(f.r, at, 'mirror', MIRROR_KEYS);
+  const given = s.given('maxBufferedBytes');
+  const buffered =
+    given === undefined
+      ? bufferedBytesFor(containerLimit)
+      : { maxBufferedBytes: f.size(given, DEFAULTS.mirror.maxBufferedBytes, { max: BUFFERED_MAX }), maxBufferedBytesFrom: 'config' as const };
   return {
     sample: readSample(f, s.given('sample'), sampleDefault),
     sampleBy: readSampleBy(f, s.given('sampleBy'), DEFAULTS.mirror.sampleBy),
     methods: f.methods(s.given('methods')) ?? [...DEFAULTS.mirror.methods],
     maxBodyBytes: f.size(s.given('maxBodyBytes'), DEFAULTS.mirror.maxBodyBytes),
-    maxBufferedBytes: f.size(s.given('maxBufferedBytes'), DEFAULTS.mirror.maxBufferedBytes),
+    ...buffered,
   };
 }
 
@@ -330,6 +351,7 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
       methods: f.methods(m.given('methods')) ?? mirror.methods,
       maxBodyBytes: f.size(m.given('maxBodyBytes'), mirror.maxBodyBytes),
       maxBufferedBytes: mirror.maxBufferedBytes,
+      maxBufferedBytesFrom: mirror.maxBufferedBytesFrom,
     };
 
     // Lists extend the top-level ones (a route can only add to what is ignored);
@@ -348,8 +370,12 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
   return routes;
 }
 
-/** Reads the document root into a Config. Check `r.problems` before using it. */
-export function readConfig(r: Reader, root: Value, source: string): Config | undefined {
+/**
+ * Reads the document root into a Config. Check `r.problems` before using it.
+ * `containerLimit` is the container's memory limit in bytes (null: none), which
+ * the mirror.maxBufferedBytes default derives from; the caller reads it.
+ */
+export function readConfig(r: Reader, root: Value, source: string, containerLimit: number | null): Config | undefined {
   const f = new Fields(r);
   const top = new Section(r, root, '', TOP_KEYS);
   if (root.node !== null && !top.present) return undefined;
@@ -362,7 +388,7 @@ export function readConfig(r: Reader, root: Value, source: string): Config | und
   const forwarded = readForwarded(f, top.given('forwarded'));
   const dark = readDark(f, top.get('dark'));
   const secondary = readSecondary(f, top.get('secondary'));
-  const mirror = readMirror(f, top.given('mirror'), dark === null ? 0 : DEFAULTS.sample);
+  const mirror = readMirror(f, top.given('mirror'), dark === null ? 0 : DEFAULTS.sample, containerLimit);
   const compare = readCompare(f, top.given('compare'));
   const redact = readRedact(f, top.given('redact'));
   const routes = readRoutes(f, top.given('routes'), mirror, compare);

@@ -8,8 +8,9 @@ const EXAMPLE = fileURLToPath(new URL('../../config/umbra.yaml', import.meta.url
 const LIVE = 'live:\n  url: http://127.0.0.1:3000\n';
 const DARK = 'dark:\n  url: http://127.0.0.1:3001\n';
 
+/** No container memory limit here, so the defaults do not depend on the machine (buffered-bytes.test.ts has them). */
 function load(text: string, env: Record<string, string> = {}): Config {
-  return parseConfigText(text, 'c.yaml', env);
+  return parseConfigText(text, 'c.yaml', env, { containerLimit: null });
 }
 
 /** The problem lines of a config that must fail ([] if it loads). */
@@ -24,7 +25,7 @@ function problems(text: string, env: Record<string, string> = {}): string[] {
 }
 
 void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
-  const c = loadConfigFile(EXAMPLE, {});
+  const c = loadConfigFile(EXAMPLE, {}, { containerLimit: null });
   t.equal(c.source, EXAMPLE);
   t.strictSame(c.listen, { host: '0.0.0.0', port: 8080 });
   t.strictSame(c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] });
@@ -44,6 +45,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
     methods: ['GET', 'HEAD', 'OPTIONS'],
     maxBodyBytes: 1_048_576,
     maxBufferedBytes: 67_108_864,
+    maxBufferedBytesFrom: 'default',
   });
   t.strictSame(c.compare, {
     ignoreHeaders: ['x-trace-id'],
@@ -69,7 +71,7 @@ void t.test('the example takes the admin token from the environment', (t) => {
 
 void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
   const c = load(LIVE);
-  const mirror = { sample: 0, sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1_048_576, maxBufferedBytes: 67_108_864 };
+  const mirror = { sample: 0, sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1_048_576, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' };
   const compare = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 };
   t.strictSame(c, {
     source: 'c.yaml',
@@ -399,7 +401,7 @@ void t.test('routes: merge semantics and default last', (t) => {
   t.strictSame(orders, {
     name: 'orders',
     match: { path: '/orders/:id/items/*', methods: ['GET', 'POST'] },
-    mirror: { sample: 1, sampleBy: null, methods: ['GET', 'POST'], maxBodyBytes: 2_097_152, maxBufferedBytes: 67_108_864 },
+    mirror: { sample: 1, sampleBy: null, methods: ['GET', 'POST'], maxBodyBytes: 2_097_152, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' },
     compare: { ignoreHeaders: ['x-trace-id', 'x-cache'], ignore: ['$.meta.id', '$.lastSeen'], unordered: ['$.tags', '$.ids'], tolerance: 0 },
   });
   t.strictSame(api, { name: 'api_v2', match: { prefix: '/api/v2/', methods: null }, mirror: c.mirror, compare: c.compare });

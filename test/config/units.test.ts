@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseDuration, parseSize } from '../../src/config/units.js';
+import { formatSize, parseDuration, parseSize } from '../../src/config/units.js';
 
 void t.test('durations', (t) => {
   const table: [string | number, number | undefined][] = [
@@ -50,5 +50,22 @@ void t.test('sizes', (t) => {
     ['toString', undefined],
   ];
   for (const [input, expected] of table) t.equal(parseSize(input), expected, `parseSize(${String(input)})`);
+  t.end();
+});
+
+void t.test('sizes written back as the config writes them', (t) => {
+  const table: [number, string][] = [
+    [1024 ** 3, '1GiB'],
+    [2 * 1024 ** 3, '2GiB'],
+    [64 * 1024 ** 2, '64MiB'],
+    [1536 * 1024 ** 2, '1536MiB'],
+    [512 * 1024, '512KiB'],
+    [1500, '1500B'],
+    [0, '0B'],
+  ];
+  for (const [bytes, expected] of table) {
+    t.equal(formatSize(bytes), expected, `formatSize(${bytes})`);
+    t.equal(parseSize(expected), bytes, `parseSize(${expected}) reads it back`);
+  }
   t.end();
 });

@@ -217,6 +217,16 @@ void t.test('probes, scraping, resources, config mount', (t) => {
   t.end();
 });
 
+void t.test('the shadow memory budget fits under the umbra container\'s memory limit', (t) => {
+  const limit = quantity(umbra?.resources?.limits?.memory);
+  t.ok(limit > 0, 'umbra has a memory limit');
+  // What umbra reads from its cgroup in that container (DESIGN §2.8).
+  const config = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 'test-token' }, { containerLimit: limit });
+  t.ok(config.mirror.maxBufferedBytes + 60 * 2 ** 20 <= limit, `${config.mirror.maxBufferedBytes} bytes buffered plus 60 MiB for Node.js fit in ${limit}`);
+  t.equal(config.mirror.maxBufferedBytesFrom, 'cgroup', 'derived from the limit, so it follows a raised limit');
+  t.end();
+});
+
 void t.test('the embedded config has the keys of DESIGN §4', (t) => {
   const raw = parse(configText.replace(/\$\{[^}]*\}/g, 'x')) as Record<string, unknown>;
   const known = ['listen', 'admin', 'live', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];

@@ -11,11 +11,12 @@ export interface TestUmbra extends Umbra {
 
 /**
  * `yaml` is the config body without `listen`/`admin` (added here on port 0);
- * it usually names `live:` and maybe `dark:`.
+ * it usually names `live:` and maybe `dark:`. `containerLimit` is the memory
+ * limit the budget default derives from: none unless given, whatever the machine.
  */
 export async function startTestUmbra(
   yaml: string,
-  opts: { token?: string; level?: string; hosts?: readonly string[] } = {},
+  opts: { token?: string; level?: string; hosts?: readonly string[]; containerLimit?: number | null } = {},
 ): Promise<TestUmbra> {
   const text = [
     'listen: 127.0.0.1:0',
@@ -25,7 +26,7 @@ export async function startTestUmbra(
     ...(opts.hosts !== undefined ? [`  hosts: ${JSON.stringify(opts.hosts)}`] : []),
     yaml,
   ].join('\n');
-  const config = parseConfigText(text, 'test.yaml', {});
+  const config = parseConfigText(text, 'test.yaml', {}, { containerLimit: opts.containerLimit ?? null });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
