@@ -43,7 +43,7 @@ async function settled(umbra: TestUmbra, n: number): Promise<string> {
   return until(async () => {
     const text = (await request(`${umbra.adminUrl}/metrics`)).body.toString();
     return metricValue(text, 'umbra_comparisons_total') >= n ? text : '';
-  }, 5000, `${n} comparisons`);
+  }, 15_000, `${n} comparisons`);
 }
 
 t.test('a changed field is a mismatch in metrics, the API and the log', async (t) => {
