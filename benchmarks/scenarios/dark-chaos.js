@@ -3,7 +3,7 @@
 // failure we know of (lib/chaos-backend.js), against the same load with a healthy
 // dark. umbra runs at its default limits: only `dark.url` and `mirror.sample` are set.
 
-import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRatio, fmtRps, fmtSpread, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRps, fmtSpread, ratio } from '../lib/format.js';
 import { measureRounds } from '../lib/measure.js';
 import { startBackend, startChaosBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
