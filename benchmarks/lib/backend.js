@@ -11,6 +11,7 @@
 
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { BODY, HEADERS } from './document.js';
 
 const { values } = parseArgs({
   options: { mode: { type: 'string', default: 'fast' }, delay: { type: 'string', default: '200' } },
@@ -21,17 +22,6 @@ if (!['fast', 'late', 'hang'].includes(mode) || !(delay >= 0)) {
   process.stderr.write(`backend: bad --mode ${mode} or --delay ${values.delay}\n`);
   process.exit(2);
 }
-
-// Deterministic, so a live and a dark instance give equal answers (comparisons match).
-const items = [];
-for (let i = 0; items.length < 8; i++) {
-  items.push({ id: i, sku: `SKU-${String(i).padStart(6, '0')}`, name: `Item number ${i}`, price: i * 1.25, tags: ['alpha', i % 2 ? 'odd' : 'even'] });
-}
-let doc = { service: 'bench-backend', total: items.length, items, padding: '' };
-let text = JSON.stringify(doc);
-doc = { ...doc, padding: 'x'.repeat(Math.max(0, 1024 - text.length)) };
-const BODY = Buffer.from(JSON.stringify(doc));
-const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
 
 const hung = new Set();
 let requests = 0;

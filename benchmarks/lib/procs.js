@@ -310,28 +310,47 @@ export async function observe(pid, fn, intervalMs = 200) {
 
 /** Starts benchmarks/lib/backend.js in `mode`; returns { child, pid, url, count() }. */
 export async function startBackend(mode = 'fast', { delayMs = 200 } = {}) {
-  const script = new URL('./backend.js', import.meta.url);
-  const { child, msg } = await forkReady(script, ['--mode', mode, '--delay', String(delayMs)], { name: `backend(${mode})` });
+  return startBackendScript('./backend.js', ['--mode', mode, '--delay', String(delayMs)], { name: `backend(${mode})` });
+}
+
+/**
+ * Starts benchmarks/lib/chaos-backend.js, whose two largest answers are exactly
+ * `maxBodyBytes` and one byte more; returns the same as startBackend() plus `mix`
+ * (what a cycle of `cycle` requests serves) and served(), the requests answered so
+ * far by kind. It builds its compression bombs first (about 2 s).
+ */
+export async function startChaosBackend({ maxBodyBytes = 1024 ** 2 } = {}) {
+  return startBackendScript('./chaos-backend.js', ['--max-body-bytes', String(maxBodyBytes)], { name: 'backend(chaos)', timeoutMs: 30_000 });
+}
+
+async function startBackendScript(file, args, { name, timeoutMs }) {
+  const script = new URL(file, import.meta.url);
+  const { child, msg } = await forkReady(script, args, { name, timeoutMs });
+  /** The backend's answer to 'count': {count, served?}, or null after 2 s. */
+  const ask = () =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), 2000);
+      const onMsg = (m) => {
+        if (m && typeof m.count === 'number') {
+          clearTimeout(timer);
+          child.off('message', onMsg);
+          resolve(m);
+        }
+      };
+      child.on('message', onMsg);
+      child.send('count');
+    });
   return {
     child,
     pid: child.pid,
     url: `http://127.0.0.1:${msg.port}`,
     bytes: msg.bytes,
+    cycle: msg.cycle,
+    mix: msg.mix,
     /** Requests the backend has received so far. */
-    count() {
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(null), 2000);
-        const onMsg = (m) => {
-          if (m && typeof m.count === 'number') {
-            clearTimeout(timer);
-            child.off('message', onMsg);
-            resolve(m.count);
-          }
-        };
-        child.on('message', onMsg);
-        child.send('count');
-      });
-    },
+    count: async () => (await ask())?.count ?? null,
+    /** Requests answered so far by kind (chaos backend only). */
+    served: async () => (await ask())?.served ?? null,
     stop: () => stop(child),
   };
 }

@@ -1,0 +1,224 @@
+// "The dark side cannot hurt the live side", all failures at once: live throughput,
+// p99 and umbra's peak memory at full load with a dark backend that mixes every
+// failure we know of (lib/chaos-backend.js), against the same load with a healthy
+// dark. umbra runs at its default limits: only `dark.url` and `mirror.sample` are set.
+
+import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRps, fmtSpread, ratio } from '../lib/format.js';
+import { measureRounds } from '../lib/measure.js';
+import { startBackend, startChaosBackend } from '../lib/procs.js';
+import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
+
+export const name = 'dark-chaos';
+export const title = 'Dark chaos: every dark failure at once vs live throughput, p99 and memory';
+
+const CONNECTIONS = 32;
+const GOALS = { rps: 0.95, p99: 1.2, rss: 1.25 };
+/** The absolute memory goal, in bytes (MB, not MiB: the issue says "under 200 MB"; the pod limit is 256 MiB). */
+const RSS_LIMIT = 200e6;
+/** Not exported by every build yet; the column shows "—" without it. */
+const BUFFERED_GAUGE = 'umbra_shadow_buffered_bytes';
+const CONFIGS = [
+  ['healthy', 'healthy dark'],
+  ['chaos', 'chaos dark'],
+];
+
+function sub(a, b) {
+  const out = {};
+  for (const [k, v] of Object.entries(a ?? {})) out[k] = v - (b?.[k] ?? 0);
+  return out;
+}
+
+function counters(m) {
+  return {
+    decisions: byLabel(m, 'umbra_mirror_decisions_total', 'decision'),
+    shadowErrors: byLabel(m, 'umbra_shadow_errors_total', 'reason'),
+    comparisons: byLabel(m, 'umbra_comparisons_total', 'result'),
+    skips: byLabel(m, 'umbra_comparison_skips_total', 'reason'),
+  };
+}
+
+function describe(d) {
+  const parts = Object.entries(d ?? {})
+    .filter(([, v]) => v > 0)
+    .sort(([, a], [, b]) => b - a)
+    .map(([k, v]) => `${k} ${Math.round(v)}`);
+  return parts.length > 0 ? parts.join(', ') : '0';
+}
+
+/** One configuration: its own dark backend and its own umbra (so VmHWM is this configuration's alone). */
+async function startConfig(kind, live, maxBodyBytes) {
+  const dark = kind === 'chaos' ? await startChaosBackend({ maxBodyBytes }) : await startBackend('fast');
+  let umbra;
+  try {
+    umbra = await startUmbraProcess({ liveUrl: live.url, extraYaml: ['dark:', `  url: ${dark.url}`, 'mirror:', '  sample: 1.0'].join('\n') });
+  } catch (err) {
+    await dark.stop();
+    throw err;
+  }
+  const served = async () => (await dark.served()) ?? { healthy: await dark.count() };
+  return {
+    url: `${umbra.proxyUrl}/api/items`,
+    pid: umbra.pid,
+    mix: dark.mix ?? null,
+    cycle: dark.cycle ?? null,
+    async stop() {
+      await umbra.stop();
+      await dark.stop();
+    },
+    // This scrape also resets prom-client's event-loop histogram, so the one after the run covers the run.
+    beforeRun: async () => ({ umbra: counters(await scrapeMetrics(umbra.adminUrl)), served: await served() }),
+    afterRun: async (before) => {
+      const m = await scrapeMetrics(umbra.adminUrl);
+      const after = counters(m);
+      const servedNow = await served();
+      return {
+        decisions: sub(after.decisions, before.umbra.decisions),
+        shadowErrors: sub(after.shadowErrors, before.umbra.shadowErrors),
+        comparisons: sub(after.comparisons, before.umbra.comparisons),
+        skips: sub(after.skips, before.umbra.skips),
+        served: sub(servedNow, before.served),
+        // Since the processes started: after the last round, the whole run (hangs end after their round).
+        sinceStart: { ...after, served: servedNow },
+        bufferedBytes: sumMetric(m, BUFFERED_GAUGE),
+        loopLagP99Ms: (sumMetric(m, 'nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
+        loopLagMaxMs: (sumMetric(m, 'nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,
+      };
+    },
+  };
+}
+
+/** A goal ratio; `ok` false (umbra did not mirror) reports no value. */
+function goal(name, value, op, target, ok) {
+  const v = ok ? value : null;
+  return { name, value: v, target: `${op} ${target}`, pass: v === null ? undefined : op === '≥' ? v >= target : v <= target, note: ok ? undefined : 'umbra did not mirror' };
+}
+
+export async function run(ctx) {
+  // umbra's own defaults, read from the build under test rather than copied here.
+  const { DEFAULTS } = await import(new URL('../../dist/config/validate.js', import.meta.url).href);
+  const maxBodyBytes = DEFAULTS.mirror.maxBodyBytes;
+  const about =
+    'umbra mirrors every GET (`mirror: { sample: 1.0 }`) and is otherwise at its default limits (nothing else is set: ' +
+    `dark timeout ${DEFAULTS.dark.timeout / 1000} s, maxInFlight ${DEFAULTS.dark.maxInFlight}, ` +
+    `mirror.maxBodyBytes ${fmtMiB(maxBodyBytes)}, mirror.maxBufferedBytes ${fmtMiB(DEFAULTS.mirror.maxBufferedBytes)}, ` +
+    `limits.maxDecodedBytes ${fmtMiB(DEFAULTS.limits.maxDecodedBytes)}). 32 connections. The dark backend is either healthy (the ` +
+    'live answer, ~1 KB JSON) or the chaos backend (lib/chaos-backend.js), which mixes hangs, slow answers, broken ' +
+    'connections, garbage, an endless body, bodies at and over the body cap and compression bombs in a fixed rotation ' +
+    '(second table). Each configuration has its own umbra process and its own dark backend, so peak RSS (VmHWM, over the ' +
+    "process's whole life: start, warm-up and every round) is its own. Goals for chaos / healthy: live req/s ≥ 0.95, " +
+    'p99 ≤ 1.2, peak RSS ≤ 1.25, and the chaos run\'s peak RSS under 200 MB (the shipped pod limit is 256 MiB).';
+
+  const live = await startBackend('fast');
+  let results;
+  let chaosMix = null;
+  try {
+    results = await measureRounds(
+      ctx,
+      CONFIGS.map(([key]) => ({
+        key,
+        start: async () => {
+          const h = await startConfig(key, live, maxBodyBytes);
+          if (h.mix !== null) chaosMix = { cycle: h.cycle, mix: h.mix };
+          return h;
+        },
+      })),
+      { connections: CONNECTIONS },
+    );
+  } finally {
+    await live.stop();
+  }
+  const healthy = results.healthy;
+  const chaos = results.chaos;
+
+  const notes = [];
+  const mirrors = CONFIGS.every(([key]) => results[key].rounds.every((x) => (x.extra.decisions.mirrored ?? 0) > 0));
+  if (!mirrors) {
+    notes.push(
+      '**umbra did not mirror in this run** (umbra_mirror_decisions_total{decision="mirrored"} stayed 0 in a round of a ' +
+        'configuration with `dark:` and `sample: 1.0`), so the rows measure a plain proxy and no ratio is reported.',
+    );
+  }
+  for (const [key, label] of CONFIGS) if (failures(results[key]) > 0) notes.push(`${label}: ${failures(results[key])} failed live requests over all rounds.`);
+
+  // What the chaos dark served: the exact mix, and how much of each kind the best round saw.
+  const served = chaos.extra.served ?? {};
+  const total = chaos.rounds[chaos.rounds.length - 1].extra.sinceStart;
+  const whole = total.served ?? {};
+  const mixRows = [];
+  if (chaosMix !== null) {
+    const failing = chaosMix.mix.reduce((n, m) => n + m.perCycle, 0);
+    for (const m of chaosMix.mix) mixRows.push([m.kind, String(m.perCycle), m.what, String(served[m.kind] ?? 0), String(whole[m.kind] ?? 0)]);
+    mixRows.push(['healthy', String(chaosMix.cycle - failing), 'the live answer (~1 KB JSON)', String(served.healthy ?? 0), String(whole.healthy ?? 0)]);
+    notes.push(
+      `The chaos dark's mix, by its own request counter (a fixed rotation, not random): of every ${chaosMix.cycle.toLocaleString('en-US')} ` +
+        `requests, ${chaosMix.mix.map((m) => `${m.perCycle} ${m.kind}`).join(', ')}, and ${(chaosMix.cycle - failing).toLocaleString('en-US')} ` +
+        `healthy; the ${failing} failures are spread evenly over the cycle (one every ~${Math.round(chaosMix.cycle / (failing + 1))} requests).`,
+    );
+    const missed = chaosMix.mix.filter((m) => !((served[m.kind] ?? 0) > 0)).map((m) => m.kind);
+    if (missed.length > 0) notes.push(`**Not exercised in the chaos run's best round:** ${missed.join(', ')} (the dark received too few requests).`);
+  }
+  notes.push(
+    `A hang ends at umbra's ${DEFAULTS.dark.timeout / 1000} s dark timeout, mostly after the round that sent it, so the ` +
+      'rounds rarely see its `timeout` shadow error. The chaos umbra\'s counters over its whole life (start, warm-up and every ' +
+      `round, read after the last one): shadow errors ${describe(total.shadowErrors)}; comparisons ${describe(total.comparisons)}; ` +
+      `skips ${describe(total.skips)}; decisions ${describe(total.decisions)}.`,
+  );
+  const buffered = CONFIGS.map(([key]) => {
+    const seen = results[key].rounds.map((x) => x.extra.bufferedBytes).filter((x) => x !== null);
+    return seen.length > 0 ? Math.max(...seen) : null;
+  });
+  if (buffered.every((x) => x === null)) notes.push(`This build does not export \`${BUFFERED_GAUGE}\`: its column shows "—".`);
+  else notes.push(`\`${BUFFERED_GAUGE}\` is read once at the end of every round (after the load stopped); the column shows the largest reading.`);
+
+  const rows = CONFIGS.map(([key, label], i) => {
+    const r = results[key];
+    return [
+      label,
+      fmtRps(r.rps),
+      fmtMs(r.p50Ms),
+      fmtMs(r.p99Ms),
+      String(failures(r)),
+      fmtPct(r.cpuPercent),
+      fmtMiB(r.rssHwmBytes),
+      `${fmtMs(r.extra.loopLagP99Ms)} / ${fmtMs(r.extra.loopLagMaxMs)}`,
+      describe(r.extra.decisions),
+      describe(r.extra.shadowErrors),
+      describe(r.extra.comparisons),
+      describe(r.extra.skips),
+      buffered[i] === null ? '—' : fmtMiB(buffered[i]),
+      fmtSpread(r),
+      fmtCores(r.otherCores),
+    ];
+  });
+
+  const ratios = [
+    goal('umbra: chaos/healthy dark, live req/s', ratio(chaos.rps, healthy.rps), '≥', GOALS.rps, mirrors),
+    goal('umbra: chaos/healthy dark, live p99', ratio(chaos.p99Ms, healthy.p99Ms), '≤', GOALS.p99, mirrors),
+    goal('umbra: chaos/healthy dark, peak RSS (VmHWM)', ratio(chaos.rssHwmBytes, healthy.rssHwmBytes), '≤', GOALS.rss, mirrors),
+    {
+      name: 'umbra: chaos dark, peak RSS in MB (10^6 bytes; not a ratio)',
+      value: mirrors && chaos.rssHwmBytes !== null ? chaos.rssHwmBytes / 1e6 : null,
+      target: '< 200 MB',
+      pass: mirrors && chaos.rssHwmBytes !== null ? chaos.rssHwmBytes < RSS_LIMIT : undefined,
+      note: mirrors ? `${fmtMiB(chaos.rssHwmBytes)}; the shipped pod limit is 256 MiB` : 'umbra did not mirror',
+    },
+  ];
+
+  return {
+    name,
+    title,
+    about,
+    tables: [
+      {
+        head: ['umbra, 100 % mirrored to', 'live req/s', 'p50', 'p99', 'failed', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'event-loop delay p99 / max', 'mirror decisions', 'shadow errors', 'comparisons', 'comparison skips', 'shadow buffered bytes (max at round ends)', 'req/s over rounds', 'other load (cores)'],
+        rows,
+      },
+      ...(mixRows.length > 0 ? [{ head: ['chaos dark answer', `per ${chaosMix.cycle.toLocaleString('en-US')} requests`, 'what it does', 'served, best round', 'served, whole run'], rows: mixRows }] : []),
+    ],
+    ratios,
+    notes,
+    mirrored: mirrors,
+    bars: CONFIGS.map(([key, label]) => ({ label: `umbra, ${label}`, rps: results[key].rps })),
+    raw: { results, mix: chaosMix, bufferedBytesMax: Object.fromEntries(CONFIGS.map(([key], i) => [key, buffered[i]])) },
+  };
+}
