@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['eslint.config.js', 'dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'src/admin/page/**', 'benchmarks/**/*.js', 'bin/**'] },
+  { ignores: ['eslint.config.js', 'dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'src/admin/page/**', 'benchmarks/**/*.js', 'benchmarks/out/**', 'bin/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

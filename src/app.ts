@@ -71,6 +71,8 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
 
   const build = (config: Config, previous: Mirror | null): Generation => {
     const router = new Router(config.routes);
+    // With a dark backend the compare worker will be needed: start it before traffic.
+    if (config.dark !== null) pool.warm();
     const mirror =
       config.dark === null
         ? null

@@ -193,6 +193,8 @@ const MIX = [
 ];
 
 /** SCHEDULE[i] is the MIX entry for request i of a cycle, or null for a healthy answer. */
+// Diagnosis only: CHAOS_ONLY=kind[,kind] keeps just those failures (the rest answer healthy).
+const ONLY = process.env.CHAOS_ONLY ? new Set(process.env.CHAOS_ONLY.split(',')) : null;
 const SCHEDULE = (() => {
   const order = [];
   for (let round = 0; order.length < MIX.reduce((n, m) => n + m.perCycle, 0); round++) {
@@ -201,7 +203,7 @@ const SCHEDULE = (() => {
   const schedule = new Array(CYCLE).fill(null);
   // Failure k of F sits at floor((k + 1) * CYCLE / (F + 1)): evenly spaced, never at 0.
   order.forEach((m, k) => {
-    schedule[Math.floor(((k + 1) * CYCLE) / (order.length + 1))] = m;
+    if (ONLY === null || ONLY.has(m.kind)) schedule[Math.floor(((k + 1) * CYCLE) / (order.length + 1))] = m;
   });
   return schedule;
 })();

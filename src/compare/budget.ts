@@ -17,6 +17,8 @@ export const MAX_BUDGET_BYTES = 1024 ** 3;
 export interface ByteBudget {
   tryReserve(n: number): boolean;
   release(n: number): void;
+  /** Bytes that would fit now (another thread may take them first). */
+  room(): number;
 }
 
 export class MemoryBudget implements ByteBudget {
@@ -52,6 +54,10 @@ export class MemoryBudget implements ByteBudget {
 
   get peak(): number {
     return Atomics.load(this.cells, PEAK);
+  }
+
+  room(): number {
+    return Math.max(0, this.max - this.bytes);
   }
 
   /** True when nothing more fits: new mirrors are refused. */
@@ -102,6 +108,7 @@ export class MemoryBudget implements ByteBudget {
         Atomics.sub(c, cell, n);
         this.release(n);
       },
+      room: () => this.room(),
     };
   }
 

@@ -104,45 +104,45 @@ function inlineable(plan: BodyPlan, a: Answer, b: Answer, maxInlineBytes: number
   return plan !== 'plain' || Math.max(a.body.length, b.body.length) < maxInlineBytes;
 }
 
-const UNCOUNTED: ByteBudget = { tryReserve: () => true, release: () => {} };
+const UNCOUNTED: ByteBudget = { tryReserve: () => true, release: () => {}, room: () => Number.MAX_SAFE_INTEGER };
 
 /**
  * Both verdicts, decoding what needs it (live's body once for both pairs).
  * Decoded bytes count in `budget` until the verdicts are made. Never throws
  * for a body: a body that cannot be decoded skips with the reason.
  */
-export async function compareBoth(
+export function compareBoth(
   live: Answer,
   dark: Answer,
   secondary: Answer | null,
   rules: CompiledRules,
   ctx: CompareContext,
   budget: ByteBudget = UNCOUNTED,
-): Promise<PairVerdicts> {
+): PairVerdicts {
   const decoded = new Map<Answer, Buffer>();
   let reserved = 0;
-  const bodyOf = async (a: Answer): Promise<Buffer | SkipReason> => {
+  const bodyOf = (a: Answer): Buffer | SkipReason => {
     const known = decoded.get(a);
     if (known !== undefined) return known;
-    const r = await decodeBody(a.body, a.headers['content-encoding'], { maxDecodedBytes: rules.maxDecodedBytes, budget });
+    const r = decodeBody(a.body, a.headers['content-encoding'], { maxDecodedBytes: rules.maxDecodedBytes, budget });
     if (!r.ok) return r.reason;
     reserved += r.reserved;
     decoded.set(a, r.body);
     return r.body;
   };
-  const pair = async (other: Answer): Promise<Verdict> => {
+  const pair = (other: Answer): Verdict => {
     if (live.truncated || other.truncated) return skipped('too_large');
     const plan = planBodies(live, other, ctx.method);
     if (plan !== 'decode') return compareReady(live, other, plan, rules);
-    const l = await bodyOf(live);
+    const l = bodyOf(live);
     if (typeof l === 'string') return skipped(l);
-    const o = await bodyOf(other);
+    const o = bodyOf(other);
     if (typeof o === 'string') return skipped(o);
     return compareReady(live, other, plan, rules, l, o);
   };
   try {
-    const primary = await pair(dark);
-    const baseline = secondary === null || primary.result === 'skipped' ? null : await pair(secondary);
+    const primary = pair(dark);
+    const baseline = secondary === null || primary.result === 'skipped' ? null : pair(secondary);
     return { primary, baseline };
   } finally {
     budget.release(reserved);
@@ -154,8 +154,8 @@ export async function compareBoth(
  * whole comparison (reason too_large): a partial body cannot be judged, and
  * half a verdict would be counted as a whole one.
  */
-export async function compareAnswers(live: Answer, other: Answer, rules: CompiledRules, ctx: CompareContext, budget?: ByteBudget): Promise<Verdict> {
-  return (await compareBoth(live, other, null, rules, ctx, budget)).primary;
+export function compareAnswers(live: Answer, other: Answer, rules: CompiledRules, ctx: CompareContext, budget?: ByteBudget): Verdict {
+  return compareBoth(live, other, null, rules, ctx, budget).primary;
 }
 
 type Headers = Answer['headers'];

@@ -1,10 +1,12 @@
-// Content-encoding decoding, bounded and streaming. zlib works on the thread
-// pool and hands its output back in chunks; every chunk is counted against
-// maxDecodedBytes and the shared memory budget as it arrives, so a compression
-// bomb stops at the first chunk over either, without ever holding more. At most
-// MAX_NESTED_ENCODINGS codings are undone; a deeper stack is not decoded at all.
-// Only the compare worker calls this: decoding never runs on the event loop
-// that serves live traffic.
+// Content-encoding decoding, bounded. Each layer is decoded into one output
+// buffer of at most maxDecodedBytes (less when the shared memory budget has
+// less room), reserved in the budget before the decoder writes to it; zlib
+// stops at the first byte past it, so a compression bomb costs that buffer and
+// no more. At most MAX_NESTED_ENCODINGS codings are undone; a deeper stack is
+// not decoded at all. Only the compare worker calls this: decoding never runs
+// on the event loop that serves live traffic. It runs on the worker's own
+// thread rather than the libuv pool, so the decoders' memory (brotli's window
+// is up to 16 MiB) is allocated and freed by one thread only.
 
 import zlib from 'node:zlib';
 import type { ByteBudget } from './budget.js';
@@ -16,7 +18,7 @@ export type DecodeResult =
   | {
       readonly ok: true;
       readonly body: Buffer;
-      /** Bytes of `body` counted in the budget (0 when it is the input itself); the caller releases them. */
+      /** Bytes counted in the budget for `body` (0 when it is the input itself); the caller releases them. */
       readonly reserved: number;
     }
   | { readonly ok: false; readonly reason: DecodeFailure };
@@ -25,9 +27,6 @@ export type Coding = 'gzip' | 'deflate' | 'br' | 'unknown';
 
 /** Content codings undone one inside the other, at most (gzip inside gzip is two). */
 export const MAX_NESTED_ENCODINGS = 2;
-
-/** Output chunk size of the decoders: fewer thread-pool round trips than zlib's 16 KiB. */
-const CHUNK = 64 * 1024;
 
 /** Codings listed in a Content-Encoding value, in the order they were applied. */
 export function parseEncodings(header: string | string[] | undefined): Coding[] {
@@ -50,7 +49,7 @@ export function isPlain(codings: readonly Coding[]): boolean {
   return codings.length === 0 || codings.includes('unknown');
 }
 
-const UNLIMITED: ByteBudget = { tryReserve: () => true, release: () => {} };
+const UNLIMITED: ByteBudget = { tryReserve: () => true, release: () => {}, room: () => Number.MAX_SAFE_INTEGER };
 
 export interface DecodeOptions {
   readonly maxDecodedBytes: number;
@@ -62,35 +61,24 @@ export interface DecodeOptions {
  * Undoes the body's content codings, innermost last. An unknown coding anywhere
  * leaves the bytes as received (compared raw). Never throws.
  */
-export async function decodeBody(body: Buffer, contentEncoding: string | string[] | undefined, opts: DecodeOptions): Promise<DecodeResult> {
+export function decodeBody(body: Buffer, contentEncoding: string | string[] | undefined, opts: DecodeOptions): DecodeResult {
   const codings = parseEncodings(contentEncoding);
   if (isPlain(codings)) return { ok: true, body, reserved: 0 };
   if (codings.length > MAX_NESTED_ENCODINGS) return { ok: false, reason: 'decode_too_deep' };
   const budget = opts.budget ?? UNLIMITED;
-  const cap = Math.max(0, opts.maxDecodedBytes);
+  const cap = Math.max(0, Math.floor(opts.maxDecodedBytes));
   let out = body;
   let held = 0;
   for (let i = codings.length - 1; i >= 0; i--) {
     if (out.length === 0) break; // some servers label empty bodies
-    const r = await inflate(out, codings[i] as Coding, cap, budget);
+    const r = inflate(out, codings[i] as Coding, cap, budget);
     // The layer just undone is no longer needed.
     budget.release(held);
     if (!r.ok) return r;
     out = r.body;
     held = r.reserved;
   }
-  if (out.length > cap) {
-    budget.release(held);
-    return { ok: false, reason: 'decode_too_large' };
-  }
   return { ok: true, body: out, reserved: held };
-}
-
-function decoder(coding: Coding, zlibWrapped: boolean): zlib.Gunzip | zlib.Inflate | zlib.InflateRaw | zlib.BrotliDecompress {
-  const opts = { chunkSize: CHUNK };
-  if (coding === 'gzip') return zlib.createGunzip(opts);
-  if (coding === 'br') return zlib.createBrotliDecompress(opts);
-  return zlibWrapped ? zlib.createInflate(opts) : zlib.createInflateRaw(opts);
 }
 
 /** "deflate" is zlib-wrapped by the RFC but raw deflate from some servers: a zlib header says which. */
@@ -100,50 +88,43 @@ function hasZlibHeader(buf: Buffer): boolean {
   return first !== undefined && (first & 0x0f) === 8 && buf.length >= 2 && ((first << 8) | (buf[1] ?? 0)) % 31 === 0;
 }
 
-async function inflate(input: Buffer, coding: Coding, cap: number, budget: ByteBudget): Promise<DecodeResult> {
-  if (coding !== 'deflate') return inflateWith(input, decoder(coding, false), cap, budget);
-  if (hasZlibHeader(input)) {
-    const r = await inflateWith(input, decoder(coding, true), cap, budget);
-    if (r.ok || r.reason !== 'decode_error') return r;
-  }
-  return inflateWith(input, decoder(coding, false), cap, budget);
+function isTooLarge(err: unknown): boolean {
+  return err instanceof RangeError || (err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE';
 }
 
-/** Streams `input` through one decoder, keeping its output up to `cap` and the budget. */
-function inflateWith(input: Buffer, z: zlib.Zlib & NodeJS.ReadWriteStream, cap: number, budget: ByteBudget): Promise<DecodeResult> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const finish = (r: DecodeResult): void => {
-      if (settled) return;
-      settled = true;
-      z.removeAllListeners('data');
-      z.on('error', () => {}); // late errors after the stop are of no interest
-      (z as unknown as { destroy(): void }).destroy();
-      resolve(r);
-    };
-    const fail = (reason: DecodeFailure): void => {
-      budget.release(size);
-      chunks.length = 0;
-      finish({ ok: false, reason });
-    };
-    z.on('data', (c: Buffer) => {
-      if (size + c.length > cap) return fail('decode_too_large');
-      if (!budget.tryReserve(c.length)) return fail('over_memory');
-      size += c.length;
-      chunks.push(c);
-    });
-    z.on('error', () => fail('decode_error'));
-    z.on('end', () => {
-      if (chunks.length <= 1) return finish({ ok: true, body: chunks[0] ?? Buffer.alloc(0), reserved: size });
-      // The joined copy exists beside the chunks until they are let go: counted too.
-      if (!budget.tryReserve(size)) return fail('over_memory');
-      const body = Buffer.concat(chunks, size);
-      chunks.length = 0;
-      budget.release(size);
-      finish({ ok: true, body, reserved: size });
-    });
-    z.end(input);
-  });
+type Decoder = (buf: Buffer, opts: zlib.ZlibOptions & zlib.BrotliOptions) => Buffer;
+
+function decoderFor(coding: Coding, input: Buffer): Decoder[] {
+  if (coding === 'gzip') return [zlib.gunzipSync];
+  if (coding === 'br') return [zlib.brotliDecompressSync];
+  // zlib-wrapped first when the header says so, raw deflate when that fails.
+  return hasZlibHeader(input) ? [zlib.inflateSync, zlib.inflateRawSync] : [zlib.inflateRawSync];
+}
+
+/**
+ * One layer, into a single output buffer of `limit` + 1 bytes (reserved first):
+ * zlib stops as soon as the output passes `limit`, and never allocates a second one.
+ */
+function inflate(input: Buffer, coding: Coding, cap: number, budget: ByteBudget): DecodeResult {
+  const limit = Math.min(cap, budget.room() - 1);
+  if (limit < 0 || !budget.tryReserve(limit + 1)) return { ok: false, reason: 'over_memory' };
+  const reserved = limit + 1;
+  let failure: DecodeFailure = 'decode_error';
+  for (const decode of decoderFor(coding, input)) {
+    try {
+      const out = decode(input, { maxOutputLength: Math.max(1, limit), chunkSize: Math.max(64, reserved) });
+      if (out.length > limit) throw new RangeError('over the limit');
+      // A small result is copied out, so the large buffer it sits in can go now.
+      const body = out.length < reserved / 2 ? Buffer.from(out) : out;
+      budget.release(reserved - body.length);
+      return { ok: true, body, reserved: body.length };
+    } catch (err) {
+      if (isTooLarge(err)) {
+        failure = limit < cap ? 'over_memory' : 'decode_too_large';
+        break;
+      }
+    }
+  }
+  budget.release(reserved);
+  return { ok: false, reason: failure };
 }

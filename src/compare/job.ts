@@ -57,10 +57,10 @@ function toAnswer(w: WireAnswer): Answer {
 }
 
 /** Runs one job; decoded bodies count in `budget` (the shared one, as this worker's slot). */
-export async function runJob(job: Job, budget: ByteBudget): Promise<JobResult> {
+export function runJob(job: Job, budget: ByteBudget): JobResult {
   try {
     const rules = rulesFor(job.rules);
-    const r = await compareBoth(toAnswer(job.live), toAnswer(job.dark), job.secondary === null ? null : toAnswer(job.secondary), rules, job.ctx, budget);
+    const r = compareBoth(toAnswer(job.live), toAnswer(job.dark), job.secondary === null ? null : toAnswer(job.secondary), rules, job.ctx, budget);
     return { id: job.id, ok: true, primary: r.primary, baseline: r.baseline };
   } catch (err) {
     return { id: job.id, ok: false, error: err instanceof Error ? err.message : String(err) };

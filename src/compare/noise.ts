@@ -138,14 +138,14 @@ export function applyNoise(primary: Verdict, baseline: Verdict | null, learner: 
 }
 
 /** compareAnswers plus noise: see the rule at the top of this file. */
-export async function compareWithBaseline(
+export function compareWithBaseline(
   live: Answer,
   dark: Answer,
   secondary: Answer | null,
   rules: CompiledRules,
   learner: NoiseLearner,
   ctx: CompareContext,
-): Promise<Verdict> {
-  const r = await compareBoth(live, dark, secondary, rules, ctx);
+): Verdict {
+  const r = compareBoth(live, dark, secondary, rules, ctx);
   return applyNoise(r.primary, r.baseline, learner);
 }

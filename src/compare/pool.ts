@@ -117,6 +117,14 @@ export class ComparePool {
     };
   }
 
+  /**
+   * Starts the workers now rather than at the first job that needs one: their
+   * start-up (and their memory) is paid before traffic, not on it. Idempotent.
+   */
+  warm(): void {
+    while (!this.closed && this.slots.length < this.size && this.freeCells.length > 0) this.spawn(this.freeCells.shift() as number);
+  }
+
   /** compareAnswers, inline or in a worker. Rejects CompareBusyError when the queue is full. */
   async compare(live: Answer, dark: Answer, rules: CompiledRules, ctx: CompareContext): Promise<Verdict> {
     const inline = compareInline(live, dark, null, rules, ctx, this.inlineBelowBytes);
@@ -182,7 +190,7 @@ export class ComparePool {
     const worker = new Worker(url, {
       ...(execArgv === undefined ? {} : { execArgv }),
       workerData: { budget: this.budget.shared, slot: index },
-      resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 16 },
+      resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 4 },
     });
     const slot: Slot = { worker, index, running: null, timer: null };
     worker.on('message', (msg: JobResult) => this.finish(slot, msg));

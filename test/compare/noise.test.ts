@@ -17,7 +17,7 @@ function fresh(extra: Record<string, unknown> = {}): Answer {
 
 void t.test('fields differing between live and secondary are noise for this request', async (t) => {
   const learner = new NoiseLearner();
-  const v = await compareWithBaseline(fresh(), fresh(), fresh(), rules, learner, ctx);
+  const v = compareWithBaseline(fresh(), fresh(), fresh(), rules, learner, ctx);
   t.equal(v.result, 'noise');
   t.strictSame(v.differences, []);
   t.strictSame(v.noise.map((d) => d.field).sort(), ['$.at', '$.requestId', 'header:x-correlation']);
@@ -26,7 +26,7 @@ void t.test('fields differing between live and secondary are noise for this requ
 
 void t.test('without a secondary and nothing learned, the same differences are mismatches', async (t) => {
   const learner = new NoiseLearner();
-  const v = await compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx);
+  const v = compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx);
   t.equal(v.result, 'mismatch');
   t.strictSame(v.noise, []);
   t.end();
@@ -34,7 +34,7 @@ void t.test('without a secondary and nothing learned, the same differences are m
 
 void t.test('a real difference alongside noise is still a mismatch', async (t) => {
   const learner = new NoiseLearner();
-  const v = await compareWithBaseline(fresh(), fresh({ user: { name: 'bob' } }), fresh(), rules, learner, ctx);
+  const v = compareWithBaseline(fresh(), fresh({ user: { name: 'bob' } }), fresh(), rules, learner, ctx);
   t.equal(v.result, 'mismatch');
   t.strictSame(v.differences.map((d) => `${d.field} ${d.kind}`), ['$.user.name changed']);
   t.equal(v.noise.length, 3);
@@ -44,26 +44,26 @@ void t.test('a real difference alongside noise is still a mismatch', async (t) =
 void t.test('noise is learned: 3 of the last 20 baseline comparisons', async (t) => {
   const learner = new NoiseLearner();
   // Two baselines: not yet learned.
-  for (let i = 0; i < 2; i++) await compareWithBaseline(fresh(), fresh(), fresh(), rules, learner, ctx);
-  t.equal((await compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx)).result, 'mismatch', 'two observations are not enough');
-  await compareWithBaseline(fresh(), fresh(), fresh(), rules, learner, ctx);
-  const v = await compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx);
+  for (let i = 0; i < 2; i++) compareWithBaseline(fresh(), fresh(), fresh(), rules, learner, ctx);
+  t.equal(compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx).result, 'mismatch', 'two observations are not enough');
+  compareWithBaseline(fresh(), fresh(), fresh(), rules, learner, ctx);
+  const v = compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx);
   t.equal(v.result, 'noise', 'learned after three');
   t.strictSame(learner.noisyFields(), ['$.at', '$.requestId', 'header:x-correlation']);
 
   // Learned noise does not hide a real difference, nor a field removed on dark.
-  const real = await compareWithBaseline(fresh(), fresh({ user: { name: 'eve' } }), null, rules, learner, ctx);
+  const real = compareWithBaseline(fresh(), fresh({ user: { name: 'eve' } }), null, rules, learner, ctx);
   t.equal(real.result, 'mismatch');
   t.strictSame(real.differences.map((d) => d.field), ['$.user.name']);
   const live = fresh();
   const dark = answer({ at: 1, user: { name: 'ada' } }, { 'x-correlation': 'z' });
-  const removed = await compareWithBaseline(live, dark, null, rules, learner, ctx);
+  const removed = compareWithBaseline(live, dark, null, rules, learner, ctx);
   t.strictSame(removed.differences.map((d) => `${d.field} ${d.kind}`), ['$.requestId removed'], 'presence is not value noise');
 
   // 18 quiet baselines later, only 1 of the last 20 was noisy for those fields: unlearned.
   const stable = answer({ requestId: 'same', at: 1, user: { name: 'ada' } });
-  for (let i = 0; i < 18; i++) await compareWithBaseline(stable, stable, stable, rules, learner, ctx);
-  t.equal((await compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx)).result, 'mismatch', 'forgotten outside the window');
+  for (let i = 0; i < 18; i++) compareWithBaseline(stable, stable, stable, rules, learner, ctx);
+  t.equal(compareWithBaseline(fresh(), fresh(), null, rules, learner, ctx).result, 'mismatch', 'forgotten outside the window');
   t.end();
 });
 
@@ -71,18 +71,18 @@ void t.test('status is never learned, only request-local', async (t) => {
   const learner = new NoiseLearner();
   const ok = answer({});
   const err = { ...answer({}), status: 503 };
-  for (let i = 0; i < 5; i++) t.equal((await compareWithBaseline(ok, err, err, rules, learner, ctx)).result, 'noise');
-  t.equal((await compareWithBaseline(ok, err, null, rules, learner, ctx)).result, 'mismatch');
+  for (let i = 0; i < 5; i++) t.equal(compareWithBaseline(ok, err, err, rules, learner, ctx).result, 'noise');
+  t.equal(compareWithBaseline(ok, err, null, rules, learner, ctx).result, 'mismatch');
   t.end();
 });
 
 void t.test('skipped baseline teaches nothing; skipped primary stays skipped', async (t) => {
   const learner = new NoiseLearner();
   const truncated = { ...fresh(), truncated: true };
-  const v = await compareWithBaseline(fresh(), fresh(), truncated, rules, learner, ctx);
+  const v = compareWithBaseline(fresh(), fresh(), truncated, rules, learner, ctx);
   t.equal(v.result, 'mismatch');
   t.equal(learner.size, 0);
-  t.equal((await compareWithBaseline(fresh(), truncated, fresh(), rules, learner, ctx)).reason, 'too_large');
+  t.equal(compareWithBaseline(fresh(), truncated, fresh(), rules, learner, ctx).reason, 'too_large');
   t.end();
 });
 
@@ -91,7 +91,7 @@ void t.test('memory is bounded per route', async (t) => {
   for (let i = 0; i < 50; i++) {
     const a = answer(Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`f${i}_${k}`, 1])));
     const b = answer(Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`f${i}_${k}`, 2])));
-    await compareWithBaseline(a, a, b, rules, learner, ctx);
+    compareWithBaseline(a, a, b, rules, learner, ctx);
     t.ok(learner.size <= 200);
   }
   t.equal(learner.size, 200);
