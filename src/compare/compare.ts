@@ -174,7 +174,31 @@ function connectionTokens(h: Headers, into: Set<string>): void {
   }
 }
 
+/**
+ * True when both sides carry the same headers after the ignore list: the usual
+ * case, checked without building anything. False also when it cannot tell at a
+ * glance (a Connection header, a name not in lower case): the full path decides.
+ */
+function sameHeaders(live: Headers, dark: Headers, ignored: ReadonlySet<string>): boolean {
+  if (live['connection'] !== undefined || dark['connection'] !== undefined) return false;
+  let counted = 0;
+  for (const key of Object.keys(live)) {
+    if (ignored.has(key)) continue;
+    const a = live[key];
+    if (a === undefined) continue;
+    const b = dark[key];
+    if (b === undefined || (a !== b && headerValue(a) !== headerValue(b)) || key !== key.toLowerCase()) return false;
+    counted++;
+  }
+  for (const key of Object.keys(dark)) {
+    if (ignored.has(key) || dark[key] === undefined) continue;
+    if (--counted < 0) return false;
+  }
+  return counted === 0;
+}
+
 export function diffHeaders(live: Headers, dark: Headers, ignored: ReadonlySet<string>, out: Collector): void {
+  if (sameHeaders(live, dark, ignored)) return;
   const perMessage = new Set<string>();
   connectionTokens(live, perMessage);
   connectionTokens(dark, perMessage);

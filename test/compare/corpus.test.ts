@@ -262,3 +262,23 @@ void t.test('bad field paths are rejected at compile time', (t) => {
   t.doesNotThrow(() => compileRules({ ...base, ignore: ['$["we ird"].x', '$.a[0]', '$..*'] }, { maxDecodedBytes: 1 }));
   t.end();
 });
+
+void t.test('headers: the quick equality check and the full comparison agree', (t) => {
+  const rules = compileRules(base, { maxDecodedBytes: 1 << 20 });
+  const run = (live: Record<string, string | string[]>, dark: Record<string, string | string[]>): string[] =>
+    compareAnswers(
+      { status: 200, headers: live, body: Buffer.from('x'), truncated: false },
+      { status: 200, headers: dark, body: Buffer.from('x'), truncated: false },
+      rules,
+      { method: 'GET' },
+    ).differences.map((d) => `${d.field} ${d.kind}`);
+  t.strictSame(run({ a: '1', b: '2' }, { b: '2', a: '1' }), [], 'order does not matter');
+  t.strictSame(run({ a: ['1', '2'] }, { a: '1, 2' }), [], 'a repeated header equals its joined value');
+  t.strictSame(run({ a: '1' }, { a: '1', z: '9' }), ['header:z added']);
+  t.strictSame(run({ a: '1', z: '9' }, { a: '1' }), ['header:z removed']);
+  t.strictSame(run({ a: '1', date: 'x' }, { a: '1', date: 'y', server: 'n' }), [], 'ignored headers on one side only');
+  t.strictSame(run({ A: '1' }, { a: '1' }), [], 'names compare case-insensitively');
+  t.strictSame(run({ a: '1', connection: 'x-hop', 'x-hop': 'p' }, { a: '1', 'x-hop': 'q' }), [], 'a name listed in Connection is per message');
+  t.strictSame(run({ a: '1', b: '2' }, { a: '1', c: '2' }), ['header:b removed', 'header:c added']);
+  t.end();
+});
