@@ -172,3 +172,57 @@ t.test('hung and slow dark backends: bytes held while they wait, none after; a f
   for (const r of held) r.destroy();
   await sleep(0);
 });
+
+t.test('a live answer over maxBodyBytes streams whole to the client and is never compared', async (t) => {
+  const big = Buffer.alloc(300 * 1024, 0x6c);
+  const live = await startBackend((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.end(big);
+  });
+  const dark = await startBackend((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.end(big);
+  });
+  t.teardown(() => Promise.all([live.close(), dark.close()]));
+  const umbra = await startTestUmbra(`live: { url: "${live.url}" }\ndark: { url: "${dark.url}" }\nmirror: { sample: 1.0, maxBodyBytes: 64KiB }`, { level: 'warn' });
+  t.teardown(() => umbra.stop());
+  const a = await request(`${umbra.proxyUrl}/file`);
+  t.ok(a.body.equals(big), 'the whole live answer, byte for byte');
+  const m = await drained(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'too_large' }), 1);
+  t.equal(metricValue(m, 'umbra_shadow_buffered_bytes'), 0);
+});
+
+t.test('a dark answer whose chunks fit the budget but whose joined copy does not: dark_over_memory', async (t) => {
+  const part = Buffer.alloc(40 * 1024, 0x64);
+  const { umbra } = await pair(
+    t,
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(part);
+      setTimeout(() => res.end(part), 20);
+    },
+    'sample: 1.0, maxBufferedBytes: 100KiB',
+  );
+  const a = await request(`${umbra.proxyUrl}/x`);
+  t.equal(a.body.toString(), LIVE_BODY);
+  const m = await drained(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'dark_over_memory' }), 1, '80 KiB read, 80 more to join: over 100 KiB');
+  t.ok((umbra.mirror?.budget.peak ?? Infinity) <= 100 * 1024);
+});
+
+t.test('a live answer cut off after the shadow was sent: skipped live_reset, nothing held', async (t) => {
+  const live = await startBackend((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+    res.write('{"partial":');
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  const dark = await startBackend(liveAnswer);
+  t.teardown(() => Promise.all([live.close(), dark.close()]));
+  const umbra = await startTestUmbra(`live: { url: "${live.url}" }\ndark: { url: "${dark.url}" }\nmirror: { sample: 1.0 }`, { level: 'warn' });
+  t.teardown(() => umbra.stop());
+  await request(`${umbra.proxyUrl}/x`).catch(() => null);
+  const m = await drained(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'live_reset' }), 1);
+  t.equal(metricValue(m, 'umbra_shadow_buffered_bytes'), 0);
+});

@@ -121,3 +121,26 @@ t.test('limits answer at once', async (t) => {
   b.release(1000);
   t.equal(b.bytes, 0);
 });
+
+t.test('the memory budget as a worker sees it: one counter, a cell per worker slot', async (t) => {
+  const main = new MemoryBudget(1000, 2);
+  // What a worker builds from workerData: the same shared counters.
+  const inWorker = new MemoryBudget(0, 0, main.shared).forSlot(1);
+  t.equal(main.slots, 2);
+  t.ok(inWorker.tryReserve(600));
+  t.equal(main.bytes, 600, 'the main thread sees the worker\'s bytes');
+  t.equal(inWorker.room(), 400);
+  t.notOk(main.tryReserve(401), 'one budget for both');
+  t.notOk(inWorker.tryReserve(401));
+  inWorker.release(100);
+  t.equal(main.bytes, 500);
+  main.max = 2000;
+  t.equal(inWorker.room(), 1500, 'a new maximum is seen by the worker too');
+  // The worker is ended mid-job: its slot gives back what it still held.
+  t.equal(main.drainSlot(1), 500);
+  t.equal(main.bytes, 0);
+  t.equal(main.drainSlot(1), 0, 'draining twice gives nothing more');
+  t.equal(main.peak, 600);
+  main.max = 10 * 1024 ** 3;
+  t.equal(main.max, 1024 ** 3, 'the maximum is capped at 1 GiB');
+});
