@@ -124,7 +124,7 @@ export function compareBoth(
   const bodyOf = (a: Answer): Buffer | SkipReason => {
     const known = decoded.get(a);
     if (known !== undefined) return known;
-    const r = decodeBody(a.body, a.headers['content-encoding'], { maxDecodedBytes: rules.maxDecodedBytes, budget });
+    const r = decodeBody(a.body, a.headers['content-encoding'], { maxDecodedBytes: rules.maxDecodedBytes, maxDecodeRatio: rules.maxDecodeRatio, budget });
     if (!r.ok) return r.reason;
     reserved += r.reserved;
     decoded.set(a, r.body);

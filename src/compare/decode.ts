@@ -1,8 +1,9 @@
-// Content-encoding decoding, bounded. Each layer is decoded into one output
-// buffer of at most maxDecodedBytes (less when the shared memory budget has
-// less room), reserved in the budget before the decoder writes to it; zlib
-// stops at the first byte past it, so a compression bomb costs that buffer and
-// no more. At most MAX_NESTED_ENCODINGS codings are undone; a deeper stack is
+// Content-encoding decoding, bounded. Each layer may expand to at most
+// limits.maxDecodedBytes, and past 1 MiB to at most limits.maxDecodeRatio times
+// its encoded size (a 100-byte brotli bomb is stopped at 1 MiB, not decoded to
+// the cap); less when the shared memory budget has less room. That bound is
+// reserved in the budget before zlib writes, and zlib stops at the first chunk
+// past it, so a compression bomb costs the bound and no more. At most MAX_NESTED_ENCODINGS codings are undone; a deeper stack is
 // not decoded at all. Only the compare worker calls this: decoding never runs
 // on the event loop that serves live traffic. It runs on the worker's own
 // thread rather than the libuv pool, so the decoders' memory (brotli's window
@@ -51,8 +52,21 @@ export function isPlain(codings: readonly Coding[]): boolean {
 
 const UNLIMITED: ByteBudget = { tryReserve: () => true, release: () => {}, room: () => Number.MAX_SAFE_INTEGER };
 
-export interface DecodeOptions {
+/** limits.maxDecodeRatio's default: a body may expand to 1000 times its encoded size (and always to 1 MiB). */
+export const DEFAULT_MAX_DECODE_RATIO = 1000;
+/** What any body may expand to whatever the ratio: small bodies are not held to it. */
+export const RATIO_FLOOR_BYTES = 1024 * 1024;
+/** Output is produced in chunks of this size (zlib reuses memory better than with one large buffer). */
+const CHUNK = 64 * 1024;
+
+export interface DecodeLimits {
+  /** limits.maxDecodedBytes: the most one layer may expand to. */
   readonly maxDecodedBytes: number;
+  /** limits.maxDecodeRatio: past RATIO_FLOOR_BYTES, at most this many times the layer's input; 0 = no ratio limit. */
+  readonly maxDecodeRatio?: number;
+}
+
+export interface DecodeOptions extends DecodeLimits {
   /** Where decoded bytes are counted; none = not counted (tests, tools). */
   readonly budget?: ByteBudget;
 }
@@ -67,11 +81,13 @@ export function decodeBody(body: Buffer, contentEncoding: string | string[] | un
   if (codings.length > MAX_NESTED_ENCODINGS) return { ok: false, reason: 'decode_too_deep' };
   const budget = opts.budget ?? UNLIMITED;
   const cap = Math.max(0, Math.floor(opts.maxDecodedBytes));
+  const ratio = Math.max(0, opts.maxDecodeRatio ?? DEFAULT_MAX_DECODE_RATIO);
   let out = body;
   let held = 0;
   for (let i = codings.length - 1; i >= 0; i--) {
     if (out.length === 0) break; // some servers label empty bodies
-    const r = inflate(out, codings[i] as Coding, cap, budget);
+    const allowed = ratio === 0 ? cap : Math.min(cap, Math.max(RATIO_FLOOR_BYTES, ratio * out.length));
+    const r = inflate(out, codings[i] as Coding, allowed, budget);
     // The layer just undone is no longer needed.
     budget.release(held);
     if (!r.ok) return r;
@@ -102,25 +118,23 @@ function decoderFor(coding: Coding, input: Buffer): Decoder[] {
 }
 
 /**
- * One layer, into a single output buffer of `limit` + 1 bytes (reserved first):
- * zlib stops as soon as the output passes `limit`, and never allocates a second one.
+ * One layer, output in chunks, stopped by zlib as soon as it passes `allowed`
+ * (maxDecodedBytes, or the ratio bound) or what the budget has room for. The
+ * bound plus one chunk is reserved first; the result is then counted at its size.
  */
-function inflate(input: Buffer, coding: Coding, cap: number, budget: ByteBudget): DecodeResult {
-  const limit = Math.min(cap, budget.room() - 1);
-  if (limit < 0 || !budget.tryReserve(limit + 1)) return { ok: false, reason: 'over_memory' };
-  const reserved = limit + 1;
+function inflate(input: Buffer, coding: Coding, allowed: number, budget: ByteBudget): DecodeResult {
+  const limit = Math.min(allowed, budget.room() - CHUNK);
+  const reserved = limit + CHUNK;
+  if (limit < 0 || !budget.tryReserve(reserved)) return { ok: false, reason: 'over_memory' };
   let failure: DecodeFailure = 'decode_error';
   for (const decode of decoderFor(coding, input)) {
     try {
-      const out = decode(input, { maxOutputLength: Math.max(1, limit), chunkSize: Math.max(64, reserved) });
-      if (out.length > limit) throw new RangeError('over the limit');
-      // A small result is copied out, so the large buffer it sits in can go now.
-      const body = out.length < reserved / 2 ? Buffer.from(out) : out;
+      const body = decode(input, { maxOutputLength: Math.max(1, limit), chunkSize: CHUNK });
       budget.release(reserved - body.length);
       return { ok: true, body, reserved: body.length };
     } catch (err) {
       if (isTooLarge(err)) {
-        failure = limit < cap ? 'over_memory' : 'decode_too_large';
+        failure = limit < allowed ? 'over_memory' : 'decode_too_large';
         break;
       }
     }

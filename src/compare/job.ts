@@ -8,6 +8,7 @@ import type { Answer, CompareContext, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
 import { compileRules } from './rules.js';
 import type { ByteBudget } from './budget.js';
+import type { DecodeLimits } from './decode.js';
 import { compareBoth } from './compare.js';
 
 export interface WireAnswer {
@@ -20,7 +21,7 @@ export interface WireAnswer {
 
 export interface Job {
   id: number;
-  rules: { id: number; compare: CompareConfig; maxDecodedBytes: number };
+  rules: { id: number; compare: CompareConfig; decode: Required<DecodeLimits> };
   live: WireAnswer;
   dark: WireAnswer;
   secondary: WireAnswer | null;
@@ -37,7 +38,7 @@ const cache = new Map<number, CompiledRules>();
 function rulesFor(r: Job['rules']): CompiledRules {
   let compiled = cache.get(r.id);
   if (compiled === undefined) {
-    compiled = compileRules(r.compare, { maxDecodedBytes: r.maxDecodedBytes });
+    compiled = compileRules(r.compare, r.decode);
     if (cache.size >= MAX_CACHED_RULES) {
       const oldest = cache.keys().next();
       if (oldest.done !== true) cache.delete(oldest.value);

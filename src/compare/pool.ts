@@ -161,7 +161,7 @@ export class ComparePool {
     const transfer: ArrayBuffer[] = [];
     const job: Job = {
       id: this.nextId++,
-      rules: { id: rules.id, compare: rules.source.compare, maxDecodedBytes: rules.source.maxDecodedBytes },
+      rules: { id: rules.id, compare: rules.source.compare, decode: rules.source.decode },
       live: wire(live, transfer),
       dark: wire(dark, transfer),
       secondary: secondary === null ? null : wire(secondary, transfer),

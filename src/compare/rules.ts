@@ -1,5 +1,6 @@
 // Per-route comparison rules, compiled once at start-up (and on reload).
 
+import { DEFAULT_MAX_DECODE_RATIO, type DecodeLimits } from './decode.js';
 import type { CompareConfig } from '../config/types.js';
 import { InternalError } from '../errors.js';
 import { HOP_BY_HOP } from '../http/headers.js';
@@ -26,7 +27,7 @@ export const BUILT_IN_IGNORED_HEADERS: readonly string[] = Object.freeze([
 
 export interface CompiledRules {
   /** What the rules were compiled from: the worker recompiles from this. */
-  readonly source: { readonly compare: CompareConfig; readonly maxDecodedBytes: number };
+  readonly source: { readonly compare: CompareConfig; readonly decode: Required<DecodeLimits> };
   /** Unique per compilation, so the worker can cache its own copy. */
   readonly id: number;
   readonly ignoredHeaders: ReadonlySet<string>;
@@ -34,6 +35,8 @@ export interface CompiledRules {
   readonly unordered: PathSet;
   readonly tolerance: number;
   readonly maxDecodedBytes: number;
+  /** 0 = no ratio limit. */
+  readonly maxDecodeRatio: number;
 }
 
 let nextId = 1;
@@ -42,17 +45,19 @@ let nextId = 1;
  * Compiles a route's compare config. Throws PathSyntaxError on a bad field path
  * (config validation should have caught it; this names the path).
  */
-export function compileRules(compare: CompareConfig, opts: { maxDecodedBytes: number }): CompiledRules {
+export function compileRules(compare: CompareConfig, opts: DecodeLimits): CompiledRules {
+  const decode = { maxDecodedBytes: opts.maxDecodedBytes, maxDecodeRatio: opts.maxDecodeRatio ?? DEFAULT_MAX_DECODE_RATIO };
   const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP]);
   for (const h of compare.ignoreHeaders) ignoredHeaders.add(h.trim().toLowerCase());
   if (!(compare.tolerance >= 0)) throw new InternalError(`compare.tolerance must be >= 0, got ${compare.tolerance}`);
   return Object.freeze({
-    source: Object.freeze({ compare, maxDecodedBytes: opts.maxDecodedBytes }),
+    source: Object.freeze({ compare, decode: Object.freeze(decode) }),
     id: nextId++,
     ignoredHeaders,
     ignore: new PathSet(compare.ignore),
     unordered: new PathSet(compare.unordered),
     tolerance: compare.tolerance,
-    maxDecodedBytes: opts.maxDecodedBytes,
+    maxDecodedBytes: decode.maxDecodedBytes,
+    maxDecodeRatio: decode.maxDecodeRatio,
   });
 }

@@ -99,6 +99,8 @@ export interface Limits {
   readonly drainTimeout: number;
   /** bytes: cap on the decompressed size of a body being compared */
   readonly maxDecodedBytes: number;
+  /** Past 1 MiB, a decoded layer may be at most this many times its encoded size; 0 = no ratio limit. */
+  readonly maxDecodeRatio: number;
   /** divergence samples kept per route for /api/divergences */
   readonly samplesPerRoute: number;
   /** large comparisons waiting for the worker; over it they are skipped (reason busy) */

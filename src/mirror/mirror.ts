@@ -67,7 +67,7 @@ export class Mirror implements ShadowHook {
     const { config, metrics } = deps;
     if (config.dark === null) throw new InternalError('mirroring needs a dark backend');
     const prev = deps.previous ?? null;
-    this.runtimes = config.routes.map((r) => new RouteRuntime(r, metrics, config.limits.maxDecodedBytes, prev?.runtime(r.name)));
+    this.runtimes = config.routes.map((r) => new RouteRuntime(r, metrics, { maxDecodedBytes: config.limits.maxDecodedBytes, maxDecodeRatio: config.limits.maxDecodeRatio }, prev?.runtime(r.name)));
     if (prev !== null) this.paused = prev.paused;
     // One budget, the compare pool's (its workers count decoded bodies in it), kept
     // across reloads: exchanges begun under the old config still hold bytes in it.

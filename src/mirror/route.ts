@@ -1,7 +1,7 @@
 // Per-route shadow state, built once per config: compiled comparison rules,
 // the release dial, the noise memory, and decision counters bound to labels.
 import type { RouteConfig } from '../config/types.js';
-import type { CompiledRules } from '../compare/index.js';
+import type { CompiledRules, DecodeLimits } from '../compare/index.js';
 import { NoiseLearner, compileRules } from '../compare/index.js';
 import { DECISIONS, type Decision } from '../errors.js';
 import { RouteStats } from '../observe/divergences.js';
@@ -19,7 +19,7 @@ export class RouteRuntime {
   constructor(
     readonly config: RouteConfig,
     private readonly metrics: Metrics,
-    maxDecodedBytes: number,
+    decode: DecodeLimits,
     previous?: RouteRuntime,
   ) {
     this.name = config.name;
@@ -28,7 +28,7 @@ export class RouteRuntime {
     this.stats = previous?.stats ?? new RouteStats();
     this.sample = config.mirror.sample;
     this.methods = new Set(config.mirror.methods);
-    this.rules = compileRules(config.compare, { maxDecodedBytes });
+    this.rules = compileRules(config.compare, decode);
     const d = {} as Record<Decision, { inc(): void }>;
     for (const decision of DECISIONS) d[decision] = metrics.decisions.labels({ route: this.name, decision });
     this.decisions = d;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import zlib from 'node:zlib';
-import { BigNum, decodeBody, parseJson } from '../../src/compare/index.js';
+import { BigNum, DEFAULT_MAX_DECODE_RATIO, MemoryBudget, RATIO_FLOOR_BYTES, decodeBody, parseJson } from '../../src/compare/index.js';
 
 void t.test('plain numbers stay numbers, lossy ones become BigNum', (t) => {
   const v = parseJson('{"a":1,"b":1.5e3,"c":123456789012345,"d":12345678901234567890,"e":1e400,"f":0.1000000000000000000001,"g":-0}') as Record<string, unknown>;
@@ -51,4 +51,27 @@ void t.test('decoding is exact and bounded for every coding', async (t) => {
     t.strictSame(decodeBody(data, enc, { maxDecodedBytes: 1000 }), { ok: false, reason: 'decode_too_large' }, `bounded ${enc}`);
   }
   t.strictSame(decodeBody(Buffer.from('nope'), 'br', { maxDecodedBytes: 1000 }), { ok: false, reason: 'decode_error' });
+});
+
+void t.test('past 1 MiB a layer may expand to maxDecodeRatio times its size, no more', (t) => {
+  const budget = new MemoryBudget(64 * 1024 * 1024);
+  const zeros = Buffer.alloc(64 * 1024 * 1024);
+  const bomb = zlib.brotliCompressSync(zeros, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9 } });
+  t.ok(bomb.length < 1000, `a tiny brotli bomb (${bomb.length} bytes)`);
+  t.strictSame(decodeBody(bomb, 'br', { maxDecodedBytes: 8 * 1024 * 1024, budget }), { ok: false, reason: 'decode_too_large' });
+  t.ok(budget.peak <= RATIO_FLOOR_BYTES + 64 * 1024, `stopped at the 1 MiB floor, not the 8 MiB cap (held ${budget.peak})`);
+  t.equal(budget.bytes, 0);
+  // A real document that compresses well: 3 MiB of repeated JSON, a few hundred times smaller.
+  const doc = Buffer.from(JSON.stringify(Array.from({ length: 40_000 }, (_, i) => ({ id: i % 7, ok: true, name: 'item' }))));
+  const gz = zlib.gzipSync(doc, { level: 9 });
+  const ratio = doc.length / gz.length;
+  t.ok(doc.length > RATIO_FLOOR_BYTES && ratio < DEFAULT_MAX_DECODE_RATIO, `ratio ${ratio.toFixed(0)} under the default`);
+  const ok = decodeBody(gz, 'gzip', { maxDecodedBytes: 8 * 1024 * 1024, budget });
+  t.ok(ok.ok && ok.body.equals(doc), 'decoded whole under the default ratio');
+  if (ok.ok) budget.release(ok.reserved);
+  t.strictSame(decodeBody(gz, 'gzip', { maxDecodedBytes: 8 * 1024 * 1024, maxDecodeRatio: 10, budget }), { ok: false, reason: 'decode_too_large' }, 'a lower ratio stops it');
+  const none = decodeBody(bomb, 'br', { maxDecodedBytes: 2 * 1024 * 1024, maxDecodeRatio: 0 });
+  t.strictSame(none, { ok: false, reason: 'decode_too_large' }, 'ratio 0: only the cap');
+  t.equal(budget.bytes, 0, 'everything given back');
+  t.end();
 });

@@ -54,7 +54,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
     tolerance: 0,
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
-  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 });
+  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 });
   t.strictSame(c.log, { level: 'info' });
   t.strictSame(c.routes.map((r) => r.name), ['get-user', 'static', 'default']);
   t.strictSame(c.routes[0]?.match, { path: '/users/:id', methods: ['GET'] });
@@ -84,7 +84,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     mirror,
     compare,
     redact: { headers: [], fields: [] },
-    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 },
+    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 },
     log: { level: 'info' },
     routes: [{ name: 'default', match: null, mirror, compare }],
   });
@@ -460,8 +460,8 @@ void t.test('route problems', (t) => {
 });
 
 void t.test('limits and log', (t) => {
-  const c = load(LIVE + 'limits:\n  headersTimeout: 2s\n  requestTimeout: 1m\n  maxHeaderBytes: 8KiB\n  drainTimeout: 0\n  maxDecodedBytes: 1MB\n  samplesPerRoute: 7\n  compareQueue: 0\n  mismatchLogsPerSecond: 0.5\nlog:\n  level: debug\n');
-  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, maxHeaderCount: 100, drainTimeout: 0, maxDecodedBytes: 1_000_000, samplesPerRoute: 7, compareQueue: 0, mismatchLogsPerSecond: 0.5 });
+  const c = load(LIVE + 'limits:\n  headersTimeout: 2s\n  requestTimeout: 1m\n  maxHeaderBytes: 8KiB\n  drainTimeout: 0\n  maxDecodedBytes: 1MB\n  maxDecodeRatio: 50\n  samplesPerRoute: 7\n  compareQueue: 0\n  mismatchLogsPerSecond: 0.5\nlog:\n  level: debug\n');
+  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, maxHeaderCount: 100, drainTimeout: 0, maxDecodedBytes: 1_000_000, maxDecodeRatio: 50, samplesPerRoute: 7, compareQueue: 0, mismatchLogsPerSecond: 0.5 });
   t.equal(c.log.level, 'debug');
   t.strictSame(problems(LIVE + 'limits:\n  headersTimeout: 0\n  maxHeaderBytes: 0\n'), [
     'c.yaml:4: limits.headersTimeout: must be more than 0',
