@@ -15,7 +15,7 @@ import { BodyCopy, Reservation } from './copy.js';
 import type { LiveObserver } from './hook.js';
 import type { Mirror } from './mirror.js';
 import type { RouteRuntime } from './route.js';
-import type { ShadowOutcome } from './shadow.js';
+import { declaredLength, type ShadowOutcome } from './shadow.js';
 
 /** The live answer as it streams to the client: head, a bounded copy of the body, and how it ended. */
 class LiveTap {
@@ -112,6 +112,8 @@ export class MirroredExchange implements LiveObserver {
   responseStart(status: number, headers: IncomingHttpHeaders): void {
     this.live.status = status;
     this.live.headers = headers;
+    // Declared over the cap: never compared, so nothing of it is kept.
+    if (declaredLength(headers) > this.rt.config.mirror.maxBodyBytes) this.live.truncated = true;
   }
 
   responseChunk(chunk: Buffer): void {

@@ -108,6 +108,11 @@ class ShadowCall {
     if (status < 200) return true;
     this.status = status;
     this.headers = downstreamHeaders(rawHeaders, true).headers as Record<string, string | string[]>;
+    // A declared length over the cap: nothing of it would be compared, so none of it is read.
+    if (declaredLength(this.headers) > this.maxBody) {
+      this.stop(TRUNCATED);
+      return false;
+    }
     return true;
   }
 
@@ -175,6 +180,13 @@ class ShadowCall {
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
+
+/** The Content-Length an answer declares, or -1 when it declares none (or nonsense). */
+export function declaredLength(headers: Readonly<Record<string, string | string[] | undefined>>): number {
+  const v = headers['content-length'];
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) return -1;
+  return Number(v);
+}
 
 export class ShadowTarget {
   private readonly pool: Pool;

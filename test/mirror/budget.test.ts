@@ -226,3 +226,38 @@ t.test('a live answer cut off after the shadow was sent: skipped live_reset, not
   t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'live_reset' }), 1);
   t.equal(metricValue(m, 'umbra_shadow_buffered_bytes'), 0);
 });
+
+t.test('a dark answer that declares a length over maxBodyBytes is not read at all', async (t) => {
+  const { umbra } = await pair(
+    t,
+    (_req, res) => {
+      // Declares 300 KiB, sends 1 KiB, then holds: reading on would wait for the dark timeout.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(300 * 1024) });
+      res.write(Buffer.alloc(1024, 0x20));
+    },
+    'sample: 1.0, maxBodyBytes: 64KiB',
+  );
+  const a = await request(`${umbra.proxyUrl}/x`);
+  t.equal(a.body.toString(), LIVE_BODY);
+  const m = await drained(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'too_large' }), 1, 'skipped at the head, not at the timeout');
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'dark_timeout' }), 0);
+});
+
+t.test('a chunked live answer that grows past maxBodyBytes streams whole and is not compared', async (t) => {
+  const part = Buffer.alloc(48 * 1024, 0x6c);
+  const live = await startBackend((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.write(part);
+    setTimeout(() => res.end(part), 10);
+  });
+  const dark = await startBackend(liveAnswer);
+  t.teardown(() => Promise.all([live.close(), dark.close()]));
+  const umbra = await startTestUmbra(`live: { url: "${live.url}" }\ndark: { url: "${dark.url}" }\nmirror: { sample: 1.0, maxBodyBytes: 64KiB }`, { level: 'warn' });
+  t.teardown(() => umbra.stop());
+  const a = await request(`${umbra.proxyUrl}/file`);
+  t.ok(a.body.equals(Buffer.concat([part, part])), 'the whole live answer');
+  const m = await drained(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'too_large' }), 1);
+  t.equal(metricValue(m, 'umbra_shadow_buffered_bytes'), 0);
+});
