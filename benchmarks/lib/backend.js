@@ -12,6 +12,7 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { BODY, HEADERS } from './document.js';
+import { exitWithParent } from './exit.js';
 
 const { values } = parseArgs({
   options: { mode: { type: 'string', default: 'fast' }, delay: { type: 'string', default: '200' } },
@@ -58,12 +59,4 @@ process.on('message', (m) => {
   if (m === 'count') process.send?.({ count: requests });
 });
 
-function shutdown() {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-// The parent went away: do not outlive it.
-process.on('disconnect', shutdown);
+exitWithParent(server);

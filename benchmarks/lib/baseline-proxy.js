@@ -13,6 +13,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import httpProxy from 'http-proxy';
 import { Pool } from 'undici';
+import { exitWithParent } from './exit.js';
 
 const { values } = parseArgs({ options: { kind: { type: 'string' }, target: { type: 'string' } } });
 const target = values.target;
@@ -72,11 +73,4 @@ server.keepAliveTimeout = CLIENT_IDLE_MS;
 server.headersTimeout = 35_000;
 server.listen(0, '127.0.0.1', () => process.send?.({ port: server.address().port, kind: values.kind }));
 
-function shutdown() {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.on('disconnect', shutdown);
+exitWithParent(server);

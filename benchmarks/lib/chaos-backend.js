@@ -17,6 +17,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import { BODY, HEADERS } from './document.js';
+import { exitWithParent } from './exit.js';
 
 const MiB = 1024 * 1024;
 const { values } = parseArgs({ options: { 'max-body-bytes': { type: 'string', default: String(MiB) } } });
@@ -235,11 +236,4 @@ process.on('message', (msg) => {
   if (msg === 'count') process.send?.({ count: requests, served: { ...served } });
 });
 
-function shutdown() {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.on('disconnect', shutdown);
+exitWithParent(server);

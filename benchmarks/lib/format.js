@@ -42,3 +42,8 @@ export function fmtCores(x) {
 export function fmtSpread(r) {
   return r.rounds.length < 2 ? '—' : `${fmtRps(r.rpsMin)}–${fmtRps(r.rpsMax)}`;
 }
+
+/** A closed-loop round's usual columns: req/s, p50, p99, failed, CPU, peak RSS (VmHWM). */
+export function loadCells(r) {
+  return [fmtRps(r.rps), fmtMs(r.p50Ms), fmtMs(r.p99Ms), String(failures(r)), fmtPct(r.cpuPercent), fmtMiB(r.rssHwmBytes)];
+}

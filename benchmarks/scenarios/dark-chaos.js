@@ -3,7 +3,7 @@
 // failure we know of (lib/chaos-backend.js), against the same load with a healthy
 // dark. umbra runs at its default limits: only `dark.url` and `mirror.sample` are set.
 
-import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRps, fmtSpread, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtMiB, fmtMs, fmtSpread, loadCells, ratio } from '../lib/format.js';
 import { measureRounds } from '../lib/measure.js';
 import { startBackend, startChaosBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
@@ -187,12 +187,7 @@ export async function run(ctx) {
     const r = results[key];
     return [
       label,
-      fmtRps(r.rps),
-      fmtMs(r.p50Ms),
-      fmtMs(r.p99Ms),
-      String(failures(r)),
-      fmtPct(r.cpuPercent),
-      fmtMiB(r.rssHwmBytes),
+      ...loadCells(r),
       `${fmtMs(r.extra.loopLagP99Ms)} / ${fmtMs(r.extra.loopLagMaxMs)}`,
       describe(r.extra.decisions),
       describe(r.extra.shadowErrors),

@@ -3,7 +3,7 @@
 // mirroring off (no `dark`). One run, so the ratios compare like with like.
 
 import { fileURLToPath } from 'node:url';
-import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRatio, fmtRps, fmtSpread, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtRatio, fmtSpread, loadCells, ratio } from '../lib/format.js';
 import { measureRounds } from '../lib/measure.js';
 import { forkReady, startBackend, stop } from '../lib/procs.js';
 import { scrapeMetrics, sumMetric, startUmbraProcess } from '../lib/umbra.js';
@@ -90,12 +90,7 @@ export async function run(ctx) {
           const r = results[p];
           return [
             p,
-            fmtRps(r.rps),
-            fmtMs(r.p50Ms),
-            fmtMs(r.p99Ms),
-            String(failures(r)),
-            fmtPct(r.cpuPercent),
-            fmtMiB(r.rssHwmBytes),
+            ...loadCells(r),
             fmtRatio(ratio(r.rps, undici.rps)),
             fmtRatio(ratio(r.rps, hp.rps)),
             fmtSpread(r),

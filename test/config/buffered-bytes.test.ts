@@ -2,10 +2,7 @@
 // otherwise a quarter of the container's memory limit, read from cgroup files
 // laid out in a temp dir, within 4 MiB..1 GiB; 64 MiB when there is no limit.
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { containerMemoryLimit } from '../../src/config/container.js';
+import { limitFrom } from '../helpers/cgroup.js';
 import { ConfigError, configFromFlags, parseConfigText } from '../../src/config/load.js';
 import type { Config, MirrorConfig } from '../../src/config/types.js';
 
@@ -14,17 +11,6 @@ const GiB = 1024 ** 3;
 const TEXT = 'live: { url: "http://127.0.0.1:3000" }\ndark: { url: "http://127.0.0.1:3001" }\n';
 const ROUTES = 'routes:\n  - name: a\n    match: { prefix: /a }\n    mirror: { sample: 1 }\n';
 
-/** The container limit read from cgroup files written to a temp dir. */
-function limitFrom(t: Test, cgroup: string, files: Record<string, string>): number | null {
-  const dir = mkdtempSync(join(tmpdir(), 'umbra-buffered-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'cgroup'), cgroup);
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, 'fs', path)), { recursive: true });
-    writeFileSync(join(dir, 'fs', path), content);
-  }
-  return containerMemoryLimit(join(dir, 'cgroup'), join(dir, 'fs'));
-}
 
 function load(text: string, containerLimit: number | null): Config {
   return parseConfigText(text, 'c.yaml', {}, { containerLimit });

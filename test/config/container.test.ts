@@ -1,25 +1,14 @@
 // The container memory limit, read from cgroup files laid out in a temp dir as
 // the kernel lays them out under /proc/self/cgroup and /sys/fs/cgroup.
-import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import t from 'tap';
+import { limitFrom } from '../helpers/cgroup.js';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { containerMemoryLimit } from '../../src/config/container.js';
 
 const MiB = 1024 ** 2;
 const V1_UNLIMITED = '9223372036854771712';
 
-/** Writes `files` (path under the dir -> content) and returns the limit read from them. */
-function limitFrom(t: Test, cgroup: string, files: Record<string, string>): number | null {
-  const dir = mkdtempSync(join(tmpdir(), 'umbra-cgroup-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'cgroup'), cgroup);
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, 'fs', path)), { recursive: true });
-    writeFileSync(join(dir, 'fs', path), content);
-  }
-  return containerMemoryLimit(join(dir, 'cgroup'), join(dir, 'fs'));
-}
 
 void t.test('cgroup v2: memory.max of the process cgroup', (t) => {
   t.equal(limitFrom(t, '0::/\n', { 'memory.max': `${256 * MiB}\n` }), 256 * MiB, 'in a cgroup namespace the path is /');
