@@ -1,13 +1,15 @@
 // Content-encoding decoding, bounded. Each layer may expand to at most
 // limits.maxDecodedBytes, and past 1 MiB to at most limits.maxDecodeRatio times
-// its encoded size (a 100-byte brotli bomb is stopped at 1 MiB, not decoded to
-// the cap); less when the shared memory budget has less room. That bound is
-// reserved in the budget before zlib writes, and zlib stops at the first chunk
-// past it, so a compression bomb costs the bound and no more. At most MAX_NESTED_ENCODINGS codings are undone; a deeper stack is
-// not decoded at all. Only the compare worker calls this: decoding never runs
-// on the event loop that serves live traffic. It runs on the worker's own
-// thread rather than the libuv pool, so the decoders' memory (brotli's window
-// is up to 16 MiB) is allocated and freed by one thread only.
+// its encoded size (a 100-byte brotli bomb stops at 1 MiB of output, not at the
+// cap; its CPU is set by the window it declares, which brotli fills first); less
+// when the shared memory budget has less room. That bound is reserved in the
+// budget before zlib writes, and zlib stops at the first chunk past it, so a
+// compression bomb holds the bound and no more. At most MAX_NESTED_ENCODINGS
+// codings are undone; a deeper stack is not decoded at all. Only the compare
+// worker calls this: decoding never runs on the event loop that serves live
+// traffic. It runs on the worker's own thread rather than the libuv pool, so
+// the decoders' memory (brotli's window is up to 16 MiB) is allocated and freed
+// by one thread only.
 
 import zlib from 'node:zlib';
 import type { ByteBudget } from './budget.js';
