@@ -125,6 +125,9 @@ function decoderFor(coding: Coding, input: Buffer): Decoder[] {
  * bound plus one chunk is reserved first; the result is then counted at its size.
  */
 function inflate(input: Buffer, coding: Coding, allowed: number, budget: ByteBudget): DecodeResult {
+  // Brotli fills its window (up to 16 MiB) before its first output byte, so a bomb
+  // costs that much CPU whatever the limit; its first meta-block says how long it is.
+  if (coding === 'br' && (brotliFirstBlockLength(input) ?? 0) > allowed) return { ok: false, reason: 'decode_too_large' };
   const limit = Math.min(allowed, budget.room() - CHUNK);
   const reserved = limit + CHUNK;
   if (limit < 0 || !budget.tryReserve(reserved)) return { ok: false, reason: 'over_memory' };
@@ -143,4 +146,33 @@ function inflate(input: Buffer, coding: Coding, allowed: number, budget: ByteBud
   }
   budget.release(reserved);
   return { ok: false, reason: failure };
+}
+
+/**
+ * The uncompressed length of a brotli stream's first meta-block (RFC 7932 §9.1,
+ * §9.2), read from its first bytes: the output is at least that long. Null when
+ * the header cannot tell (a metadata block, a large-window stream, too few bytes).
+ */
+export function brotliFirstBlockLength(buf: Buffer): number | null {
+  let pos = 0;
+  const bits = (n: number): number => {
+    let v = 0;
+    for (let i = 0; i < n; i++, pos++) {
+      const byte = buf[pos >> 3];
+      if (byte === undefined) throw new RangeError('short header');
+      v += ((byte >> (pos & 7)) & 1) * 2 ** i;
+    }
+    return v;
+  };
+  try {
+    // WBITS: 1 bit, then 3, then 3 more; the value 0b0010001 marks a large window.
+    if (bits(1) === 1 && bits(3) === 0 && bits(3) === 1) return null;
+    // ISLAST, and ISLASTEMPTY when it is set: an empty stream.
+    if (bits(1) === 1 && bits(1) === 1) return 0;
+    const nibbles = bits(2);
+    if (nibbles === 3) return null; // a metadata block first
+    return bits((nibbles + 4) * 4) + 1;
+  } catch {
+    return null;
+  }
 }

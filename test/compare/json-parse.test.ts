@@ -1,6 +1,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import { BigNum, DEFAULT_MAX_DECODE_RATIO, MemoryBudget, RATIO_FLOOR_BYTES, decodeBody, parseJson } from '../../src/compare/index.js';
+import { brotliFirstBlockLength } from '../../src/compare/decode.js';
 
 void t.test('plain numbers stay numbers, lossy ones become BigNum', (t) => {
   const v = parseJson('{"a":1,"b":1.5e3,"c":123456789012345,"d":12345678901234567890,"e":1e400,"f":0.1000000000000000000001,"g":-0}') as Record<string, unknown>;
@@ -73,5 +74,28 @@ void t.test('past 1 MiB a layer may expand to maxDecodeRatio times its size, no 
   const none = decodeBody(bomb, 'br', { maxDecodedBytes: 2 * 1024 * 1024, maxDecodeRatio: 0 });
   t.strictSame(none, { ok: false, reason: 'decode_too_large' }, 'ratio 0: only the cap');
   t.equal(budget.bytes, 0, 'everything given back');
+  t.end();
+});
+
+void t.test("a brotli bomb is refused from its first meta-block's declared length, before any decoding", (t) => {
+  const zeros = Buffer.alloc(64 * 1024 * 1024);
+  for (const lgwin of [18, 22, 24]) {
+    const bomb = zlib.brotliCompressSync(zeros, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_LGWIN]: lgwin } });
+    const first = brotliFirstBlockLength(bomb) ?? 0;
+    t.ok(first >= 2 ** lgwin, `window ${lgwin}: the first block declares ${first} bytes`);
+    const budget = new MemoryBudget(64 * 1024 * 1024);
+    t.strictSame(decodeBody(bomb, 'br', { maxDecodedBytes: 128 * 1024, maxDecodeRatio: 0, budget }), { ok: false, reason: 'decode_too_large' });
+    t.equal(budget.peak, 0, 'refused before anything was reserved or decoded');
+  }
+  // Real documents: the first block is never longer than the document.
+  for (const size of [0, 3, 5000, 2_000_000]) {
+    const doc = Buffer.from('x'.repeat(size));
+    const br = zlib.brotliCompressSync(doc);
+    const first = brotliFirstBlockLength(br);
+    t.ok(first !== null && first <= size, `${size} bytes: first block ${first}`);
+    const r = decodeBody(br, 'br', { maxDecodedBytes: 8 * 1024 * 1024, maxDecodeRatio: 0 });
+    t.ok(r.ok && r.body.equals(doc), `${size} bytes decode whole`);
+  }
+  t.equal(brotliFirstBlockLength(Buffer.alloc(0)), null, 'too short to tell');
   t.end();
 });
