@@ -65,13 +65,20 @@ function workerEntry(): { url: URL; execArgv: string[] | undefined } {
   return { url: new URL('./worker.ts', import.meta.url), execArgv: process.execArgv };
 }
 
-/** A copy of `a` whose body is a buffer of its own, ready to be transferred. */
+/**
+ * `a` ready to cross to a worker: its body moved as it is when umbra owns it
+ * outright (a joined copy), else copied once into a buffer of its own. Either
+ * way the caller must not read `a.body` afterwards.
+ */
 function wire(a: Answer, transfer: ArrayBuffer[]): WireAnswer {
   // Plain copy of headers: node's header objects have a null prototype and may carry symbols.
   const headers: Record<string, string | string[] | undefined> = {};
   for (const k of Object.keys(a.headers)) headers[k] = a.headers[k];
   let body: Uint8Array = new Uint8Array(0);
-  if (a.body.length > 0) {
+  if (a.owned === true && a.body.byteOffset === 0 && a.body.byteLength === a.body.buffer.byteLength && !transfer.includes(a.body.buffer as ArrayBuffer)) {
+    body = a.body;
+    transfer.push(body.buffer as ArrayBuffer);
+  } else if (a.body.length > 0) {
     body = Buffer.allocUnsafeSlow(a.body.length);
     a.body.copy(body);
     transfer.push(body.buffer as ArrayBuffer);

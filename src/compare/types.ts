@@ -9,6 +9,12 @@ export interface Answer {
   body: Buffer;
   /** true = the body was over maxBodyBytes and capture stopped. */
   truncated: boolean;
+  /**
+   * `body` is a buffer umbra allocated for this answer alone (the whole of its
+   * ArrayBuffer, referenced nowhere else): the pool may move it to a worker
+   * instead of copying it. Never set for bytes the live stream may still write.
+   */
+  owned?: boolean;
 }
 
 export type Part = 'status' | 'header' | 'body';

@@ -33,11 +33,20 @@ export class Reservation {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/** `chunks` joined into a buffer of its own (never a slice of Node's shared pool), so it can be moved to a worker. */
+export function joinOwned(chunks: readonly Buffer[], size: number): Buffer {
+  const whole = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const c of chunks) at += c.copy(whole, at);
+  return whole;
+}
+
 export type CopyResult = 'ok' | 'over_cap' | 'over_memory';
 
 export class BodyCopy {
   private chunks: Buffer[] = [];
   private bytes = 0;
+  private joined = false;
 
   constructor(
     private readonly held: Reservation,
@@ -46,6 +55,11 @@ export class BodyCopy {
 
   get size(): number {
     return this.bytes;
+  }
+
+  /** True when body() is a joined copy umbra owns outright (not a chunk the stream handed over). */
+  get owned(): boolean {
+    return this.chunks.length === 1 && this.joined;
   }
 
   /** Keep a chunk; past the cap or the budget nothing is kept, and the result says which. */
@@ -66,8 +80,9 @@ export class BodyCopy {
     if (this.chunks.length === 1) return this.chunks[0] as Buffer;
     if (this.chunks.length === 0) return EMPTY;
     if (!this.held.take(this.bytes)) return null;
-    const whole = Buffer.concat(this.chunks, this.bytes);
+    const whole = joinOwned(this.chunks, this.bytes);
     this.chunks = [whole];
+    this.joined = true;
     this.held.give(this.bytes);
     return whole;
   }

@@ -40,7 +40,7 @@ class LiveTap {
   /** The answer to compare, or null when joining its chunks does not fit the budget. */
   answer(): Answer | null {
     const body = this.body.body();
-    return body === null ? null : { status: this.status, headers: this.headers, body, truncated: this.truncated };
+    return body === null ? null : { status: this.status, headers: this.headers, body, truncated: this.truncated, owned: this.body.owned };
   }
 }
 

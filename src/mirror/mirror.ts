@@ -176,7 +176,7 @@ export class Mirror implements ShadowHook {
 
   /** Compare live with dark (secondary as the noise baseline), inline or in a worker. */
   compare(live: Answer, dark: ShadowAnswer, secondary: ShadowAnswer | null, rt: RouteRuntime, method: string): Promise<Verdict> {
-    const asAnswer = (a: ShadowAnswer): Answer => ({ status: a.status, headers: a.headers, body: a.body, truncated: a.truncated });
+    const asAnswer = (a: ShadowAnswer): Answer => ({ status: a.status, headers: a.headers, body: a.body, truncated: a.truncated, owned: a.owned });
     this.started();
     const p = this.deps.pool.compareWithBaseline(live, asAnswer(dark), secondary === null ? null : asAnswer(secondary), rt.rules, rt.learner, { method });
     p.then(this.ended, this.ended);

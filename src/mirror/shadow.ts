@@ -8,6 +8,7 @@ import { ShadowError, type ShadowErrorReason } from '../errors.js';
 import { downstreamHeaders, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { ByteBudget } from '../compare/index.js';
+import { joinOwned } from './copy.js';
 
 export interface ShadowAnswer {
   readonly status: number;
@@ -20,6 +21,8 @@ export interface ShadowAnswer {
   readonly ms: number;
   /** Bytes reserved in the memory budget for `body`; the caller releases them. */
   readonly reserved: number;
+  /** `body` is a joined copy umbra owns outright (see Answer.owned). */
+  readonly owned: boolean;
 }
 
 export type ShadowOutcome =
@@ -157,6 +160,7 @@ class ShadowCall {
     const c = this.chunks;
     this.chunks = [];
     let body: Buffer = EMPTY;
+    let owned = false;
     if (truncated) {
       this.budget.release(this.reserved);
       this.reserved = 0;
@@ -169,12 +173,13 @@ class ShadowCall {
         this.callback({ ok: false, reason: 'over_memory', message: OVER_MEMORY.message, ms: performance.now() - this.started });
         return;
       }
-      body = Buffer.concat(c, this.size);
+      body = joinOwned(c, this.size);
+      owned = true;
       this.budget.release(this.size);
     }
     this.callback({
       ok: true,
-      answer: { status: this.status, headers: this.headers, body, truncated, ms: performance.now() - this.started, reserved: this.reserved },
+      answer: { status: this.status, headers: this.headers, body, truncated, ms: performance.now() - this.started, reserved: this.reserved, owned },
     });
   }
 }

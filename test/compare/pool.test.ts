@@ -183,3 +183,26 @@ void t.test('a worker stopped mid-job gives back what it held', async (t) => {
   for (let i = 0; i < 200 && budget.bytes > 0; i++) await new Promise((r) => setTimeout(r, 10));
   t.equal(budget.bytes, 0, "the stopped worker's bytes are released");
 });
+
+void t.test('a body umbra owns outright is moved to the worker, not copied; any other is copied', async (t) => {
+  const budget = new MemoryBudget(64 * 1024 * 1024);
+  const pool = new ComparePool({ size: 1, budget });
+  t.teardown(() => pool.close());
+  const owned = Buffer.allocUnsafeSlow(200_000);
+  bigBody(2000, 3).copy(owned);
+  const ownedLength = owned.length;
+  const shared = bigBody(2000, -1);
+  const pending = pool.compare(answer(shared), { ...answer(owned.subarray(0, ownedLength)), owned: true }, rules, ctx);
+  t.equal(owned.length, 0, 'the owned buffer went to the worker (detached here)');
+  t.ok(shared.length > 0, 'the other one was copied');
+  t.equal(budget.bytes, shared.length + ownedLength, 'both counted while the worker has them');
+  const v = await pending;
+  t.equal(v.result, 'mismatch');
+  t.equal(budget.bytes, 0);
+  // Owned but a slice of a larger buffer: copied, never moved.
+  const big = Buffer.allocUnsafeSlow(300_000);
+  bigBody(2000, 3).copy(big);
+  const slice = big.subarray(0, 100_000);
+  await pool.compare(answer(shared), { ...answer(slice), owned: true }, rules, ctx).catch(() => null);
+  t.equal(big.length, 300_000, 'a slice is never moved');
+});
