@@ -63,7 +63,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const metrics = opts.metrics ?? new Metrics();
   const store = new DivergenceStore(initial.limits.samplesPerRoute);
   // Comparison of large bodies runs in a worker so it never blocks the live path.
-  const pool = new ComparePool({ maxQueue: initial.limits.compareQueue });
+  const pool = new ComparePool({ maxQueue: initial.limits.compareQueue, workerHeapMb: initial.limits.compareHeap / 1024 ** 2 });
   // One memory budget for all shadow work, kept across reloads (the mirror sets its maximum).
   metrics.bufferedBytesSource = () => pool.budget.bytes;
   let ready = false;
@@ -130,6 +130,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     applyLimits(proxyServer, config.limits);
     store.capacity = config.limits.samplesPerRoute;
     pool.maxQueue = config.limits.compareQueue;
+    pool.workerHeapMb = config.limits.compareHeap / 1024 ** 2;
     log.level = config.log.level;
     metrics.configReloads.inc({ result: 'success' });
     log.info({ source: config.source, ...(restartOnly.length > 0 ? { needsRestart: restartOnly } : {}) }, 'config reloaded');

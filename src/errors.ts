@@ -53,8 +53,8 @@ export class CompareBusyError extends UmbraError {
 
 /** A comparison worker failed, timed out, or the pool was closed. */
 export class ComparePoolError extends UmbraError {
-  declare readonly code: 'UMBRA_COMPARE_WORKER' | 'UMBRA_COMPARE_TIMEOUT' | 'UMBRA_COMPARE_CLOSED' | 'UMBRA_COMPARE_OVER_MEMORY';
-  constructor(code: 'UMBRA_COMPARE_WORKER' | 'UMBRA_COMPARE_TIMEOUT' | 'UMBRA_COMPARE_CLOSED' | 'UMBRA_COMPARE_OVER_MEMORY', message: string, options?: { cause?: unknown }) {
+  declare readonly code: 'UMBRA_COMPARE_WORKER' | 'UMBRA_COMPARE_TIMEOUT' | 'UMBRA_COMPARE_CLOSED' | 'UMBRA_COMPARE_OVER_MEMORY' | 'UMBRA_COMPARE_HEAP';
+  constructor(code: 'UMBRA_COMPARE_WORKER' | 'UMBRA_COMPARE_TIMEOUT' | 'UMBRA_COMPARE_CLOSED' | 'UMBRA_COMPARE_OVER_MEMORY' | 'UMBRA_COMPARE_HEAP', message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
@@ -176,7 +176,7 @@ const LIVE_MESSAGES: Record<UpstreamFailure, string> = {
 };
 
 /** Why the comparison engine itself gave up on a pair. */
-export const ENGINE_SKIP_REASONS = ['too_large', 'decode_error', 'decode_too_large', 'decode_too_deep', 'over_memory', 'busy', 'compare_error'] as const;
+export const ENGINE_SKIP_REASONS = ['too_large', 'decode_error', 'decode_too_large', 'decode_too_deep', 'over_memory', 'busy', 'compare_heap', 'compare_error'] as const;
 export type EngineSkipReason = (typeof ENGINE_SKIP_REASONS)[number];
 
 /**

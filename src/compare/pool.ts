@@ -31,7 +31,7 @@ export interface ComparePoolOptions {
   readonly jobTimeoutMs?: number;
   /** Where copies handed to workers and decoded bodies are counted. Default: a budget of its own, 1 GiB. */
   readonly budget?: MemoryBudget;
-  /** Heap cap of each worker (MiB): a job that needs more ends its worker and fails. Default 96. */
+  /** Heap cap of each worker (MiB, limits.compareHeap): a job that needs more ends its worker and fails (UMBRA_COMPARE_HEAP). Default 96. */
   readonly workerHeapMb?: number;
 }
 
@@ -97,7 +97,8 @@ export class ComparePool {
   /** Applies to the next job. */
   jobTimeoutMs: number;
   readonly budget: MemoryBudget;
-  private readonly workerHeapMb: number;
+  /** Changeable on hot reload (limits.compareHeap); applies to workers started afterwards. */
+  workerHeapMb: number;
   private readonly slots: Slot[] = [];
   /** Budget cells free for a new worker (a stopped worker's cell is drained first). */
   private readonly freeCells: number[];
@@ -110,7 +111,7 @@ export class ComparePool {
     this.maxQueue = Math.max(0, Math.floor(opts.maxQueue ?? 32));
     this.inlineBelowBytes = Math.max(0, opts.inlineBelowBytes ?? 64 * 1024);
     this.jobTimeoutMs = Math.max(1, opts.jobTimeoutMs ?? 10_000);
-    this.workerHeapMb = Math.max(16, opts.workerHeapMb ?? 96);
+    this.workerHeapMb = Math.max(16, Math.floor(opts.workerHeapMb ?? 96));
     this.budget = opts.budget ?? new MemoryBudget(MAX_BUDGET_BYTES, this.size + SPARE_SLOTS);
     this.freeCells = Array.from({ length: Math.min(this.budget.slots, this.size + SPARE_SLOTS) }, (_, i) => i);
   }
@@ -197,11 +198,19 @@ export class ComparePool {
     const worker = new Worker(url, {
       ...(execArgv === undefined ? {} : { execArgv }),
       workerData: { budget: this.budget.shared, slot: index },
-      resourceLimits: { maxOldGenerationSizeMb: this.workerHeapMb, maxYoungGenerationSizeMb: 4 },
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.floor(this.workerHeapMb)), maxYoungGenerationSizeMb: 4 },
     });
     const slot: Slot = { worker, index, running: null, timer: null };
     worker.on('message', (msg: JobResult) => this.finish(slot, msg));
-    worker.on('error', (err) => this.fail(slot, new ComparePoolError('UMBRA_COMPARE_WORKER', `compare worker failed: ${err.message}`, { cause: err })));
+    worker.on('error', (err) => {
+      const heap = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.fail(
+        slot,
+        heap
+          ? new ComparePoolError('UMBRA_COMPARE_HEAP', `compare worker ran out of its ${this.workerHeapMb} MiB heap (limits.compareHeap)`, { cause: err })
+          : new ComparePoolError('UMBRA_COMPARE_WORKER', `compare worker failed: ${err.message}`, { cause: err }),
+      );
+    });
     worker.on('exit', (code) => this.fail(slot, new ComparePoolError('UMBRA_COMPARE_WORKER', `compare worker exited with code ${code}`)));
     worker.unref();
     this.slots.push(slot);

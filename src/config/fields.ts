@@ -33,12 +33,19 @@ export class Fields {
     return ms;
   }
 
-  size(v: Value | undefined, fallback: number, { max = Number.MAX_SAFE_INTEGER } = {}): number {
+  size(v: Value | undefined, fallback: number, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}): number {
     if (v === undefined) return fallback;
     const q = quantity(v);
     const bytes = q === undefined ? undefined : parseSize(q);
-    if (bytes === undefined || bytes === 0 || bytes > max) {
-      const problem = bytes === undefined ? 'expected a size like "1MiB"' : bytes === 0 ? 'must be more than 0' : `must be at most ${formatSize(max)}`;
+    if (bytes === undefined || bytes === 0 || bytes < min || bytes > max) {
+      const problem =
+        bytes === undefined
+          ? 'expected a size like "1MiB"'
+          : bytes === 0
+            ? 'must be more than 0'
+            : bytes < min
+              ? `must be at least ${formatSize(min)}`
+              : `must be at most ${formatSize(max)}`;
       this.r.report(v.path, v.line, problem);
       return fallback;
     }

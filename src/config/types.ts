@@ -105,6 +105,8 @@ export interface Limits {
   readonly samplesPerRoute: number;
   /** large comparisons waiting for the worker; over it they are skipped (reason busy) */
   readonly compareQueue: number;
+  /** bytes: V8 heap (old generation) of each compare worker; a job that needs more ends its worker (skip compare_heap) */
+  readonly compareHeap: number;
   /** info lines about mismatches per second; the rest are counted in the next line */
   readonly mismatchLogsPerSecond: number;
 }

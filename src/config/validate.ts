@@ -50,6 +50,7 @@ export const DEFAULTS = deepFreeze({
     maxDecodeRatio: 1000,
     samplesPerRoute: 50,
     compareQueue: 32,
+    compareHeap: 96 * 1024 ** 2,
     mismatchLogsPerSecond: 5,
   },
   log: { level: 'info' },
@@ -272,6 +273,7 @@ function readLimits(f: Fields, at: Value | undefined): Limits {
     maxDecodeRatio: f.number(s.given('maxDecodeRatio'), d.maxDecodeRatio, (n) => Number.isFinite(n) && n >= 0, 'expected a number >= 0 (0 = no ratio limit)'),
     samplesPerRoute: f.number(s.given('samplesPerRoute'), d.samplesPerRoute, (n) => Number.isSafeInteger(n) && n > 0, 'expected a positive integer'),
     compareQueue: f.number(s.given('compareQueue'), d.compareQueue, (n) => Number.isSafeInteger(n) && n >= 0, 'expected a whole number >= 0'),
+    compareHeap: f.size(s.given('compareHeap'), d.compareHeap, { min: 32 * 1024 ** 2, max: 4 * 1024 ** 3 }),
     mismatchLogsPerSecond: f.number(s.given('mismatchLogsPerSecond'), d.mismatchLogsPerSecond, (n) => Number.isFinite(n) && n >= 0, 'expected a number >= 0'),
   };
 }

@@ -64,6 +64,7 @@ function engineFailure(err: unknown): SkipReason {
   const code = (err as { code?: string }).code;
   if (code === 'UMBRA_COMPARE_BUSY') return 'busy';
   if (code === 'UMBRA_COMPARE_OVER_MEMORY') return 'over_memory';
+  if (code === 'UMBRA_COMPARE_HEAP') return 'compare_heap';
   return 'compare_error';
 }
 

@@ -206,3 +206,13 @@ void t.test('a body umbra owns outright is moved to the worker, not copied; any 
   await pool.compare(answer(shared), { ...answer(slice), owned: true }, rules, ctx).catch(() => null);
   t.equal(big.length, 300_000, 'a slice is never moved');
 });
+
+void t.test('a job that needs more heap than limits.compareHeap ends its worker (compare_heap); the next job gets a fresh one', async (t) => {
+  const pool = new ComparePool({ size: 1, workerHeapMb: 48 });
+  t.teardown(() => pool.close());
+  const many = (v: number): Buffer => Buffer.from(JSON.stringify(Array.from({ length: 1_000_000 }, (_, i) => ({ id: i, v }))));
+  await t.rejects(pool.compare(answer(many(1)), answer(many(2)), rules, ctx), { code: 'UMBRA_COMPARE_HEAP' });
+  t.equal(pool.stats.workers, 0, 'the worker is gone');
+  const v = await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync('{"a":1}'), { 'content-encoding': 'gzip' }), rules, ctx);
+  t.equal(v.result, 'match', 'a fresh worker took the next job');
+});

@@ -54,7 +54,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
     tolerance: 0,
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
-  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 });
+  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 });
   t.strictSame(c.log, { level: 'info' });
   t.strictSame(c.routes.map((r) => r.name), ['get-user', 'static', 'default']);
   t.strictSame(c.routes[0]?.match, { path: '/users/:id', methods: ['GET'] });
@@ -84,7 +84,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     mirror,
     compare,
     redact: { headers: [], fields: [] },
-    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, mismatchLogsPerSecond: 5 },
+    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 },
     log: { level: 'info' },
     routes: [{ name: 'default', match: null, mirror, compare }],
   });
@@ -460,8 +460,8 @@ void t.test('route problems', (t) => {
 });
 
 void t.test('limits and log', (t) => {
-  const c = load(LIVE + 'limits:\n  headersTimeout: 2s\n  requestTimeout: 1m\n  maxHeaderBytes: 8KiB\n  drainTimeout: 0\n  maxDecodedBytes: 1MB\n  maxDecodeRatio: 50\n  samplesPerRoute: 7\n  compareQueue: 0\n  mismatchLogsPerSecond: 0.5\nlog:\n  level: debug\n');
-  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, maxHeaderCount: 100, drainTimeout: 0, maxDecodedBytes: 1_000_000, maxDecodeRatio: 50, samplesPerRoute: 7, compareQueue: 0, mismatchLogsPerSecond: 0.5 });
+  const c = load(LIVE + 'limits:\n  headersTimeout: 2s\n  requestTimeout: 1m\n  maxHeaderBytes: 8KiB\n  drainTimeout: 0\n  maxDecodedBytes: 1MB\n  maxDecodeRatio: 50\n  samplesPerRoute: 7\n  compareQueue: 0\n  compareHeap: 32MiB\n  mismatchLogsPerSecond: 0.5\nlog:\n  level: debug\n');
+  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, maxHeaderCount: 100, drainTimeout: 0, maxDecodedBytes: 1_000_000, maxDecodeRatio: 50, samplesPerRoute: 7, compareQueue: 0, compareHeap: 33_554_432, mismatchLogsPerSecond: 0.5 });
   t.equal(c.log.level, 'debug');
   t.strictSame(problems(LIVE + 'limits:\n  headersTimeout: 0\n  maxHeaderBytes: 0\n'), [
     'c.yaml:4: limits.headersTimeout: must be more than 0',
@@ -531,4 +531,10 @@ t.test('forwarded.trust and limits.maxHeaderCount: defaults, values, bad values'
   t.throws(() => parseConfigText('live: { url: "http://127.0.0.1:1" }\nforwarded:\n  trust: yes please\nlimits:\n  maxHeaderCount: 0\n', 'f.yaml', {}), {
     message: 'f.yaml:3: forwarded.trust: expected true or false\nf.yaml:5: limits.maxHeaderCount: expected a whole number from 1 to 10000',
   });
+});
+
+t.test('limits.compareHeap: a size from 32MiB to 4GiB', async (t) => {
+  t.equal(load(LIVE + 'limits: { compareHeap: 256MiB }\n').limits.compareHeap, 256 * 1024 ** 2);
+  t.throws(() => load(LIVE + 'limits: { compareHeap: 16MiB }\n'), /limits\.compareHeap: must be at least 32MiB/);
+  t.throws(() => load(LIVE + 'limits: { compareHeap: 8GiB }\n'), /limits\.compareHeap: must be at most 4GiB/);
 });
