@@ -21,6 +21,9 @@ export interface ByteBudget {
   room(): number;
 }
 
+/** A budget that counts nothing and always has room (tests, tools, callers with no budget). */
+export const UNCOUNTED: ByteBudget = { tryReserve: () => true, release: () => {}, room: () => Number.MAX_SAFE_INTEGER };
+
 export class MemoryBudget implements ByteBudget {
   private readonly cells: Int32Array;
 

@@ -7,7 +7,7 @@
 
 import type { Answer, CompareContext, Difference, SkipReason, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
-import type { ByteBudget } from './budget.js';
+import { UNCOUNTED, type ByteBudget } from './budget.js';
 import { Collector, trimString } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
 import { diffBodies, parseMediaType } from './body.js';
@@ -103,8 +103,6 @@ function inlineable(plan: BodyPlan, a: Answer, b: Answer, maxInlineBytes: number
   if (plan === 'decode') return false;
   return plan !== 'plain' || Math.max(a.body.length, b.body.length) < maxInlineBytes;
 }
-
-const UNCOUNTED: ByteBudget = { tryReserve: () => true, release: () => {}, room: () => Number.MAX_SAFE_INTEGER };
 
 /**
  * Both verdicts, decoding what needs it (live's body once for both pairs).

@@ -12,7 +12,7 @@
 // by one thread only.
 
 import zlib from 'node:zlib';
-import type { ByteBudget } from './budget.js';
+import { UNCOUNTED, type ByteBudget } from './budget.js';
 
 /** Why a body could not be decoded: each one skips the comparison with that reason. */
 export type DecodeFailure = 'decode_error' | 'decode_too_large' | 'decode_too_deep' | 'over_memory';
@@ -52,8 +52,6 @@ export function isPlain(codings: readonly Coding[]): boolean {
   return codings.length === 0 || codings.includes('unknown');
 }
 
-const UNLIMITED: ByteBudget = { tryReserve: () => true, release: () => {}, room: () => Number.MAX_SAFE_INTEGER };
-
 /** limits.maxDecodeRatio's default: a body may expand to 1000 times its encoded size (and always to 1 MiB). */
 export const DEFAULT_MAX_DECODE_RATIO = 1000;
 /** What any body may expand to whatever the ratio: small bodies are not held to it. */
@@ -81,7 +79,7 @@ export function decodeBody(body: Buffer, contentEncoding: string | string[] | un
   const codings = parseEncodings(contentEncoding);
   if (isPlain(codings)) return { ok: true, body, reserved: 0 };
   if (codings.length > MAX_NESTED_ENCODINGS) return { ok: false, reason: 'decode_too_deep' };
-  const budget = opts.budget ?? UNLIMITED;
+  const budget = opts.budget ?? UNCOUNTED;
   const cap = Math.max(0, Math.floor(opts.maxDecodedBytes));
   const ratio = Math.max(0, opts.maxDecodeRatio ?? DEFAULT_MAX_DECODE_RATIO);
   let out = body;

@@ -119,35 +119,32 @@ function assertOneFramedPost(t: Test, live: RecordingBackend, body: string, clie
   t.equal(post.body.toString('latin1'), body, 'the framed body on the wire is the client body');
 }
 
-t.test('request smuggling via "Connection: content-length"', async (t) => {
-  const live = await liveBackend(t);
-  const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
-  if (umbra === null) return;
-  const bytes =
+const SMUGGLING: readonly [string, string][] = [
+  [
+    'request smuggling via "Connection: content-length"',
     'POST /upload HTTP/1.1\r\nHost: app.example\r\n' +
-    `Content-Length: ${SMUGGLED.length}\r\nConnection: keep-alive, content-length\r\n\r\n${SMUGGLED}`;
-  const r = await rawExchange(umbra.proxyUrl, bytes, { done: responsesReceived(1), quiet: 2000, timeout: 5000 });
-  await sleep(SETTLE_MS);
-  const responses = parseResponses(r.bytes, r.closed).messages;
-  t.equal(responses[0]?.status, 200, 'the client got the live answer', { client: excerpt(r.bytes) });
-  t.equal(seenBody(responses[0])?.body, SMUGGLED, "the live answer echoes the client's body");
-  assertOneFramedPost(t, live, SMUGGLED, r.bytes);
-});
-
-t.test('request smuggling via "Connection: transfer-encoding" on a chunked request', async (t) => {
-  const live = await liveBackend(t);
-  const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
-  if (umbra === null) return;
-  const bytes =
+      `Content-Length: ${SMUGGLED.length}\r\nConnection: keep-alive, content-length\r\n\r\n${SMUGGLED}`,
+  ],
+  [
+    'request smuggling via "Connection: transfer-encoding" on a chunked request',
     'POST /upload HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n' +
-    `Connection: keep-alive, transfer-encoding\r\n\r\n${SMUGGLED.length.toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`;
-  const r = await rawExchange(umbra.proxyUrl, bytes, { done: responsesReceived(1), quiet: 2000, timeout: 5000 });
-  await sleep(SETTLE_MS);
-  const responses = parseResponses(r.bytes, r.closed).messages;
-  t.equal(responses[0]?.status, 200, 'the client got the live answer', { client: excerpt(r.bytes) });
-  t.equal(seenBody(responses[0])?.body, SMUGGLED, "the live answer echoes the client's body");
-  assertOneFramedPost(t, live, SMUGGLED, r.bytes);
-});
+      `Connection: keep-alive, transfer-encoding\r\n\r\n${SMUGGLED.length.toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`,
+  ],
+];
+
+for (const [name, bytes] of SMUGGLING) {
+  t.test(name, async (t) => {
+    const live = await liveBackend(t);
+    const umbra = await startUmbraOrFail(t, `live: { url: "${live.url}" }`);
+    if (umbra === null) return;
+    const r = await rawExchange(umbra.proxyUrl, bytes, { done: responsesReceived(1), quiet: 2000, timeout: 5000 });
+    await sleep(SETTLE_MS);
+    const responses = parseResponses(r.bytes, r.closed).messages;
+    t.equal(responses[0]?.status, 200, 'the client got the live answer', { client: excerpt(r.bytes) });
+    t.equal(seenBody(responses[0])?.body, SMUGGLED, "the live answer echoes the client's body");
+    assertOneFramedPost(t, live, SMUGGLED, r.bytes);
+  });
+}
 
 /** A request with exactly `fields` header fields, Host included (short names: the count matters, not the size). */
 function withFields(fields: number, opts: { method?: string; last?: string; body?: string } = {}): string {
