@@ -5,7 +5,7 @@
 
 import { failures, fmtCores, fmtMiB, fmtMs, fmtSpread, loadCells, ratio } from '../lib/format.js';
 import { measureRounds } from '../lib/measure.js';
-import { startBackend, startChaosBackend } from '../lib/procs.js';
+import { cpuSecondsOf, startBackend, startChaosBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
 
 export const name = 'dark-chaos';
@@ -66,7 +66,7 @@ async function startConfig(kind, live, maxBodyBytes) {
       await dark.stop();
     },
     // This scrape also resets prom-client's event-loop histogram, so the one after the run covers the run.
-    beforeRun: async () => ({ umbra: counters(await scrapeMetrics(umbra.adminUrl)), served: await served() }),
+    beforeRun: async () => ({ umbra: counters(await scrapeMetrics(umbra.adminUrl)), served: await served(), darkCpu: cpuSecondsOf(dark.pid) }),
     afterRun: async (before) => {
       const m = await scrapeMetrics(umbra.adminUrl);
       const after = counters(m);
@@ -77,6 +77,10 @@ async function startConfig(kind, live, maxBodyBytes) {
         comparisons: sub(after.comparisons, before.umbra.comparisons),
         skips: sub(after.skips, before.umbra.skips),
         served: sub(servedNow, before.served),
+        // The dark backend shares this machine's two cores with umbra, live and the load
+        // generator: what it burns is CPU the live path does not get here (in a real
+        // deployment the dark runs elsewhere).
+        darkCpuSec: before.darkCpu === null ? null : (cpuSecondsOf(dark.pid) ?? NaN) - before.darkCpu,
         // Since the processes started: after the last round, the whole run (hangs end after their round).
         sinceStart: { ...after, served: servedNow },
         bufferedBytes: sumMetric(m, BUFFERED_GAUGE),
@@ -195,6 +199,7 @@ export async function run(ctx) {
       describe(r.extra.skips),
       buffered[i] === null ? '—' : fmtMiB(buffered[i]),
       fmtSpread(r),
+      r.extra.darkCpuSec === null || !(r.seconds > 0) ? '—' : `${Math.round((100 * r.extra.darkCpuSec) / r.seconds)} %`,
       fmtCores(r.otherCores),
     ];
   });
@@ -224,7 +229,7 @@ export async function run(ctx) {
     about,
     tables: [
       {
-        head: ['umbra, 100 % mirrored to', 'live req/s', 'p50', 'p99', 'failed', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'event-loop delay p99 / max', 'mirror decisions', 'shadow errors', 'comparisons', 'comparison skips', 'shadow buffered bytes (max at round ends)', 'req/s over rounds', 'other load (cores)'],
+        head: ['umbra, 100 % mirrored to', 'live req/s', 'p50', 'p99', 'failed', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'event-loop delay p99 / max', 'mirror decisions', 'shadow errors', 'comparisons', 'comparison skips', 'shadow buffered bytes (max at round ends)', 'req/s over rounds', 'dark backend CPU (% of a core)', 'other load (cores)'],
         rows,
       },
       ...(mixRows.length > 0 ? [{ head: ['chaos dark answer', `per ${chaosMix.cycle.toLocaleString('en-US')} requests`, 'what it does', 'served, best round', 'served, whole run'], rows: mixRows }] : []),
