@@ -145,6 +145,16 @@ export class PathSet {
     return false;
   }
 
+  /** The lowest index (in the order given) of a pattern that selects this node; -1 for none. */
+  matchedPattern(states: States): number {
+    let best = -1;
+    for (const s of states) {
+      const i = s >> 8;
+      if ((s & 0xff) === this.patterns[i]?.length && (best < 0 || i < best)) best = i;
+    }
+    return best;
+  }
+
   /** States after following a whole concrete path from the root. */
   walk(segments: readonly Segment[]): States {
     let st = this.start();

@@ -67,6 +67,24 @@ export interface CompareConfig {
   readonly ignore: readonly string[];
   readonly unordered: readonly string[];
   readonly tolerance: number;
+  /** Arrays of objects paired by a member, order ignored (`compare.keyed`: array path -> member name). */
+  readonly keyed: readonly KeyedArray[];
+  /** Fields only the dark answer has, under these paths, are compatible additions, not mismatches. */
+  readonly allowAdded: readonly string[];
+  /** Per-field numeric tolerances, over `tolerance` (`compare.tolerances`: path -> {absolute, relative}). */
+  readonly tolerances: readonly FieldTolerance[];
+}
+
+export interface KeyedArray {
+  readonly path: string;
+  readonly member: string;
+}
+
+/** A number at `path` matches when within `absolute` or within `relative` (0 = that form unused). */
+export interface FieldTolerance {
+  readonly path: string;
+  readonly absolute: number;
+  readonly relative: number;
 }
 
 export interface RedactConfig {

@@ -38,7 +38,7 @@ export const DEFAULTS = deepFreeze({
   sample: 0.1,
   /** maxBufferedBytes: when the config sets none and no container memory limit is found (see bufferedBytesFor). */
   mirror: { sampleBy: null, methods: SAFE_METHODS, maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
-  compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 },
+  compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
   redact: { headers: [], fields: [] },
   limits: {
     headersTimeout: 10_000,
@@ -252,6 +252,9 @@ function readCompare(f: Fields, at: Value | undefined): CompareConfig {
     ignore: f.fieldPaths(s.given('ignore')),
     unordered: f.fieldPaths(s.given('unordered')),
     tolerance: readTolerance(f, s.given('tolerance'), DEFAULTS.compare.tolerance),
+    keyed: [],
+    allowAdded: [],
+    tolerances: [],
   };
 }
 
@@ -366,6 +369,9 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
       ignore: unique([...compare.ignore, ...f.fieldPaths(c.given('ignore'))]),
       unordered: unique([...compare.unordered, ...f.fieldPaths(c.given('unordered'))]),
       tolerance: readTolerance(f, c.given('tolerance'), compare.tolerance),
+      keyed: compare.keyed,
+      allowAdded: compare.allowAdded,
+      tolerances: compare.tolerances,
     };
 
     if (name !== undefined && match !== undefined) routes.push({ name, match, mirror: routeMirror, compare: routeCompare });

@@ -212,7 +212,7 @@ const rows: Row[] = [
   { name: '__proto__ key is data', live: ans('{"__proto__":{"x":1},"n":12345678901234567890}'), dark: ans('{"__proto__":{"x":2},"n":12345678901234567890}'), result: 'mismatch', diffs: ['$.__proto__.x changed'] },
 ];
 
-const base: CompareConfig = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 };
+const base: CompareConfig = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
 
 for (const row of rows) {
   void t.test(row.name, async (t) => {

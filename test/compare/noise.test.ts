@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Answer } from '../../src/compare/index.js';
 import { NoiseLearner, compareWithBaseline, compileRules } from '../../src/compare/index.js';
 
-const rules = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 }, { maxDecodedBytes: 1 << 20 });
+const rules = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 1 << 20 });
 const ctx = { method: 'GET' };
 
 function answer(body: unknown, headers: Record<string, string> = {}): Answer {

@@ -4,7 +4,7 @@ import type { Answer } from '../../src/compare/index.js';
 import { CompareBusyError, ComparePool, MemoryBudget, NoiseLearner, compareAnswers, compileRules } from '../../src/compare/index.js';
 
 const rules = compileRules(
-  { ignoreHeaders: [], ignore: ['$.items[*].updatedAt'], unordered: ['$.tags'], tolerance: 0 },
+  { ignoreHeaders: [], ignore: ['$.items[*].updatedAt'], unordered: ['$.tags'], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
   { maxDecodedBytes: 16 * 1024 * 1024 },
 );
 const ctx = { method: 'GET' };
@@ -129,7 +129,7 @@ void t.test('compression bombs stop at maxDecodedBytes, and every byte comes bac
   const budget = new MemoryBudget(64 * 1024 * 1024);
   const pool = new ComparePool({ size: 1, budget });
   t.teardown(() => pool.close());
-  const small = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 }, { maxDecodedBytes: 4 * 1024 * 1024 });
+  const small = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 4 * 1024 * 1024 });
   const live = answer(Buffer.from('{"ok":true}'));
   for (const [name, body, coding] of bombs()) {
     t.ok(body.length < 200_000, `${name} bomb is small: ${body.length} bytes`);
@@ -173,7 +173,7 @@ void t.test('a worker stopped mid-job gives back what it held', async (t) => {
   // Eight 64 MiB gzip members: 512 MiB to decode, far longer than the job may take.
   const [, member] = bombs()[1] as [string, Buffer, string];
   const body = Buffer.concat(Array.from({ length: 8 }, () => member));
-  const huge = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 }, { maxDecodedBytes: 900 * 1024 * 1024 });
+  const huge = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 900 * 1024 * 1024 });
   pool.jobTimeoutMs = 150;
   let most = 0;
   const watch = setInterval(() => (most = Math.max(most, budget.bytes)), 2);

@@ -52,6 +52,9 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
     ignore: ['$.meta.requestId', '$.items[*].updatedAt', '$..etag'],
     unordered: ['$.tags'],
     tolerance: 0,
+    keyed: [],
+    allowAdded: [],
+    tolerances: [],
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
   t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 });
@@ -72,7 +75,7 @@ void t.test('the example takes the admin token from the environment', (t) => {
 void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
   const c = load(LIVE);
   const mirror = { sample: 0, sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1_048_576, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' };
-  const compare = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 };
+  const compare = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
   t.strictSame(c, {
     source: 'c.yaml',
     listen: { host: '0.0.0.0', port: 8080 },
@@ -402,7 +405,7 @@ void t.test('routes: merge semantics and default last', (t) => {
     name: 'orders',
     match: { path: '/orders/:id/items/*', methods: ['GET', 'POST'] },
     mirror: { sample: 1, sampleBy: null, methods: ['GET', 'POST'], maxBodyBytes: 2_097_152, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' },
-    compare: { ignoreHeaders: ['x-trace-id', 'x-cache'], ignore: ['$.meta.id', '$.lastSeen'], unordered: ['$.tags', '$.ids'], tolerance: 0 },
+    compare: { ignoreHeaders: ['x-trace-id', 'x-cache'], ignore: ['$.meta.id', '$.lastSeen'], unordered: ['$.tags', '$.ids'], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
   });
   t.strictSame(api, { name: 'api_v2', match: { prefix: '/api/v2/', methods: null }, mirror: c.mirror, compare: c.compare });
   t.strictSame(def, { name: 'default', match: null, mirror: c.mirror, compare: c.compare });

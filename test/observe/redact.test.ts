@@ -90,7 +90,7 @@ void t.test('differences keep their path, lose their values', (t) => {
 });
 
 void t.test('end to end: a verdict on secret fields shows no secret', async (t) => {
-  const rules = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0 }, { maxDecodedBytes: 1 << 20 });
+  const rules = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 1 << 20 });
   const mk = (pw: string, auth: string) => ({
     status: 200,
     headers: { 'content-type': 'application/json', 'www-authenticate': auth },
