@@ -105,3 +105,13 @@ void t.test('end to end: a verdict on secret fields shows no secret', async (t) 
   t.match(out, /header:www-authenticate/);
   t.end();
 });
+
+void t.test('JSON values nested 100 000 deep are redacted without recursion', (t) => {
+  const r = compileRedactor({ headers: [], fields: ['$..password'] });
+  const depth = 100_000;
+  const doc = JSON.parse(`${'{"a":['.repeat(depth)}{"password":"s3cret","keep":1}${']}'.repeat(depth)}`) as unknown;
+  let node = r.redactJson(doc) as Record<string, unknown>;
+  for (let i = 0; i < depth; i++) node = (node.a as Record<string, unknown>[])[0] as Record<string, unknown>;
+  t.strictSame(node, { password: REDACTED, keep: 1 });
+  t.end();
+});
