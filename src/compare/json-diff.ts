@@ -528,27 +528,30 @@ class Walker {
     }
   }
 
+  /** Pushes this pair's work straight onto the stack, last first, so it runs in key order. */
   private objects(l: Obj, d: Obj, st: St, place: Place | null, stack: Task[]): void {
-    const tasks: Task[] = [];
-    for (const k of Object.keys(l)) {
-      const cst = this.step(st, k);
-      if (this.ignored(cst)) continue;
-      const lv = l[k] as JsonValue;
-      const at: Place = { parent: place, seg: k };
-      if (!Object.hasOwn(d, k)) {
-        tasks.push(removed(at, lv));
-        continue;
-      }
-      const dv = d[k] as JsonValue;
-      if (lv !== dv) tasks.push({ l: lv, d: dv, st: cst, place: at });
-    }
-    for (const k of Object.keys(d)) {
+    const dKeys = Object.keys(d);
+    for (let i = dKeys.length - 1; i >= 0; i--) {
+      const k = dKeys[i] as string;
       if (Object.hasOwn(l, k)) continue;
       const cst = this.step(st, k);
       if (this.ignored(cst) || cst.allow) continue;
-      tasks.push(added({ parent: place, seg: k }, d[k]));
+      stack.push(added({ parent: place, seg: k }, d[k]));
     }
-    pushAll(stack, tasks);
+    const lKeys = Object.keys(l);
+    for (let i = lKeys.length - 1; i >= 0; i--) {
+      const k = lKeys[i] as string;
+      const lv = l[k] as JsonValue;
+      const has = Object.hasOwn(d, k);
+      const dv = has ? (d[k] as JsonValue) : undefined;
+      // Equal primitives (the common case) cost no states and no objects.
+      if (lv === dv) continue;
+      const cst = this.step(st, k);
+      if (this.ignored(cst)) continue;
+      const at: Place = { parent: place, seg: k };
+      if (has) stack.push({ l: lv, d: dv as JsonValue, st: cst, place: at });
+      else stack.push(removed(at, lv));
+    }
   }
 
   /**
