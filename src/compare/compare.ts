@@ -64,9 +64,11 @@ export function compareReady(
   if (live.status !== other.status) out.add('status', 'status', 'changed', live.status, other.status);
   diffHeaders(live.headers, other.headers, rules.ignoredHeaders, out);
   if (plan === 'plain' || plan === 'decode') {
-    const mt = parseMediaType(live.headers['content-type']) ?? parseMediaType(other.headers['content-type']);
-    if (plan === 'plain') diffBodies(live.body, other.body, mt, rules, out);
-    else diffBodies(liveBody, otherBody, mt, rules, out);
+    // Each side is read as its own content-type says; a side without one as the other's.
+    const lt = parseMediaType(live.headers['content-type']);
+    const ot = parseMediaType(other.headers['content-type']);
+    if (plan === 'plain') diffBodies(live.body, other.body, lt ?? ot, ot ?? lt, rules, out);
+    else diffBodies(liveBody, otherBody, lt ?? ot, ot ?? lt, rules, out);
   }
   return verdictOf(out.list);
 }

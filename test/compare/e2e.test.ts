@@ -2,7 +2,7 @@
 // checked through the metrics, the API and the logs (DESIGN §5, §6, §7).
 import t, { type Test } from 'tap';
 import { gzipSync } from 'node:zlib';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { json, metricValue, request, startBackend, until, type Backend } from '../helpers/net.js';
 import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
@@ -103,6 +103,28 @@ t.test('key order, dates and encodings do not make a mismatch', async (t) => {
   await request(`${umbra.proxyUrl}/x`);
   const m = await settled(umbra, 1);
   t.equal(metricValue(m, 'umbra_comparisons_total', { result: 'match' }), 1);
+});
+
+t.test('text that differs only in an invalid byte sequence is a mismatch (lossy decoding read both as U+FFFD)', async (t) => {
+  const body = (last: number): Buffer => Buffer.concat([Buffer.from('total: 3\n'), Buffer.of(last)]);
+  const sendText = (b: Buffer): Answerer => (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(b);
+  };
+  const { umbra } = await trio(t, sendText(body(0xff)), sendText(body(0xfe)), `
+routes:
+  - name: report
+    match: { path: /report }`);
+  t.equal(body(0xff).toString('utf8'), body(0xfe).toString('utf8'), 'the same text when decoded lossily');
+  const r = await request(`${umbra.proxyUrl}/report`);
+  t.same(r.body, body(0xff), 'the client gets live bytes as sent');
+  const m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'report', result: 'mismatch' }), 1);
+  t.equal(metricValue(m, 'umbra_mismatches_total', { route: 'report', part: 'body' }), 1);
+  t.equal(metricValue(m, 'umbra_field_mismatches_total', { route: 'report', field: '$' }), 1);
+  const d = (await json(`${umbra.adminUrl}/api/divergences?route=report`)).body.divergences[0];
+  const summary = (b: Buffer): { bytes: number; sha256: string } => ({ bytes: b.length, sha256: createHash('sha256').update(b).digest('hex') });
+  t.same(d.differences, [{ part: 'body', field: '$', kind: 'changed', live: summary(body(0xff)), dark: summary(body(0xfe)) }]);
 });
 
 t.test('a status difference is reported as status', async (t) => {
