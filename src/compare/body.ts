@@ -98,6 +98,47 @@ export function parseMediaType(header: string | string[] | undefined): MediaType
   return { type: essence.toLowerCase(), charset, params, wellFormed };
 }
 
+/**
+ * True when two Content-Type values name the same media type: type/subtype and
+ * parameter names case-insensitive, parameter order, optional whitespace and
+ * quoting ignored, charset values case-insensitive with the spellings of UTF-8
+ * as one. Other values compare exactly. A value that does not parse cleanly is
+ * equal only to the same text.
+ */
+export function sameMediaType(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = parseMediaType(a);
+  const y = parseMediaType(b);
+  if (x === null || y === null || !x.wellFormed || !y.wellFormed) return false;
+  if (x.type !== y.type || x.params.length !== y.params.length) return false;
+  const px = canonicalParams(x);
+  const py = canonicalParams(y);
+  return px.every((p, i) => p === py[i]);
+}
+
+function canonicalParams(mt: MediaType): string[] {
+  // Stable sort by name: repeated names keep their order (the first one wins for readers).
+  return mt.params
+    .map(([n, v]) => `${n}=${n === 'charset' ? charsetKey(v) : v}`)
+    .sort((p, q) => {
+      const np = p.slice(0, p.indexOf('='));
+      const nq = q.slice(0, q.indexOf('='));
+      return np < nq ? -1 : np > nq ? 1 : 0;
+    });
+}
+
+/**
+ * The charset label as compared in headers: lower case, and every label the
+ * Encoding Standard maps to UTF-8 (`utf8`, `unicode-1-1-utf-8`) as `utf-8`.
+ * Other aliases stay apart: the Encoding Standard folds charsets that other
+ * clients tell apart (`us-ascii` and `iso-8859-1` are windows-1252 to it,
+ * `utf-16` is utf-16le), so a change between them is reported.
+ */
+function charsetKey(label: string): string {
+  const l = label.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
+  return decoderFor(l)?.encoding === 'utf-8' ? 'utf-8' : l;
+}
+
 const TEXT_TYPES = new Set([
   'application/xml',
   'application/javascript',

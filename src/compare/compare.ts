@@ -10,7 +10,7 @@ import type { CompiledRules } from './rules.js';
 import { UNCOUNTED, type ByteBudget } from './budget.js';
 import { Collector, trimString } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
-import { diffBodies, parseMediaType } from './body.js';
+import { diffBodies, parseMediaType, sameMediaType } from './body.js';
 
 export function skipped(reason: SkipReason): Verdict {
   return { result: 'skipped', reason, differences: [], noise: [] };
@@ -209,6 +209,7 @@ export function diffHeaders(live: Headers, dark: Headers, ignored: ReadonlySet<s
     const a = l.get(name);
     const b = d.get(name);
     if (a === b) continue;
+    if (name === 'content-type' && a !== undefined && b !== undefined && sameMediaType(a, b)) continue;
     const field = `header:${name}`;
     if (a === undefined) out.add('header', field, 'added', undefined, trimString(b ?? ''));
     else if (b === undefined) out.add('header', field, 'removed', trimString(a), undefined);

@@ -7,7 +7,7 @@ import { TextDecoder } from 'node:util';
 import type { CompareConfig } from '../../src/config/types.js';
 import type { Answer } from '../../src/compare/index.js';
 import { compareAnswers, compileRules } from '../../src/compare/index.js';
-import { binarySummary, bodyKind, decodeText, parseMediaType } from '../../src/compare/body.js';
+import { binarySummary, bodyKind, decodeText, parseMediaType, sameMediaType } from '../../src/compare/body.js';
 
 const base: CompareConfig = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
 const rules = compileRules(base, { maxDecodedBytes: 1 << 20 });
@@ -104,6 +104,20 @@ const rows: Row[] = [
     diffs: ['header:content-type changed', '$ changed'],
     values: { live: binarySummary(Buffer.from('a')), dark: binarySummary(Buffer.from('b')) },
   },
+
+  // content-type compared as a media type
+  { name: 'content-type: case, quotes, whitespace and utf8', live: ans('application/json; charset=utf-8', '{}'), dark: ans('Application/JSON ;Charset="UTF8"', '{}'), diffs: [] },
+  { name: 'content-type: unicode-1-1-utf-8 is utf-8', live: ans('text/plain; charset=utf-8', 'x'), dark: ans('text/plain; charset=unicode-1-1-utf-8', 'x'), diffs: [] },
+  { name: 'content-type: parameter order', live: ans('multipart/mixed; boundary=x; charset=utf-8', 'x'), dark: ans('multipart/mixed;charset=UTF-8 ;  boundary="x"', 'x'), diffs: [] },
+  { name: 'content-type: an empty parameter', live: ans('text/plain;', 'x'), dark: ans('text/plain', 'x'), diffs: [] },
+  { name: 'content-type: a quoted-pair', live: ans('text/plain; p="a\\b"', 'x'), dark: ans('text/plain; p=ab', 'x'), diffs: [] },
+  { name: 'content-type: boundary values compare exactly', live: ans('multipart/mixed; boundary=ABC', 'x'), dark: ans('multipart/mixed; boundary=abc', 'x'), diffs: ['header:content-type changed'], values: { live: 'multipart/mixed; boundary=ABC', dark: 'multipart/mixed; boundary=abc' } },
+  { name: 'content-type: another charset', live: ans('text/plain; charset=utf-8', 'x'), dark: ans('text/plain; charset=us-ascii', 'x'), diffs: ['header:content-type changed'] },
+  { name: 'content-type: latin1 and windows-1252 are different charsets', live: ans('text/plain; charset=latin1', 'x'), dark: ans('text/plain; charset=windows-1252', 'x'), diffs: ['header:content-type changed'] },
+  { name: 'content-type: a charset on one side only', live: ans('text/plain', 'x'), dark: ans('text/plain; charset=utf-8', 'x'), diffs: ['header:content-type changed'] },
+  { name: 'content-type: another subtype', live: ans('text/plain', 'x'), dark: ans('text/html', 'x'), diffs: ['header:content-type changed'] },
+  { name: 'content-type: a malformed parameter compares as text', live: ans('text/plain; charset', 'x'), dark: ans('text/plain', 'x'), diffs: ['header:content-type changed'] },
+  { name: 'content-type: repeated parameters keep their order', live: ans('text/plain; charset=utf-8; charset=latin1', 'x'), dark: ans('text/plain; charset=latin1; charset=utf-8', 'x'), diffs: ['header:content-type changed'] },
 ];
 
 for (const row of rows) {
@@ -162,6 +176,18 @@ void t.test('bodyKind', async (t) => {
   t.equal(kind('application/atom+xml'), 'text');
   t.equal(kind('image/png'), 'binary');
   t.equal(bodyKind(null), 'binary');
+});
+
+void t.test('sameMediaType', async (t) => {
+  t.ok(sameMediaType('text/plain; charset=utf-8', 'TEXT/PLAIN; CHARSET=UTF8'));
+  t.ok(sameMediaType('text/plain; a=1; b=2', 'text/plain ; b="2";a=1'));
+  t.notOk(sameMediaType('text/plain; a=1', 'text/plain; a=1; a=1'), 'parameter count');
+  t.notOk(sameMediaType('text/plain; a=x', 'text/plain; a=X'));
+  t.notOk(sameMediaType('text/plain; charset=utf-8', 'text/plain; charset=utf-16'));
+  t.notOk(sameMediaType('text/plain; charset=x-made-up', 'text/plain; charset=x-other'));
+  t.ok(sameMediaType('text/plain; charset=X-Made-Up', 'text/plain; charset="x-made-up"'), 'unknown labels: case-insensitive');
+  t.ok(sameMediaType('text/plain; charset', 'text/plain; charset'), 'malformed: the same text');
+  t.notOk(sameMediaType('text/plain; charset', 'text/plain;  charset'), 'malformed: only the same text');
 });
 
 void t.test('decodeText is fatal and strips only its own BOM', async (t) => {

@@ -127,6 +127,42 @@ routes:
   t.same(d.differences, [{ part: 'body', field: '$', kind: 'changed', live: summary(body(0xff)), dark: summary(body(0xfe)) }]);
 });
 
+t.test('charsets and media types: the same text in two charsets, one media type spelt two ways', async (t) => {
+  const answers: Record<string, [live: [string, Buffer], dark: [string, Buffer]]> = {
+    // Same text, other charset: only the header differs.
+    '/latin1': [
+      ['text/plain; charset=iso-8859-1', Buffer.from('café', 'latin1')],
+      ['text/plain; charset=utf-8', Buffer.from('café')],
+    ],
+    // Same media type spelt two ways, same bytes: a match.
+    '/spelling': [
+      ['Application/JSON; charset=UTF-8', Buffer.from('{"a":1}')],
+      ['application/json;charset="utf8"', Buffer.from('{ "a": 1.0 }')],
+    ],
+  };
+  const side = (i: 0 | 1): Answerer => (req, res) => {
+    const [ct, b] = answers[req.url ?? '']?.[i] ?? ['text/plain', Buffer.from('?')];
+    res.writeHead(200, { 'content-type': ct });
+    res.end(b);
+  };
+  const { umbra } = await trio(t, side(0), side(1), `
+routes:
+  - name: latin1
+    match: { path: /latin1 }
+  - name: spelling
+    match: { path: /spelling }`);
+  await request(`${umbra.proxyUrl}/latin1`);
+  await request(`${umbra.proxyUrl}/spelling`);
+  const m = await settled(umbra, 2);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'spelling', result: 'match' }), 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'latin1', result: 'mismatch' }), 1);
+  t.equal(metricValue(m, 'umbra_mismatches_total', { route: 'latin1', part: 'body' }), 0, 'the body reads the same');
+  const d = (await json(`${umbra.adminUrl}/api/divergences?route=latin1`)).body.divergences[0];
+  t.same(d.differences, [
+    { part: 'header', field: 'header:content-type', kind: 'changed', live: 'text/plain; charset=iso-8859-1', dark: 'text/plain; charset=utf-8' },
+  ]);
+});
+
 t.test('a status difference is reported as status', async (t) => {
   const { umbra } = await trio(t, sendJson({ ok: true }), (_req, res) => {
     res.writeHead(404, { 'content-type': 'application/json' });
