@@ -185,10 +185,11 @@ function decoderFor(label: string): TextDecoder | null {
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * The decoder for one side's body: its declared charset, UTF-8 without one
- * (text/* has no default charset since RFC 6657 and RFC 9110; JSON is UTF-8,
- * RFC 8259 §8.1). An unknown label: null for text (its bytes are compared), but
- * UTF-8 for JSON, where a charset parameter has no defined meaning.
+ * The decoder for one side's body: its declared charset, UTF-8 without one.
+ * (The RFC default for text/plain is US-ASCII, RFC 2046 and 6657, which UTF-8
+ * reads the same; JSON is UTF-8, RFC 8259 §8.1.) An unknown label: null for
+ * text (its bytes are compared), UTF-8 for JSON, whose media type defines no
+ * charset parameter.
  */
 function decoderOf(mt: MediaType | null): TextDecoder | null {
   if (mt === null || mt.charset === null) return UTF8;
