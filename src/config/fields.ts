@@ -5,7 +5,7 @@ import type { ListenAddress, Method } from './types.js';
 import { items, numeric, quantity, text } from './read.js';
 import type { Reader, Section, Value } from './read.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
-import { METHODS, checkBackendUrl, checkFieldPath, parseHeaderName, parseListen, parseMethod } from './values.js';
+import { METHODS, canonicalFieldPath, checkBackendUrl, parseHeaderName, parseListen, parseMethod } from './values.js';
 
 export function unique<T>(list: readonly T[]): T[] {
   return [...new Set(list)];
@@ -110,10 +110,11 @@ export class Fields {
     });
   }
 
+  /** Field paths, each in canonical form (so a path written two ways is listed once). */
   fieldPaths(v: Value | undefined): string[] {
     return this.list(v, (s) => {
-      const problem = checkFieldPath(s);
-      return problem === undefined ? { value: s } : { problem };
+      const parsed = canonicalFieldPath(s);
+      return typeof parsed === 'string' ? { problem: parsed } : { value: parsed.path };
     });
   }
 
