@@ -49,12 +49,15 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   });
   t.strictSame(c.compare, {
     ignoreHeaders: ['x-trace-id'],
-    ignore: ['$.meta.requestId', '$.items[*].updatedAt', '$..etag'],
+    ignore: ['$.meta.requestId', '$.items[*].updatedAt', '$..etag', '$["x-cache-key"]'],
     unordered: ['$.tags'],
     tolerance: 0,
-    keyed: [],
-    allowAdded: [],
-    tolerances: [],
+    keyed: [{ path: '$.orders', member: 'id' }],
+    allowAdded: ['$.meta'],
+    tolerances: [
+      { path: '$.items[*].price', absolute: 0.01, relative: 0 },
+      { path: '$.score', absolute: 0, relative: 0.05 },
+    ],
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
   t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 });
