@@ -16,5 +16,5 @@ export { CompareBusyError, ComparePool, ComparePoolError } from './pool.js';
 export type { JsonValue } from './json-parse.js';
 export { BigNum, parseJson } from './json-parse.js';
 export type { Segment, States } from './paths.js';
-export { PathSet, PathSyntaxError, canonicalSegments, parsePath } from './paths.js';
+export { PathSet, PathSyntaxError, canonicalPath, canonicalSegments, formatPath, parsePath } from './paths.js';
 export { MAX_DIFFERENCES, MAX_STRING, summarise } from './differences.js';
