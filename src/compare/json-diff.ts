@@ -16,11 +16,11 @@
 //     first, then the leftovers by least difference); or by a key member.
 
 import type { Kind } from './types.js';
-import type { Collector } from './differences.js';
+import { MAX_DIFFERENCES, type Collector } from './differences.js';
 import type { JsonValue } from './json-parse.js';
 import { BigNum } from './json-parse.js';
 import type { PathSet, States } from './paths.js';
-import { INDEX_STEP, keyStep } from './paths.js';
+import { formatPath } from './paths.js';
 
 export interface JsonRules {
   readonly ignore: PathSet;
@@ -60,24 +60,14 @@ interface Place {
   readonly parent: Place | null;
   /** An object key, or null for an array element (reported as [*]). */
   readonly seg: string | null;
-}
-
-/** Canonical path text; `null` entries are array steps. */
-export function formatPath(path: readonly (string | null)[]): string {
-  let s = '$';
-  for (const seg of path) s += seg === null ? INDEX_STEP : keyStep(seg);
-  return s;
+  /** The number of its canonical path within one comparison, once asked for (Walker.pathId). */
+  id?: number;
 }
 
 function placeText(p: Place | null): string {
   const segs: (string | null)[] = [];
   for (let q = p; q !== null; q = q.parent) segs.push(q.seg);
-  let s = '$';
-  for (let i = segs.length - 1; i >= 0; i--) {
-    const seg = segs[i] as string | null;
-    s += seg === null ? INDEX_STEP : keyStep(seg);
-  }
-  return s;
+  return formatPath(segs.reverse());
 }
 
 /** Where differences go: the collector, or a probe that counts them. */
@@ -253,11 +243,12 @@ interface Level {
   current: number;
   /** Positions whose elements reported a difference. */
   readonly positions: Set<number>;
-  readonly reports: Report[];
+  /** Reports held back, by field and kind, as the collector will keep them. */
+  readonly reports: Map<string, Report[]>;
 }
 
-/** Reports one level holds back; past it they are dropped (the collector keeps far fewer). */
-const MAX_BUFFERED = 1000;
+/** Reports a level holds back per field and kind; the collector keeps no more examples than this. */
+const MAX_BUFFERED_EXAMPLES = 10;
 
 type Task = Frame | Report | Mark | End;
 
@@ -453,6 +444,7 @@ class Walker {
 
   /** Open same-length ordered arrays, innermost last: their reports wait for the reorder check. */
   private readonly levels: Level[] = [];
+  private readonly paths = new Map<string, number>();
   private sink: Sink = new CountingSink(0);
 
   diff(live: JsonValue, dark: JsonValue, st: St, place: Place | null, sink: Sink): void {
@@ -468,6 +460,28 @@ class Walker {
     }
   }
 
+  /** One number per canonical path (two elements of an array share theirs), in O(1) a step. */
+  private pathId(place: Place | null): number {
+    if (place === null) return 0;
+    if (place.id !== undefined) return place.id;
+    const chain: Place[] = [];
+    let p: Place | null = place;
+    for (; p !== null && p.id === undefined; p = p.parent) chain.push(p);
+    let id = p === null ? 0 : (p.id as number);
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const q = chain[i] as Place;
+      const name = `${id}${q.seg === null ? '[' : `.${q.seg}`}`;
+      let known = this.paths.get(name);
+      if (known === undefined) {
+        known = this.paths.size + 1;
+        this.paths.set(name, known);
+      }
+      q.id = known;
+      id = known;
+    }
+    return id;
+  }
+
   private emit(place: Place | null, kind: Kind, live: unknown, dark: unknown): void {
     const level = this.levels[this.levels.length - 1];
     if (level === undefined) {
@@ -475,7 +489,13 @@ class Walker {
       return;
     }
     level.positions.add(level.current);
-    if (level.reports.length < MAX_BUFFERED) level.reports.push({ report: kind, place: place, live, dark });
+    // Held back per (field, kind), at most as many distinct ones and examples as the
+    // collector can keep, so a long array never drops a kind it has not seen yet.
+    const key = `${this.pathId(place)} ${kind}`;
+    const held = level.reports.get(key);
+    if (held === undefined) {
+      if (level.reports.size < MAX_DIFFERENCES) level.reports.set(key, [{ report: kind, place, live, dark }]);
+    } else if (held.length < MAX_BUFFERED_EXAMPLES) held.push({ report: kind, place, live, dark });
   }
 
   /**
@@ -489,7 +509,7 @@ class Walker {
       this.emit(level.place, 'order', level.l, level.d);
       return;
     }
-    for (const r of level.reports) this.emit(r.place, r.report, r.live, r.dark);
+    for (const held of level.reports.values()) for (const r of held) this.emit(r.place, r.report, r.live, r.dark);
   }
 
   private node(f: Frame, stack: Task[]): void {
@@ -560,7 +580,7 @@ class Walker {
    */
   private orderedArrays(l: JsonValue[], d: JsonValue[], est: St, elem: Place, place: Place | null, stack: Task[]): void {
     const n = Math.min(l.length, d.length);
-    const level = l.length === d.length && n > 1 && !this.probing ? { l, d, est, place, current: 0, positions: new Set<number>(), reports: [] } : null;
+    const level = l.length === d.length && n > 1 && !this.probing ? { l, d, est, place, current: 0, positions: new Set<number>(), reports: new Map<string, Report[]>() } : null;
     const tasks: Task[] = [];
     if (level !== null) this.levels.push(level);
     for (let i = 0; i < n; i++) {

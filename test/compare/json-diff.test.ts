@@ -148,3 +148,9 @@ void t.test('deeply nested pairs of same-length arrays stay linear', async (t) =
   diffJson(parseJson(live), parseJson(dark), compileRules(base, { maxDecodedBytes: 1 << 20 }), out);
   t.equal(out.list.length, 1);
 });
+
+void t.test('a long array of one length never drops a kind it has not reported yet', async (t) => {
+  const n = 1500;
+  t.strictSame(diffs([...new Array<number>(n).fill(0), 0], [...new Array<number>(n).fill(1), 'x']), ['$[*] changed', '$[*] type']);
+  t.strictSame(diffs([new Array<number>(n).fill(0), 'x'], [new Array<number>(n).fill(1), 'y']), ['$[*][*] changed', '$[*] changed'], 'through nesting');
+});

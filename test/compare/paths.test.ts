@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { FieldStep, Segment } from '../../src/compare/paths.js';
 import { PathSet, canonicalPath, canonicalSegments, formatFieldPath, formatPath, parsePath } from '../../src/compare/paths.js';
-import { formatPath as engineFormatPath } from '../../src/compare/json-diff.js';
+import { compareAnswers, compileRules } from '../../src/compare/index.js';
 
 /** Keys that have broken path code before, or could: every one must round-trip. */
 const TRICKY_KEYS = [
@@ -111,13 +111,49 @@ void t.test('property: every rule is written canonically and read back the same'
   t.end();
 });
 
-void t.test("property: formatPath writes what the engine reports today (json-diff's formatPath)", (t) => {
+/** A JSON document holding `leaf` at the concrete path `segs` (an index n: n nulls before it). */
+function docAt(segs: readonly (string | number)[], leaf: unknown): unknown {
+  let v: unknown = leaf;
+  for (let i = segs.length - 1; i >= 0; i--) {
+    const s = segs[i] as string | number;
+    if (typeof s === 'number') {
+      const arr: unknown[] = new Array<unknown>(s % 4).fill(null);
+      arr.push(v);
+      v = arr;
+    } else {
+      const o: Record<string, unknown> = {};
+      Object.defineProperty(o, s, { value: v, enumerable: true, writable: true, configurable: true });
+      v = o;
+    }
+  }
+  return v;
+}
+
+const EMPTY = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
+const json = (v: unknown): { status: number; headers: Record<string, string>; body: Buffer; truncated: boolean } => ({
+  status: 200,
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from(JSON.stringify(v)),
+  truncated: false,
+});
+
+void t.test('property: the path the engine reports, pasted into ignore, hides exactly that difference', (t) => {
   check(
     t,
-    'same text',
+    'reported path as an ignore rule',
     fc.property(concrete, (segs) => {
-      assert.equal(formatPath(segs), engineFormatPath(reported(segs) as (string | null)[]));
+      const verdict = compareAnswers(json(docAt(segs, 1)), json(docAt(segs, 2)), compileRules(EMPTY, { maxDecodedBytes: 1 << 20 }), { method: 'GET' });
+      assert.equal(verdict.differences.length, 1);
+      const field = verdict.differences[0]?.field as string;
+      assert.equal(field, formatPath(reported(segs)));
+      const rules = compileRules({ ...EMPTY, ignore: [field] }, { maxDecodedBytes: 1 << 20 });
+      assert.equal(compareAnswers(json(docAt(segs, 1)), json(docAt(segs, 2)), rules, { method: 'GET' }).result, 'match');
+      // ...and nothing else: a difference next to it is still reported.
+      if (segs.length === 0) return; // the root: there is nothing beside it
+      const beside = compareAnswers(json([docAt(segs, 1), 1]), json([docAt(segs, 1), 2]), rules, { method: 'GET' });
+      assert.equal(beside.result, 'mismatch');
     }),
+    200,
   );
   t.end();
 });
