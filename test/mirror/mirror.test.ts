@@ -289,6 +289,31 @@ t.test('the secondary gets the same copy, without the shadow marker (it is a liv
   t.equal(metricValue(m, 'umbra_request_duration_seconds_count', { target: 'dark' }), 1);
 });
 
+t.test('a mirrored write never reaches the secondary (a live instance): dark alone, compared without a baseline', async (t) => {
+  const live = await jsonBackend({ v: 1 });
+  const dark = await jsonBackend({ v: 1 });
+  const secondary = await jsonBackend({ v: 1 });
+  const umbra = await startTestUmbra(
+    `live: { url: "${live.url}" }\ndark: { url: "${dark.url}" }\nsecondary: { url: "${secondary.url}" }\nmirror: { sample: 1.0, methods: [GET, POST, PUT, PATCH, DELETE] }`,
+  );
+  t.teardown(async () => {
+    await umbra.stop();
+    await Promise.all([live.close(), dark.close(), secondary.close()]);
+  });
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+    await request(`${umbra.proxyUrl}/cart`, { method, body: '{"item":1}', headers: { 'content-type': 'application/json' } });
+  }
+  await request(`${umbra.proxyUrl}/cart`);
+  const m = await until(async () => {
+    const text = await metrics(umbra);
+    return metricValue(text, 'umbra_comparisons_total', { result: 'match' }) === 5 ? text : '';
+  }, 10_000, 'five comparisons');
+  t.equal(live.seen.length, 5, 'live got every request once');
+  t.strictSame(dark.seen.map((r) => r.method), ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'], 'dark got every copy');
+  t.strictSame(secondary.seen.map((r) => r.method), ['GET'], 'the secondary got the read only');
+  t.equal(metricValue(m, 'umbra_request_duration_seconds_count', { target: 'secondary' }), 1);
+});
+
 t.test('the dial, the kill switch and the token', async (t) => {
   const { dark, umbra } = await setup(t, (l, d) => `live: { url: "${l}" }\ndark: { url: "${d}" }\nmirror: { sample: 0 }`);
   await request(`${umbra.proxyUrl}/a`);
