@@ -2,8 +2,8 @@
 // values and JSON fields become "[REDACTED]"; field paths are kept.
 
 import type { RedactConfig } from '../config/types.js';
-import type { Difference, Segment, States } from '../compare/index.js';
-import { PathSet, canonicalSegments } from '../compare/index.js';
+import type { Difference, Example, SampleValue, Segment, States } from '../compare/index.js';
+import { CUT, PathSet, canonicalSegments, isExactNumber } from '../compare/index.js';
 import { SECRET_HEADERS } from '../http/headers.js';
 
 export const REDACTED = '[REDACTED]';
@@ -13,7 +13,7 @@ type HeaderValue = string | string[] | undefined;
 export interface Redactor {
   /** A copy with secret header values replaced; names are compared case-insensitively. */
   redactHeaders<V extends HeaderValue>(headers: Readonly<Record<string, V>>): Record<string, V | string>;
-  /** A copy whose live/dark values are redacted when its field is secret (or holds secrets). */
+  /** A copy whose values (live/dark and every example) are redacted when its field is secret (or holds secrets). */
   redactDifference(d: Difference): Difference;
   /** A copy of a JSON value with every field matching `redact.fields` replaced. */
   redactJson(value: unknown): unknown;
@@ -29,14 +29,30 @@ export function compileRedactor(redact: RedactConfig): Redactor {
 
   function redactFrom(value: unknown, states: States): unknown {
     if (fields.matched(states)) return REDACTED;
-    if (value === null || typeof value !== 'object') return value;
+    if (value === null || typeof value !== 'object' || isExactNumber(value)) return value;
     if (fields.empty) return value;
     if (Array.isArray(value)) return value.map((v: unknown, i) => redactFrom(v, fields.step(states, i)));
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(value)) {
-      const v = redactFrom((value as Record<string, unknown>)[k], fields.step(states, k));
-      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      const v = (value as Record<string, unknown>)[k];
+      // A marker ("…") holds counts, or the head of the string at this very path (matched above).
+      const r = k === CUT ? v : redactFrom(v, fields.step(states, k));
+      Object.defineProperty(out, k, { value: r, enumerable: true, writable: true, configurable: true });
     }
+    return out;
+  }
+
+  /** `d` with every value, live/dark and each example's, replaced by `redact(value)`. */
+  function mapValues(d: Difference, redact: (v: SampleValue) => SampleValue): Difference {
+    const one = (ex: Example): Example => {
+      const o: Example = {};
+      if (ex.live !== undefined) o.live = redact(ex.live);
+      if (ex.dark !== undefined) o.dark = redact(ex.dark);
+      return o;
+    };
+    const out: Difference = { part: d.part, field: d.field, kind: d.kind, ...one(d) };
+    if (d.count !== undefined) out.count = d.count;
+    if (d.examples !== undefined) out.examples = d.examples.map(one);
     return out;
   }
 
@@ -63,18 +79,13 @@ export function compileRedactor(redact: RedactConfig): Redactor {
         states = segs === null ? null : fields.walk(segs);
         if (states !== null && !fields.matched(states)) {
           if (fields.empty) return d;
-          const out: Difference = { part: d.part, field: d.field, kind: d.kind };
-          if ('live' in d) out.live = redactFrom(d.live, states);
-          if ('dark' in d) out.dark = redactFrom(d.dark, states);
-          return out;
+          const at = states;
+          return mapValues(d, (v) => redactFrom(v, at) as SampleValue);
         }
       } else {
         return d;
       }
-      const out: Difference = { part: d.part, field: d.field, kind: d.kind };
-      if ('live' in d) out.live = REDACTED;
-      if ('dark' in d) out.dark = REDACTED;
-      return out;
+      return mapValues(d, () => REDACTED);
     },
   };
 }
