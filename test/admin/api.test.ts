@@ -44,6 +44,8 @@ t.test('an exact big integer is written digit for digit in /api/divergences', as
   t.match(body, /"field":"\$\.ids\[\*\]","kind":"changed","live":99999999999999999999,"dark":99999999999999999998/);
   t.notMatch(body, /1\.2345678901234568e\+22|"12345678901234567890123"/);
   t.doesNotThrow(() => JSON.parse(body), 'still valid JSON');
+  const line = umbra.logs.find((l) => l['msg'] === 'divergence') as { differences: { field: string; live: unknown }[] } | undefined;
+  t.equal(typeof line?.differences.find((d) => d.field === '$.id')?.live, 'number', 'the divergence log line has it as a number too');
 });
 
 t.test('a list difference shows every example; a long value its marker; ?field= lists a field\'s samples', async (t) => {
