@@ -32,7 +32,7 @@ export const CUT_ROOM = 48;
  * shortened where they are stored, with a marker that keeps the original
  * length, so this returns `s` as it is.
  */
-export function trimString(s: string): string {
+export function trimString(s: string, _max?: number): string {
   return s;
 }
 
