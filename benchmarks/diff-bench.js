@@ -44,7 +44,7 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-const rules = compileRules({ ignoreHeaders: [], ignore: ['$.items[*].stock.reserved'], unordered: [], tolerance: 0 }, { maxDecodedBytes: 16 * 1024 * 1024 });
+const rules = compileRules({ ignoreHeaders: [], ignore: ['$.items[*].stock.reserved'], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 16 * 1024 * 1024 });
 const ctx = { method: 'GET' };
 
 function timeInline(bytes, runs) {

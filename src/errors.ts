@@ -63,9 +63,16 @@ export class ComparePoolError extends UmbraError {
 export class PathSyntaxError extends UmbraError {
   declare readonly code: 'UMBRA_BAD_FIELD_PATH';
   readonly path: string;
-  constructor(path: string, detail: string) {
-    super('UMBRA_BAD_FIELD_PATH', `bad field path ${JSON.stringify(path)}: ${detail}`);
+  /** 0-based offset in `path` of what is wrong; null when it is the path as a whole. */
+  readonly at: number | null;
+  /** What is wrong (and, when one is clear, the fix), without the path. */
+  readonly detail: string;
+  constructor(path: string, detail: string, at: number | null = null) {
+    const where = at === null ? '' : ` at character ${at + 1}`;
+    super('UMBRA_BAD_FIELD_PATH', `bad field path ${JSON.stringify(path)}${where}: ${detail}`);
     this.path = path;
+    this.at = at;
+    this.detail = detail;
   }
 }
 

@@ -1,7 +1,12 @@
 // Body comparison by media type: JSON structurally, text by lines, the rest by
-// length and hash. Bodies arrive already decoded.
+// length and hash. Bodies arrive with their content codings undone.
+//
+// Each side is decoded strictly, with its own declared charset: bytes that do
+// not decode are never turned into U+FFFD (two different bodies would then read
+// the same); such a pair is compared as bytes instead.
 
 import { createHash } from 'node:crypto';
+import { TextDecoder } from 'node:util';
 import type { Collector } from './differences.js';
 import { trimString } from './differences.js';
 import { diffJson } from './json-diff.js';
@@ -11,26 +16,127 @@ import type { JsonValue } from './json-parse.js';
 
 export type BodyKind = 'json' | 'text' | 'binary';
 
+/** A parsed media type (RFC 9110 §8.3.1): `type/subtype *( OWS ";" OWS [ name=value ] )`. */
 export interface MediaType {
+  /** `type/subtype`, lower case. */
   readonly type: string;
+  /** The first `charset` parameter, unquoted, lower case, ASCII whitespace trimmed; null when none. */
   readonly charset: string | null;
+  /** Every parameter in order: name lower case, value unquoted and as sent. */
+  readonly params: readonly (readonly [name: string, value: string])[];
+  /** False when a parameter broke the grammar (it is kept as read, or skipped when it has no `=`). */
+  readonly wellFormed: boolean;
 }
 
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const isOws = (c: string | undefined): boolean => c === ' ' || c === '\t';
+
+function skipOws(s: string, i: number): number {
+  while (isOws(s[i])) i++;
+  return i;
+}
+
+/**
+ * Parses a Content-Type value; null when there is none or `type/subtype` is not
+ * two tokens. Malformed parameters do not fail the parse: they clear `wellFormed`.
+ */
 export function parseMediaType(header: string | string[] | undefined): MediaType | null {
   const raw = Array.isArray(header) ? header[0] : header;
   if (raw === undefined) return null;
-  const [type = '', ...params] = raw.split(';');
-  const t = type.trim().toLowerCase();
-  if (t === '') return null;
-  let charset: string | null = null;
-  for (const p of params) {
-    const eq = p.indexOf('=');
-    if (eq < 0) continue;
-    if (p.slice(0, eq).trim().toLowerCase() === 'charset') {
-      charset = p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+  const semi = raw.indexOf(';');
+  const essence = (semi < 0 ? raw : raw.slice(0, semi)).replace(/^[ \t]+|[ \t]+$/g, '');
+  const slash = essence.indexOf('/');
+  if (slash < 0 || !TOKEN.test(essence.slice(0, slash)) || !TOKEN.test(essence.slice(slash + 1))) return null;
+  const params: [string, string][] = [];
+  let wellFormed = true;
+  let i = semi < 0 ? raw.length : semi;
+  while (i < raw.length) {
+    // raw[i] is ';'
+    i = skipOws(raw, i + 1);
+    if (i >= raw.length || raw[i] === ';') continue; // an empty parameter is allowed
+    let j = i;
+    while (j < raw.length && raw[j] !== '=' && raw[j] !== ';') j++;
+    const name = raw.slice(i, j);
+    if (raw[j] !== '=' || !TOKEN.test(name)) {
+      wellFormed = false;
+      i = raw.indexOf(';', j);
+      if (i < 0) break;
+      continue;
     }
+    j++;
+    let value = '';
+    if (raw[j] === '"') {
+      let closed = false;
+      for (j++; j < raw.length; j++) {
+        const c = raw[j];
+        if (c === '"') {
+          closed = true;
+          j++;
+          break;
+        }
+        if (c === '\\' && j + 1 < raw.length) j++;
+        value += raw[j];
+      }
+      if (!closed) wellFormed = false;
+    } else {
+      const start = j;
+      while (j < raw.length && raw[j] !== ';' && !isOws(raw[j])) j++;
+      value = raw.slice(start, j);
+      if (!TOKEN.test(value)) wellFormed = false;
+    }
+    j = skipOws(raw, j);
+    if (j < raw.length && raw[j] !== ';') {
+      wellFormed = false; // text after the value: keep the value, drop the rest
+      j = raw.indexOf(';', j);
+      if (j < 0) j = raw.length;
+    }
+    params.push([name.toLowerCase(), value]);
+    i = j;
   }
-  return { type: t, charset };
+  const cs = params.find(([n]) => n === 'charset');
+  const charset = cs === undefined ? null : cs[1].replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
+  return { type: essence.toLowerCase(), charset, params, wellFormed };
+}
+
+/**
+ * True when two Content-Type values name the same media type: type/subtype and
+ * parameter names case-insensitive, parameter order, optional whitespace and
+ * quoting ignored, charset values case-insensitive with the spellings of UTF-8
+ * as one. Other values compare exactly. A value that does not parse cleanly is
+ * equal only to the same text.
+ */
+export function sameMediaType(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = parseMediaType(a);
+  const y = parseMediaType(b);
+  if (x === null || y === null || !x.wellFormed || !y.wellFormed) return false;
+  if (x.type !== y.type || x.params.length !== y.params.length) return false;
+  const px = canonicalParams(x);
+  const py = canonicalParams(y);
+  return px.every((p, i) => p === py[i]);
+}
+
+function canonicalParams(mt: MediaType): string[] {
+  // Stable sort by name: repeated names keep their order (the first one wins for readers).
+  return mt.params
+    .map(([n, v]) => `${n}=${n === 'charset' ? charsetKey(v) : v}`)
+    .sort((p, q) => {
+      const np = p.slice(0, p.indexOf('='));
+      const nq = q.slice(0, q.indexOf('='));
+      return np < nq ? -1 : np > nq ? 1 : 0;
+    });
+}
+
+/**
+ * The charset label as compared in headers: lower case, and every label the
+ * Encoding Standard maps to UTF-8 (`utf8`, `unicode-1-1-utf-8`) as `utf-8`.
+ * Other aliases stay apart: the Encoding Standard folds charsets that other
+ * clients tell apart (`us-ascii` and `iso-8859-1` are windows-1252 to it,
+ * `utf-16` is utf-16le), so a change between them is reported.
+ */
+function charsetKey(label: string): string {
+  const l = label.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
+  return decoderFor(l)?.encoding === 'utf-8' ? 'utf-8' : l;
 }
 
 const TEXT_TYPES = new Set([
@@ -54,33 +160,80 @@ export function bodyKind(mt: MediaType | null): BodyKind {
   return 'binary';
 }
 
-export function decodeText(body: Buffer, charset: string | null): string {
-  if (charset === null || charset === 'utf-8' || charset === 'utf8') return body.toString('utf8');
+// Fatal decoders, one per label (a TextDecoder is reusable: decode() without
+// `stream` starts afresh, also after an error). Known labels are a fixed set of
+// about 200, so the map stays small; unknown labels are remembered up to a cap.
+// The BOM of the decoder's own encoding is dropped (ignoreBOM false), as every
+// Encoding Standard reader does: a BOM alone never makes a difference.
+const decoders = new Map<string, TextDecoder | null>();
+const MAX_UNKNOWN_LABELS = 64;
+let unknownLabels = 0;
+
+function decoderFor(label: string): TextDecoder | null {
+  const known = decoders.get(label);
+  if (known !== undefined) return known;
+  let d: TextDecoder | null = null;
   try {
-    return new TextDecoder(charset).decode(body);
+    d = new TextDecoder(label, { fatal: true });
   } catch {
-    return body.toString('utf8'); // unknown label: best effort
+    // RangeError ERR_ENCODING_NOT_SUPPORTED: a label this runtime's ICU does not know.
   }
+  if (d !== null || unknownLabels++ < MAX_UNKNOWN_LABELS) decoders.set(label, d);
+  return d;
 }
 
-/** Compares two decoded bodies of the given kind; differences go to `out`. */
-export function diffBodies(live: Buffer, dark: Buffer, mt: MediaType | null, rules: JsonRules, out: Collector): void {
-  if (live.equals(dark)) return;
-  const kind = bodyKind(mt);
-  if (kind === 'json') {
-    diffJsonBodies(live, dark, rules, out);
-    return;
-  }
-  if (kind === 'text') {
-    diffText(decodeText(live, mt?.charset ?? null), decodeText(dark, mt?.charset ?? null), out);
-    return;
-  }
-  out.add('body', '$', 'changed', binarySummary(live), binarySummary(dark));
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The decoder for one side's body: its declared charset, UTF-8 without one.
+ * (The RFC default for text/plain is US-ASCII, RFC 2046 and 6657, which UTF-8
+ * reads the same; JSON is UTF-8, RFC 8259 §8.1.) An unknown label: null for
+ * text (its bytes are compared), UTF-8 for JSON, whose media type defines no
+ * charset parameter.
+ */
+function decoderOf(mt: MediaType | null): TextDecoder | null {
+  if (mt === null || mt.charset === null) return UTF8;
+  return decoderFor(mt.charset) ?? (bodyKind(mt) === 'json' ? UTF8 : null);
 }
 
-function tryParse(body: Buffer): { ok: true; value: JsonValue } | { ok: false } {
+/** The body as text under `mt`'s charset; null when the label is unknown or the bytes do not decode. */
+export function decodeText(body: Buffer, mt: MediaType | null): string | null {
+  const d = decoderOf(mt);
+  if (d === null) return null;
   try {
-    return { ok: true, value: parseJson(body.toString('utf8')) };
+    return d.decode(body);
+  } catch {
+    return null; // TypeError ERR_ENCODING_INVALID_ENCODED_DATA
+  }
+}
+
+/**
+ * Compares two bodies whose bytes may differ; each side has its own media type
+ * (`live` and `dark` may declare different ones). Differences go to `out`.
+ */
+export function diffBodies(
+  live: Buffer,
+  dark: Buffer,
+  liveType: MediaType | null,
+  darkType: MediaType | null,
+  rules: JsonRules,
+  out: Collector,
+): void {
+  if (live.equals(dark)) return;
+  const lk = bodyKind(liveType);
+  const dk = bodyKind(darkType);
+  if (lk === 'json' || dk === 'json') diffJsonBodies(live, dark, liveType, darkType, rules, out);
+  else if (lk === 'text' && dk === 'text') diffTextBodies(live, dark, liveType, darkType, out);
+  else diffBytes(live, dark, out);
+}
+
+type Parsed = { ok: true; value: JsonValue } | { ok: false };
+
+function tryParse(body: Buffer, mt: MediaType | null): Parsed {
+  const text = decodeText(body, mt);
+  if (text === null) return { ok: false };
+  try {
+    return { ok: true, value: parseJson(text) };
   } catch {
     return { ok: false };
   }
@@ -93,17 +246,37 @@ function jsonTypeName(v: JsonValue): string {
   return typeof v;
 }
 
-function diffJsonBodies(live: Buffer, dark: Buffer, rules: JsonRules, out: Collector): void {
-  const l = tryParse(live);
-  const d = tryParse(dark);
-  if (l.ok && d.ok) {
-    diffJson(l.value, d.value, rules, out);
-  } else if (!l.ok && !d.ok) {
-    // Both broken the same way is not a type change: compare what they said.
-    diffText(live.toString('utf8'), dark.toString('utf8'), out);
-  } else {
+/** At least one side is JSON by media type: both are tried as JSON. */
+function diffJsonBodies(
+  live: Buffer,
+  dark: Buffer,
+  liveType: MediaType | null,
+  darkType: MediaType | null,
+  rules: JsonRules,
+  out: Collector,
+): void {
+  const l = tryParse(live, liveType);
+  const d = tryParse(dark, darkType);
+  if (l.ok && d.ok) diffJson(l.value, d.value, rules, out);
+  else if (l.ok || d.ok) {
     out.add('body', '$', 'type', l.ok ? jsonTypeName(l.value) : 'invalid JSON', d.ok ? jsonTypeName(d.value) : 'invalid JSON');
+  } else {
+    // Both broken the same way is not a type change: compare what they said.
+    diffTextBodies(live, dark, liveType, darkType, out);
   }
+}
+
+/** By lines when both sides decode, by bytes otherwise. Bytes that decode to the same text match. */
+function diffTextBodies(live: Buffer, dark: Buffer, liveType: MediaType | null, darkType: MediaType | null, out: Collector): void {
+  const l = decodeText(live, liveType);
+  const d = l === null ? null : decodeText(dark, darkType);
+  if (l === null || d === null) diffBytes(live, dark, out);
+  else diffText(l, d, out);
+}
+
+/** Bodies known to differ (diffBodies checked), compared as bytes. */
+function diffBytes(live: Buffer, dark: Buffer, out: Collector): void {
+  out.add('body', '$', 'changed', binarySummary(live), binarySummary(dark));
 }
 
 /** Reports the first differing line only: `line:<n>` (1-based). */

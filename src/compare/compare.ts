@@ -10,7 +10,7 @@ import type { CompiledRules } from './rules.js';
 import { UNCOUNTED, type ByteBudget } from './budget.js';
 import { Collector, trimString } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
-import { diffBodies, parseMediaType } from './body.js';
+import { diffBodies, parseMediaType, sameMediaType } from './body.js';
 
 export function skipped(reason: SkipReason): Verdict {
   return { result: 'skipped', reason, differences: [], noise: [] };
@@ -64,9 +64,11 @@ export function compareReady(
   if (live.status !== other.status) out.add('status', 'status', 'changed', live.status, other.status);
   diffHeaders(live.headers, other.headers, rules.ignoredHeaders, out);
   if (plan === 'plain' || plan === 'decode') {
-    const mt = parseMediaType(live.headers['content-type']) ?? parseMediaType(other.headers['content-type']);
-    if (plan === 'plain') diffBodies(live.body, other.body, mt, rules, out);
-    else diffBodies(liveBody, otherBody, mt, rules, out);
+    // Each side is read as its own content-type says; a side without one as the other's.
+    const lt = parseMediaType(live.headers['content-type']);
+    const ot = parseMediaType(other.headers['content-type']);
+    if (plan === 'plain') diffBodies(live.body, other.body, lt ?? ot, ot ?? lt, rules, out);
+    else diffBodies(liveBody, otherBody, lt ?? ot, ot ?? lt, rules, out);
   }
   return verdictOf(out.list);
 }
@@ -207,6 +209,7 @@ export function diffHeaders(live: Headers, dark: Headers, ignored: ReadonlySet<s
     const a = l.get(name);
     const b = d.get(name);
     if (a === b) continue;
+    if (name === 'content-type' && a !== undefined && b !== undefined && sameMediaType(a, b)) continue;
     const field = `header:${name}`;
     if (a === undefined) out.add('header', field, 'added', undefined, trimString(b ?? ''));
     else if (b === undefined) out.add('header', field, 'removed', trimString(a), undefined);

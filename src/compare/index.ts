@@ -16,7 +16,7 @@ export { CompareBusyError, ComparePool, ComparePoolError } from './pool.js';
 export type { JsonValue } from './json-parse.js';
 export { BigNum, parseJson } from './json-parse.js';
 export type { Segment, States } from './paths.js';
-export { PathSet, PathSyntaxError, canonicalSegments, parsePath } from './paths.js';
+export { PathSet, PathSyntaxError, canonicalPath, canonicalSegments, formatPath, parsePath } from './paths.js';
 export { CUT_ROOM, MAX_COMPARISON_CHARS, MAX_DIFFERENCES, MAX_EXAMPLES, MAX_STRING, MAX_VALUE_CHARS, summarise } from './differences.js';
 export type { Cut, ExactNumber, SampleValue } from './sample-value.js';
 export { CUT, exactNumber, exactText, isCutValue, isExactNumber, writeJson } from './sample-value.js';

@@ -32,6 +32,9 @@ export type JobResult =
   | { id: number; ok: true; primary: Verdict; baseline: Verdict | null }
   | { id: number; ok: false; error: string };
 
+/** What a worker posts once its modules are loaded, before any result. */
+export const WORKER_READY = 'ready';
+
 const MAX_CACHED_RULES = 64;
 const cache = new Map<number, CompiledRules>();
 

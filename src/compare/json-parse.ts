@@ -46,8 +46,28 @@ export function normaliseDecimal(raw: string): string {
   return `${sign}${trimmed}e${exp}`;
 }
 
+/**
+ * Anywhere in the text (strings included), 16 digits or dots in a row, or a digit
+ * before an exponent: every lossy number token has one of the two, so text
+ * without either is left to JSON.parse after this one tight pass.
+ */
+function maybeLossy(text: string): boolean {
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0x30 && c <= 0x39) || c === 0x2e) {
+      if (++run >= 16) return true;
+    } else {
+      if ((c === 0x65 || c === 0x45) && run > 0) return true;
+      run = 0;
+    }
+  }
+  return false;
+}
+
 /** Scans number tokens outside strings; true when one needs exact treatment. */
 export function hasLossyNumber(text: string): boolean {
+  if (!maybeLossy(text)) return false;
   const n = text.length;
   let i = 0;
   while (i < n) {
@@ -91,20 +111,73 @@ function isLossy(token: string): boolean {
   return !Number.isFinite(v) || v < 2.2250738585072014e-308;
 }
 
+/** A container being filled: an array, or an object with the key of the value to come. */
+interface Open {
+  readonly value: JsonValue[] | Record<string, JsonValue>;
+  key: string | null;
+}
+
+/**
+ * The exact parser: iterative (an explicit stack of open containers), so nesting
+ * depth is bounded by memory, not by the call stack, as JSON.parse is in V8.
+ */
 class Parser {
   private i = 0;
   constructor(private readonly s: string) {}
 
   parseDocument(): JsonValue {
+    const stack: Open[] = [];
+    let result: JsonValue | undefined;
     this.ws();
-    const v = this.value();
+    for (;;) {
+      // Here a value starts.
+      let v: JsonValue;
+      const c = this.s[this.i];
+      if (c === '{' || c === '[') {
+        this.i++;
+        this.ws();
+        const isObj = c === '{';
+        const close = isObj ? '}' : ']';
+        if (this.s[this.i] === close) {
+          this.i++;
+          // Null prototype: a "__proto__" key is data, not a prototype change.
+          v = isObj ? (Object.create(null) as Record<string, JsonValue>) : [];
+        } else {
+          const open: Open = { value: isObj ? (Object.create(null) as Record<string, JsonValue>) : [], key: null };
+          stack.push(open);
+          if (isObj) open.key = this.key();
+          continue;
+        }
+      } else v = this.scalar(c);
+      // A value is complete: put it in its container and close what ends here.
+      for (;;) {
+        const top = stack[stack.length - 1];
+        if (top === undefined) {
+          result = v;
+          break;
+        }
+        if (Array.isArray(top.value)) top.value.push(v);
+        else top.value[top.key as string] = v;
+        this.ws();
+        const sep = this.s[this.i++];
+        if (sep === ',') {
+          this.ws();
+          if (!Array.isArray(top.value)) top.key = this.key();
+          break;
+        }
+        if (sep !== (Array.isArray(top.value) ? ']' : '}')) this.fail(Array.isArray(top.value) ? 'expected , or ]' : 'expected , or }', -1);
+        stack.pop();
+        v = top.value;
+      }
+      if (result !== undefined) break;
+    }
     this.ws();
     if (this.i !== this.s.length) this.fail('unexpected data after JSON value');
-    return v;
+    return result;
   }
 
-  private fail(msg: string): never {
-    throw new JsonSyntaxError(`${msg} at position ${this.i}`);
+  private fail(msg: string, back = 0): never {
+    throw new JsonSyntaxError(`${msg} at position ${this.i + back}`);
   }
 
   private ws(): void {
@@ -116,13 +189,19 @@ class Parser {
     }
   }
 
-  private value(): JsonValue {
-    const c = this.s[this.i];
+  /** `"key"` and its colon, then the whitespace before the value. */
+  private key(): string {
+    if (this.s[this.i] !== '"') this.fail('expected a key');
+    const k = this.string();
+    this.ws();
+    if (this.s[this.i] !== ':') this.fail('expected :');
+    this.i++;
+    this.ws();
+    return k;
+  }
+
+  private scalar(c: string | undefined): JsonValue {
     switch (c) {
-      case '{':
-        return this.object();
-      case '[':
-        return this.array();
       case '"':
         return this.string();
       case 't':
@@ -141,49 +220,6 @@ class Parser {
     if (!this.s.startsWith(word, this.i)) this.fail('bad literal');
     this.i += word.length;
     return v;
-  }
-
-  private object(): JsonValue {
-    this.i++;
-    // Null prototype: a "__proto__" key is data, not a prototype change.
-    const obj = Object.create(null) as Record<string, JsonValue>;
-    this.ws();
-    if (this.s[this.i] === '}') {
-      this.i++;
-      return obj;
-    }
-    for (;;) {
-      this.ws();
-      if (this.s[this.i] !== '"') this.fail('expected a key');
-      const key = this.string();
-      this.ws();
-      if (this.s[this.i] !== ':') this.fail('expected :');
-      this.i++;
-      this.ws();
-      obj[key] = this.value();
-      this.ws();
-      const c = this.s[this.i++];
-      if (c === '}') return obj;
-      if (c !== ',') this.fail('expected , or }');
-    }
-  }
-
-  private array(): JsonValue {
-    this.i++;
-    const arr: JsonValue[] = [];
-    this.ws();
-    if (this.s[this.i] === ']') {
-      this.i++;
-      return arr;
-    }
-    for (;;) {
-      this.ws();
-      arr.push(this.value());
-      this.ws();
-      const c = this.s[this.i++];
-      if (c === ']') return arr;
-      if (c !== ',') this.fail('expected , or ]');
-    }
   }
 
   private string(): string {

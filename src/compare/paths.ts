@@ -1,89 +1,33 @@
-// Field paths: parsing the configured patterns ($.a.b, $.items[*].id, $..name)
-// into a small automaton that advances as a JSON walker descends, and writing
-// canonical paths ($.items[*].price, $["we ird"]).
-import { PathSyntaxError } from '../errors.js';
+// Field paths as the JSON walker uses them: a small automaton, compiled from
+// the configured patterns ($.a.b, $.items[*].id, $..name), that advances as the
+// walker descends; and the canonical text of a concrete path ($.items[*].price,
+// $["we ird"]). The grammar itself (one parser for config validation and for
+// the engine) is config/field-path.ts.
+import type { FieldStep } from '../config/field-path.js';
+import { INDEX_STEP, keyStep, parseFieldPath as parsePath } from '../config/field-path.js';
+
+export type { FieldStep } from '../config/field-path.js';
+/** parsePath: the grammar of DESIGN §4 plus `[N]`; throws PathSyntaxError. */
+export { INDEX_STEP, MAX_PATH_STEPS, canonicalPath, formatFieldPath, isIdentifier, keyStep, parseFieldPath as parsePath } from '../config/field-path.js';
+export { PathSyntaxError } from '../errors.js';
 
 /** One step of a concrete path: an object key or an array index (null = unknown index). */
 export type Segment = string | number | null;
 
-type Token =
-  | { readonly kind: 'key'; readonly name: string; readonly deep: boolean }
-  | { readonly kind: 'anyKey'; readonly deep: boolean }
-  | { readonly kind: 'anyIndex'; readonly deep: boolean }
-  | { readonly kind: 'index'; readonly n: number; readonly deep: boolean };
-
-const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
-export { PathSyntaxError };
-
-/** Parses `$.a`, `$["a b"]`, `$.a[*]`, `$.a[3]`, `$..a`, `$.*`. */
-export function parsePath(path: string): Token[] {
-  if (!path.startsWith('$')) throw new PathSyntaxError(path, 'must start with $');
-  const tokens: Token[] = [];
-  let i = 1;
-  while (i < path.length) {
-    let deep = false;
-    if (path.startsWith('..', i)) {
-      deep = true;
-      i += 2;
-      if (path[i] === '[') {
-        i = bracket(path, i, deep, tokens);
-        continue;
-      }
-    } else if (path[i] === '.') {
-      i += 1;
-    } else if (path[i] === '[') {
-      i = bracket(path, i, deep, tokens);
-      continue;
-    } else {
-      throw new PathSyntaxError(path, `unexpected ${JSON.stringify(path[i])} at ${i}`);
-    }
-    let j = i;
-    while (j < path.length && path[j] !== '.' && path[j] !== '[') j++;
-    const name = path.slice(i, j);
-    if (name === '') throw new PathSyntaxError(path, `empty key at ${i}`);
-    tokens.push(name === '*' ? { kind: 'anyKey', deep } : { kind: 'key', name, deep });
-    i = j;
-  }
-  return tokens;
+/**
+ * The canonical text of a concrete path: identifier keys with a dot, other keys
+ * bracketed and JSON-quoted, every index (number or null) as `[*]`. Parsed as a
+ * rule, it selects exactly that field (at every index).
+ */
+export function formatPath(segments: readonly Segment[]): string {
+  let s = '$';
+  for (const seg of segments) s += typeof seg === 'string' ? keyStep(seg) : INDEX_STEP;
+  return s;
 }
-
-function bracket(path: string, i: number, deep: boolean, tokens: Token[]): number {
-  const close = path[i + 1] === '"' ? closingQuote(path, i + 1) + 1 : path.indexOf(']', i);
-  if (close < 0 || path[close] !== ']') throw new PathSyntaxError(path, `unclosed [ at ${i}`);
-  const inner = path.slice(i + 1, close);
-  if (inner === '*') tokens.push({ kind: 'anyIndex', deep });
-  else if (/^\d+$/.test(inner)) tokens.push({ kind: 'index', n: Number(inner), deep });
-  else if (inner.startsWith('"')) {
-    let name: unknown;
-    try {
-      name = JSON.parse(inner);
-    } catch {
-      throw new PathSyntaxError(path, `bad quoted key at ${i}`);
-    }
-    tokens.push({ kind: 'key', name: String(name), deep });
-  } else throw new PathSyntaxError(path, `bad [${inner}] at ${i}`);
-  return close + 1;
-}
-
-function closingQuote(path: string, open: number): number {
-  for (let k = open + 1; k < path.length; k++) {
-    if (path[k] === '\\') k++;
-    else if (path[k] === '"') return k;
-  }
-  throw new PathSyntaxError(path, `unclosed quote at ${open}`);
-}
-
-/** Canonical step text: `.key`, `["we ird"]`, `[*]` for any index. */
-export function keyStep(key: string): string {
-  return IDENT.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
-}
-
-export const INDEX_STEP = '[*]';
 
 /** Parses a canonical reported path back into segments (indices unknown). */
 export function canonicalSegments(field: string): Segment[] | null {
-  let tokens: Token[];
+  let tokens: FieldStep[];
   try {
     tokens = parsePath(field);
   } catch {
@@ -108,12 +52,12 @@ const NONE: States = Object.freeze([]);
 
 /** A compiled set of path patterns; `matched(states)` says a node is selected. */
 export class PathSet {
-  private readonly patterns: Token[][];
+  private readonly patterns: FieldStep[][];
   private readonly initial: States;
 
   constructor(paths: readonly string[]) {
+    // parsePath keeps a pattern within MAX_PATH_STEPS (255), so a position fits in the low 8 bits.
     this.patterns = paths.map(parsePath);
-    for (const p of this.patterns) if (p.length > 255) throw new PathSyntaxError('$', 'path too long');
     this.initial = this.patterns.length === 0 ? NONE : this.patterns.map((_, i) => i << 8);
   }
 
@@ -169,7 +113,7 @@ function add(arr: number[] | null, s: number): number[] {
   return arr;
 }
 
-function matches(tok: Token, seg: Segment): boolean {
+function matches(tok: FieldStep, seg: Segment): boolean {
   switch (tok.kind) {
     case 'key':
       return typeof seg === 'string' && seg === tok.name;

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Answer, CompareContext, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
+import { WORKER_READY } from './job.js';
 import type { Job, JobResult, WireAnswer } from './job.js';
 import type { NoiseLearner } from './noise.js';
 import { MAX_BUDGET_BYTES, MemoryBudget } from './budget.js';
@@ -52,7 +53,12 @@ interface Slot {
   index: number;
   running: Pending | null;
   timer: NodeJS.Timeout | null;
+  /** Its modules are loaded: a job's time starts counting only then. */
+  ready: boolean;
 }
+
+/** How long a new worker may take to load its modules before its job fails. */
+const BOOT_TIMEOUT_MS = 60_000;
 
 /**
  * From dist/ the worker is worker.js next to this file. Under tests, sources run
@@ -200,8 +206,14 @@ export class ComparePool {
       workerData: { budget: this.budget.shared, slot: index },
       resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.floor(this.workerHeapMb)), maxYoungGenerationSizeMb: 4 },
     });
-    const slot: Slot = { worker, index, running: null, timer: null };
-    worker.on('message', (msg: JobResult) => this.finish(slot, msg));
+    const slot: Slot = { worker, index, running: null, timer: null, ready: false };
+    worker.on('message', (msg: JobResult | typeof WORKER_READY) => {
+      if (msg !== WORKER_READY) this.finish(slot, msg);
+      else {
+        slot.ready = true;
+        if (slot.running !== null) this.startTimer(slot);
+      }
+    });
     worker.on('error', (err) => {
       const heap = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
       this.fail(
@@ -221,11 +233,23 @@ export class ComparePool {
     slot.running = p;
     // A busy worker keeps the process alive; an idle one does not.
     slot.worker.ref();
-    slot.timer = setTimeout(() => {
-      this.fail(slot, new ComparePoolError('UMBRA_COMPARE_TIMEOUT', `compare job took over ${this.jobTimeoutMs} ms`));
-    }, this.jobTimeoutMs);
-    slot.timer.unref();
     slot.worker.postMessage(p.job, p.transfer);
+    this.startTimer(slot);
+  }
+
+  /**
+   * The job's time limit, counted once the worker is ready: loading a fresh
+   * worker's modules (slow on a starved CPU, or under a TypeScript loader in
+   * tests) has its own, longer limit.
+   */
+  private startTimer(slot: Slot): void {
+    if (slot.timer !== null) clearTimeout(slot.timer);
+    const ms = slot.ready ? this.jobTimeoutMs : Math.max(this.jobTimeoutMs, BOOT_TIMEOUT_MS);
+    slot.timer = setTimeout(() => {
+      const what = slot.ready ? `compare job took over ${ms} ms` : `compare worker did not start within ${ms} ms`;
+      this.fail(slot, new ComparePoolError('UMBRA_COMPARE_TIMEOUT', what));
+    }, ms);
+    slot.timer.unref();
   }
 
   private release(slot: Slot): Pending | null {

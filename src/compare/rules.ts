@@ -34,6 +34,13 @@ export interface CompiledRules {
   readonly ignore: PathSet;
   readonly unordered: PathSet;
   readonly tolerance: number;
+  /** `compare.keyed` array paths; the member of pattern i is keyedMembers[i]. */
+  readonly keyed: PathSet;
+  readonly keyedMembers: readonly string[];
+  readonly allowAdded: PathSet;
+  /** `compare.tolerances` paths; the tolerance of pattern i is fieldTolerances[i]. */
+  readonly tolerances: PathSet;
+  readonly fieldTolerances: readonly { readonly absolute: number; readonly relative: number }[];
   readonly maxDecodedBytes: number;
   /** 0 = no ratio limit. */
   readonly maxDecodeRatio: number;
@@ -50,6 +57,9 @@ export function compileRules(compare: CompareConfig, opts: DecodeLimits): Compil
   const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP]);
   for (const h of compare.ignoreHeaders) ignoredHeaders.add(h.trim().toLowerCase());
   if (!(compare.tolerance >= 0)) throw new InternalError(`compare.tolerance must be >= 0, got ${compare.tolerance}`);
+  for (const x of compare.tolerances) {
+    if (!(x.absolute >= 0 && x.relative >= 0)) throw new InternalError(`compare.tolerances["${x.path}"] must be >= 0`);
+  }
   return Object.freeze({
     source: Object.freeze({ compare, decode: Object.freeze(decode) }),
     id: nextId++,
@@ -57,6 +67,11 @@ export function compileRules(compare: CompareConfig, opts: DecodeLimits): Compil
     ignore: new PathSet(compare.ignore),
     unordered: new PathSet(compare.unordered),
     tolerance: compare.tolerance,
+    keyed: new PathSet(compare.keyed.map((k) => k.path)),
+    keyedMembers: Object.freeze(compare.keyed.map((k) => k.member)),
+    allowAdded: new PathSet(compare.allowAdded),
+    tolerances: new PathSet(compare.tolerances.map((x) => x.path)),
+    fieldTolerances: Object.freeze(compare.tolerances.map((x) => Object.freeze({ absolute: x.absolute, relative: x.relative }))),
     maxDecodedBytes: decode.maxDecodedBytes,
     maxDecodeRatio: decode.maxDecodeRatio,
   });

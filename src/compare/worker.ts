@@ -15,7 +15,7 @@ import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MemoryBudget } from './budget.js';
 import type { Job } from './job.js';
-import { runJob } from './job.js';
+import { WORKER_READY, runJob } from './job.js';
 
 /** Buffers this worker may hold, live and dead, before it asks for a collection. */
 const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
@@ -27,6 +27,7 @@ const budget = new MemoryBudget(0, 0, data.budget).forSlot(data.slot);
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as (opts?: { type: 'minor' | 'major'; execution: 'sync' | 'async' }) => void;
 
+parentPort?.postMessage(WORKER_READY);
 parentPort?.on('message', (job: Job) => {
   parentPort?.postMessage(runJob(job, budget));
   if (memoryUsage().arrayBuffers > COLLECT_ABOVE_BYTES) collect({ type: 'minor', execution: 'sync' });

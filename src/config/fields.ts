@@ -1,11 +1,12 @@
 // Small typed readers for the config schema (validate.ts), bound to one Reader:
 // each reports a bad value with its key path and line, and returns a fallback or
 // undefined so that reading carries on and every problem is reported together.
+import { isMap } from 'yaml';
 import type { ListenAddress, Method } from './types.js';
 import { items, numeric, quantity, text } from './read.js';
 import type { Reader, Section, Value } from './read.js';
 import { formatSize, parseDuration, parseSize } from './units.js';
-import { METHODS, checkBackendUrl, checkFieldPath, parseHeaderName, parseListen, parseMethod } from './values.js';
+import { METHODS, canonicalFieldPath, checkBackendUrl, parseHeaderName, parseListen, parseMethod } from './values.js';
 
 export function unique<T>(list: readonly T[]): T[] {
   return [...new Set(list)];
@@ -110,11 +111,51 @@ export class Fields {
     });
   }
 
+  /** Field paths, each in canonical form (so a path written two ways is listed once). */
   fieldPaths(v: Value | undefined): string[] {
     return this.list(v, (s) => {
-      const problem = checkFieldPath(s);
-      return problem === undefined ? { value: s } : { problem };
+      const parsed = canonicalFieldPath(s);
+      return typeof parsed === 'string' ? { problem: parsed } : { value: parsed.path };
     });
+  }
+
+  /**
+   * A mapping from field paths (stored canonically) to values that `read` checks
+   * (it reports its own problems and answers undefined for a bad value). Two
+   * spellings of one path (`$.a`, `$["a"]`) are reported like a duplicate key.
+   * Problems about an entry are reported at `<section>["<path as written>"]`.
+   */
+  pathMap<T>(v: Value | undefined, expected: string, read: (value: Value) => T | undefined): { readonly path: string; readonly value: T }[] {
+    if (v === undefined) return [];
+    if (!isMap(v.node)) {
+      this.r.report(v.path, v.line, `expected a mapping of field paths to ${expected}`);
+      return [];
+    }
+    const out: { path: string; value: T }[] = [];
+    const seen = new Map<string, { written: string; line: number | null }>();
+    for (const pair of v.node.items) {
+      const keyLine = this.r.lineOf(pair.key) ?? v.line;
+      const written = text(this.r.value(v.path, pair.key, keyLine));
+      if (written === undefined) {
+        this.r.report(v.path, keyLine, `keys are field paths like "$.items"`);
+        continue;
+      }
+      const at = `${v.path}[${JSON.stringify(written)}]`;
+      const parsed = canonicalFieldPath(written);
+      if (typeof parsed === 'string') {
+        this.r.report(at, keyLine, parsed);
+        continue;
+      }
+      const earlier = seen.get(parsed.path);
+      if (earlier !== undefined) {
+        this.r.report(at, keyLine, `the same field path as ${JSON.stringify(earlier.written)}${earlier.line === null ? '' : ` (line ${earlier.line})`}`);
+        continue;
+      }
+      seen.set(parsed.path, { written, line: keyLine });
+      const value = read(this.r.value(at, pair.value, keyLine));
+      if (value !== undefined) out.push({ path: parsed.path, value });
+    }
+    return out;
   }
 
   methods(v: Value | undefined): Method[] | undefined {

@@ -62,16 +62,23 @@ export interface MirrorConfig {
   readonly maxBufferedBytesFrom: 'config' | 'cgroup' | 'default';
 }
 
+/** Every field path here is in canonical form (config/field-path.ts canonicalPath). */
 export interface CompareConfig {
   readonly ignoreHeaders: readonly string[];
   readonly ignore: readonly string[];
   readonly unordered: readonly string[];
   readonly tolerance: number;
-  /** Arrays of objects paired by a member, order ignored (`compare.keyed`: array path -> member name). */
+  /**
+   * Arrays of objects paired by a member, order ignored (`compare.keyed`: array path -> member name).
+   * On a route: the route's entries first, then the top-level ones for other paths.
+   */
   readonly keyed: readonly KeyedArray[];
   /** Fields only the dark answer has, under these paths, are compatible additions, not mismatches. */
   readonly allowAdded: readonly string[];
-  /** Per-field numeric tolerances, over `tolerance` (`compare.tolerances`: path -> {absolute, relative}). */
+  /**
+   * Per-field numeric tolerances, over `tolerance` (`compare.tolerances`: path -> {absolute, relative}).
+   * On a route: the route's entries first, then the top-level ones for other paths.
+   */
   readonly tolerances: readonly FieldTolerance[];
 }
 

@@ -7,7 +7,9 @@ import type {
   CompareConfig,
   Config,
   DarkConfig,
+  FieldTolerance,
   HeaderEdits,
+  KeyedArray,
   ForwardedConfig,
   Limits,
   ListenAddress,
@@ -74,7 +76,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const TOP_KEYS = ['listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];
 const MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes'];
-const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance'];
+const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance', 'keyed', 'allowAdded', 'tolerances'];
+const FIELD_TOLERANCE_KEYS = ['absolute', 'relative'];
 /** mirror.maxBufferedBytes: the most a config may set, and the range a default derived from a memory limit keeps to. */
 const BUFFERED_MAX = 1024 ** 3;
 const BUFFERED_DERIVED_MIN = 4 * 1024 ** 2;
@@ -245,6 +248,43 @@ function readTolerance(f: Fields, v: Value | undefined, fallback: number): numbe
   return f.number(v, fallback, (n) => n >= 0, 'expected a number >= 0');
 }
 
+/** `compare.keyed`: array path -> the member that pairs its elements (an object key: any non-empty string). */
+function readKeyed(f: Fields, v: Value | undefined): KeyedArray[] {
+  return f.pathMap(v, 'member names', (value) => {
+    const member = value.node === null ? undefined : text(value);
+    if (member === undefined || member === '') {
+      f.r.report(value.path, value.line, 'expected the name of the member that pairs the elements, like id');
+      return undefined;
+    }
+    return member;
+  }).map(({ path, value }) => ({ path, member: value }));
+}
+
+/** `compare.tolerances`: path -> { absolute, relative } (numbers >= 0, at least one; an unset form is 0). */
+function readTolerances(f: Fields, v: Value | undefined): FieldTolerance[] {
+  const expected = 'expected { absolute: N }, { relative: N } or both';
+  return f.pathMap(v, 'tolerances', (value) => {
+    if (!isMap(value.node)) {
+      f.r.report(value.path, value.line, expected);
+      return undefined;
+    }
+    const s = new Section(f.r, value, value.path, FIELD_TOLERANCE_KEYS);
+    const absolute = s.given('absolute');
+    const relative = s.given('relative');
+    if (absolute === undefined && relative === undefined) {
+      f.r.report(value.path, value.line, expected);
+      return undefined;
+    }
+    return { absolute: readTolerance(f, absolute, 0), relative: readTolerance(f, relative, 0) };
+  }).map(({ path, value }) => ({ path, ...value }));
+}
+
+/** A route's keyed/tolerances entries first, then the top-level ones whose path the route does not name. */
+function extendByPath<T extends { readonly path: string }>(top: readonly T[], route: readonly T[]): T[] {
+  const named = new Set(route.map((e) => e.path));
+  return [...route, ...top.filter((e) => !named.has(e.path))];
+}
+
 function readCompare(f: Fields, at: Value | undefined): CompareConfig {
   const s = new Section(f.r, at, 'compare', COMPARE_KEYS);
   return {
@@ -252,9 +292,9 @@ function readCompare(f: Fields, at: Value | undefined): CompareConfig {
     ignore: f.fieldPaths(s.given('ignore')),
     unordered: f.fieldPaths(s.given('unordered')),
     tolerance: readTolerance(f, s.given('tolerance'), DEFAULTS.compare.tolerance),
-    keyed: [],
-    allowAdded: [],
-    tolerances: [],
+    keyed: readKeyed(f, s.given('keyed')),
+    allowAdded: f.fieldPaths(s.given('allowAdded')),
+    tolerances: readTolerances(f, s.given('tolerances')),
   };
 }
 
@@ -362,16 +402,17 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
     };
 
     // Lists extend the top-level ones (a route can only add to what is ignored);
-    // tolerance replaces it.
+    // tolerance replaces it; a keyed or tolerances entry replaces the top-level
+    // one for the same path.
     const c = new Section(f.r, s.given('compare'), `${item.path}.compare`, COMPARE_KEYS);
     const routeCompare: CompareConfig = {
       ignoreHeaders: unique([...compare.ignoreHeaders, ...f.headerNames(c.given('ignoreHeaders'))]),
       ignore: unique([...compare.ignore, ...f.fieldPaths(c.given('ignore'))]),
       unordered: unique([...compare.unordered, ...f.fieldPaths(c.given('unordered'))]),
       tolerance: readTolerance(f, c.given('tolerance'), compare.tolerance),
-      keyed: compare.keyed,
-      allowAdded: compare.allowAdded,
-      tolerances: compare.tolerances,
+      keyed: extendByPath(compare.keyed, readKeyed(f, c.given('keyed'))),
+      allowAdded: unique([...compare.allowAdded, ...f.fieldPaths(c.given('allowAdded'))]),
+      tolerances: extendByPath(compare.tolerances, readTolerances(f, c.given('tolerances'))),
     };
 
     if (name !== undefined && match !== undefined) routes.push({ name, match, mirror: routeMirror, compare: routeCompare });

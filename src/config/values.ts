@@ -3,7 +3,9 @@
 // which the caller knows).
 
 import { isIP } from 'node:net';
+import { PathSyntaxError } from '../errors.js';
 import { METHODS } from '../http/headers.js';
+import { canonicalPath } from './field-path.js';
 import type { ListenAddress, Method, SampleKey } from './types.js';
 
 export { METHODS };
@@ -115,14 +117,17 @@ export function parseSampleBy(input: string): SampleKey | string {
   }
 }
 
-/** `$`, then any of `.key`, `..key`, `[*]`, `[N]`. Keys are anything but
- *  dots, brackets, quotes and whitespace. */
-const FIELD_PATH = /^\$(?:\.\.?[^.[\]\s'"*]+|\[\*\]|\[\d+\])*$/;
-
-export function checkFieldPath(input: string): string | undefined {
-  if (!input.startsWith('$')) return `field path "${input}" must start with "$"`;
-  if (!FIELD_PATH.test(input)) return `malformed field path "${input}": expected forms like "$.a.b", "$.items[*].id", "$.items[0]" or "$..name"`;
-  return undefined;
+/**
+ * A field path (DESIGN §4; grammar and messages in field-path.ts) in canonical
+ * form, so that `$["name"]` and `$.name` are one rule; or the problem with it.
+ */
+export function canonicalFieldPath(input: string): { readonly path: string } | string {
+  try {
+    return { path: canonicalPath(input) };
+  } catch (err) {
+    if (err instanceof PathSyntaxError) return err.message;
+    throw err;
+  }
 }
 
 const PARAM = /^:[A-Za-z_][A-Za-z0-9_]*$/;

@@ -27,19 +27,37 @@ export function compileRedactor(redact: RedactConfig): Redactor {
 
   const isSecretHeader = (name: string): boolean => headers.has(name.toLowerCase());
 
+  /** A redacted copy of `value` whose node has the states `states`; iterative, so any depth. */
   function redactFrom(value: unknown, states: States): unknown {
     if (fields.matched(states)) return REDACTED;
-    if (value === null || typeof value !== 'object' || isExactNumber(value)) return value;
-    if (fields.empty) return value;
-    if (Array.isArray(value)) return value.map((v: unknown, i) => redactFrom(v, fields.step(states, i)));
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value)) {
-      const v = (value as Record<string, unknown>)[k];
-      // A marker ("…") holds counts, or the head of the string at this very path (matched above).
-      const r = k === CUT ? v : redactFrom(v, fields.step(states, k));
-      Object.defineProperty(out, k, { value: r, enumerable: true, writable: true, configurable: true });
+    if (value === null || typeof value !== 'object' || isExactNumber(value) || fields.empty) return value;
+    const root = Array.isArray(value) ? [] : {};
+    const stack: { from: object; to: unknown[] | Record<string, unknown>; states: States }[] = [{ from: value, to: root, states }];
+    for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+      const { from, to } = top;
+      const keys = Array.isArray(from) ? null : Object.keys(from);
+      const n = keys === null ? (from as unknown[]).length : keys.length;
+      for (let i = 0; i < n; i++) {
+        const key = keys === null ? i : (keys[i] as string);
+        const v: unknown = (from as Record<string | number, unknown>)[key];
+        let out: unknown;
+        // A marker ("…") holds counts, or the head of the string at this very node (matched before it was entered).
+        if (key === CUT) out = v;
+        else {
+          const st = fields.step(top.states, key);
+          if (fields.matched(st)) out = REDACTED;
+          else if (v === null || typeof v !== 'object' || isExactNumber(v)) out = v;
+          else {
+            out = Array.isArray(v) ? [] : {};
+            stack.push({ from: v, to: out as unknown[] | Record<string, unknown>, states: st });
+          }
+        }
+        // defineProperty: a "__proto__" key stays data.
+        if (Array.isArray(to)) to.push(out);
+        else Object.defineProperty(to, key, { value: out, enumerable: true, writable: true, configurable: true });
+      }
     }
-    return out;
+    return root;
   }
 
   /** `d` with every value, live/dark and each example's, replaced by `redact(value)`. */

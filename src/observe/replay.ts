@@ -37,6 +37,25 @@ export interface ReplayInput {
   readonly darkUrl: string;
 }
 
+/**
+ * JSON text with its secret fields redacted; text that is not JSON as it came;
+ * null when it is JSON but cannot be written back (nested past what
+ * JSON.stringify can write): then it is left out, never sent unredacted.
+ */
+function redactedJson(text: string, redactor: Redactor): string | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return text; // not JSON after all: no fields to redact
+  }
+  try {
+    return JSON.stringify(redactor.redactJson(value));
+  } catch {
+    return null;
+  }
+}
+
 export function replayCommand(input: ReplayInput, redactor: Redactor): string {
   const parts = ['curl', '-sS', '-i', '-X', input.method];
   const omitted: string[] = [];
@@ -53,16 +72,11 @@ export function replayCommand(input: ReplayInput, redactor: Redactor): string {
     if (input.body.length > MAX_REPLAY_BODY) {
       omitted.push(`body (${input.body.length} bytes)`);
     } else {
-      let text = input.body.toString('utf8');
+      const text = input.body.toString('utf8');
       const type = String(input.headers['content-type'] ?? '');
-      if (/json/i.test(type)) {
-        try {
-          text = JSON.stringify(redactor.redactJson(JSON.parse(text)));
-        } catch {
-          /* not JSON after all: sent as it came */
-        }
-      }
-      parts.push('--data-binary', shellQuote(text));
+      const redacted = /json/i.test(type) ? redactedJson(text, redactor) : text;
+      if (redacted === null) omitted.push(`body (${input.body.length} bytes, nested too deeply to redact)`);
+      else parts.push('--data-binary', shellQuote(redacted));
     }
   }
   const target = redactTarget(input.url);

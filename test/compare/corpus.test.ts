@@ -174,7 +174,7 @@ const rows: Row[] = [
     live: ans('{"title":"a","status":400}', { 'content-type': 'Application/Problem+JSON; charset=UTF-8' }),
     dark: ans('{"status":400,"title":"b"}', { 'content-type': 'application/problem+json' }),
     result: 'mismatch',
-    // The header differs as text; the body is still read as JSON.
+    // The header differs (a charset on one side only); the body is still read as JSON.
     diffs: ['header:content-type changed', '$.title changed'],
   },
   { name: 'dark content-type used when live has none', live: ans('{"a":1}', {}), dark: ans('{ "a": 1 }'), result: 'mismatch', diffs: ['header:content-type added'] },

@@ -2,7 +2,7 @@
 // checked through the metrics, the API and the logs (DESIGN §5, §6, §7).
 import t, { type Test } from 'tap';
 import { gzipSync } from 'node:zlib';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { json, metricValue, request, startBackend, until, type Backend } from '../helpers/net.js';
 import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
@@ -103,6 +103,64 @@ t.test('key order, dates and encodings do not make a mismatch', async (t) => {
   await request(`${umbra.proxyUrl}/x`);
   const m = await settled(umbra, 1);
   t.equal(metricValue(m, 'umbra_comparisons_total', { result: 'match' }), 1);
+});
+
+t.test('text that differs only in an invalid byte sequence is a mismatch (lossy decoding read both as U+FFFD)', async (t) => {
+  const body = (last: number): Buffer => Buffer.concat([Buffer.from('total: 3\n'), Buffer.of(last)]);
+  const sendText = (b: Buffer): Answerer => (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(b);
+  };
+  const { umbra } = await trio(t, sendText(body(0xff)), sendText(body(0xfe)), `
+routes:
+  - name: report
+    match: { path: /report }`);
+  t.equal(body(0xff).toString('utf8'), body(0xfe).toString('utf8'), 'the same text when decoded lossily');
+  const r = await request(`${umbra.proxyUrl}/report`);
+  t.same(r.body, body(0xff), 'the client gets live bytes as sent');
+  const m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'report', result: 'mismatch' }), 1);
+  t.equal(metricValue(m, 'umbra_mismatches_total', { route: 'report', part: 'body' }), 1);
+  t.equal(metricValue(m, 'umbra_field_mismatches_total', { route: 'report', field: '$' }), 1);
+  const d = (await json(`${umbra.adminUrl}/api/divergences?route=report`)).body.divergences[0];
+  const summary = (b: Buffer): { bytes: number; sha256: string } => ({ bytes: b.length, sha256: createHash('sha256').update(b).digest('hex') });
+  t.same(d.differences, [{ part: 'body', field: '$', kind: 'changed', live: summary(body(0xff)), dark: summary(body(0xfe)) }]);
+});
+
+t.test('charsets and media types: the same text in two charsets, one media type spelt two ways', async (t) => {
+  const answers: Record<string, [live: [string, Buffer], dark: [string, Buffer]]> = {
+    // Same text, other charset: only the header differs.
+    '/latin1': [
+      ['text/plain; charset=iso-8859-1', Buffer.from('café', 'latin1')],
+      ['text/plain; charset=utf-8', Buffer.from('café')],
+    ],
+    // Same media type spelt two ways, same bytes: a match.
+    '/spelling': [
+      ['Application/JSON; charset=UTF-8', Buffer.from('{"a":1}')],
+      ['application/json;charset="utf8"', Buffer.from('{ "a": 1.0 }')],
+    ],
+  };
+  const side = (i: 0 | 1): Answerer => (req, res) => {
+    const [ct, b] = answers[req.url ?? '']?.[i] ?? ['text/plain', Buffer.from('?')];
+    res.writeHead(200, { 'content-type': ct });
+    res.end(b);
+  };
+  const { umbra } = await trio(t, side(0), side(1), `
+routes:
+  - name: latin1
+    match: { path: /latin1 }
+  - name: spelling
+    match: { path: /spelling }`);
+  await request(`${umbra.proxyUrl}/latin1`);
+  await request(`${umbra.proxyUrl}/spelling`);
+  const m = await settled(umbra, 2);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'spelling', result: 'match' }), 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'latin1', result: 'mismatch' }), 1);
+  t.equal(metricValue(m, 'umbra_mismatches_total', { route: 'latin1', part: 'body' }), 0, 'the body reads the same');
+  const d = (await json(`${umbra.adminUrl}/api/divergences?route=latin1`)).body.divergences[0];
+  t.same(d.differences, [
+    { part: 'header', field: 'header:content-type', kind: 'changed', live: 'text/plain; charset=iso-8859-1', dark: 'text/plain; charset=utf-8' },
+  ]);
 });
 
 t.test('a status difference is reported as status', async (t) => {

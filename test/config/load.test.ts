@@ -49,12 +49,15 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   });
   t.strictSame(c.compare, {
     ignoreHeaders: ['x-trace-id'],
-    ignore: ['$.meta.requestId', '$.items[*].updatedAt', '$..etag'],
+    ignore: ['$.meta.requestId', '$.items[*].updatedAt', '$..etag', '$["x-cache-key"]'],
     unordered: ['$.tags'],
     tolerance: 0,
-    keyed: [],
-    allowAdded: [],
-    tolerances: [],
+    keyed: [{ path: '$.orders', member: 'id' }],
+    allowAdded: ['$.meta'],
+    tolerances: [
+      { path: '$.items[*].price', absolute: 0.01, relative: 0 },
+      { path: '$.score', absolute: 0, relative: 0.05 },
+    ],
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
   t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 });
@@ -233,7 +236,7 @@ void t.test('all problems are reported together, in line order', (t) => {
     'c.yaml:12: mirror.methods[1]: unknown method "FETCH"; expected one of GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE, TRACE, CONNECT',
     'c.yaml:13: mirror.maxBodyBytes: expected a size like "1MiB"',
     'c.yaml:15: compare.tolerance: expected a number >= 0',
-    'c.yaml:16: compare.ignore[0]: field path "meta.id" must start with "$"',
+    'c.yaml:16: compare.ignore[0]: bad field path "meta.id" at character 1: must start with "$"; write $.meta.id',
     'c.yaml:17: log.level: expected one of fatal, error, warn, info, debug, trace, silent',
   ]);
   t.equal(e?.problems.length, 12);
@@ -352,15 +355,22 @@ void t.test('sampleBy, methods and header names are normalised', (t) => {
   t.end();
 });
 
-void t.test('field paths', (t) => {
-  const good = ['$', '$.a.b', '$.items[*].id', '$..name', '$.a[0]', '$.a[0][*]', '$..items[*].x-y'];
+void t.test('field paths: the grammar of DESIGN §4, stored in canonical form', (t) => {
+  const good = ['$', '$.a.b', '$.items[*].id', '$..name', '$.a[0]', '$.a[0][*]', '$..items[*]["x-y"]', '$["user.name"]', '$.*', '$..*', '$..[*]', '$[""]'];
   t.strictSame(load(LIVE + `compare:\n  ignore: ${JSON.stringify(good)}\n`).compare.ignore, good);
-  const bad = ['a.b', '$.', '$...a', '$.a[x]', '$.a[*', '$a', '$.a.*', "$['a']"];
+  t.strictSame(load(LIVE + `compare:\n  unordered: ['$["tags"]', '$.tags', '$.a[007]']\n`).compare.unordered, ['$.tags', '$.a[7]'], 'one rule however it is written');
+  const bad = ['a.b', '$.', '$...a', '$.a[x]', '$.a[*', '$a', '$.a-b', "$['a']"];
   const lines = problems(LIVE + `redact:\n  fields: ${JSON.stringify(bad)}\n`);
-  t.equal(lines.length, bad.length);
-  t.equal(lines[0], 'c.yaml:4: redact.fields[0]: field path "a.b" must start with "$"');
-  t.equal(lines[1], 'c.yaml:4: redact.fields[1]: malformed field path "$.": expected forms like "$.a.b", "$.items[*].id", "$.items[0]" or "$..name"');
-  t.match(lines[7], /^c\.yaml:4: redact\.fields\[7\]: malformed field path/);
+  t.strictSame(lines, [
+    'c.yaml:4: redact.fields[0]: bad field path "a.b" at character 1: must start with "$"; write $.a.b',
+    'c.yaml:4: redact.fields[1]: bad field path "$." at character 2: trailing ".": follow it with a key or *',
+    'c.yaml:4: redact.fields[2]: bad field path "$...a" at character 2: "..." is not a step; ".." (any depth) is followed by a key, * or [...]',
+    'c.yaml:4: redact.fields[3]: bad field path "$.a[x]" at character 5: [x] is not a step: brackets hold *, an array index or a key as a JSON string (write $.a["x"])',
+    'c.yaml:4: redact.fields[4]: bad field path "$.a[*" at character 4: unclosed "["',
+    'c.yaml:4: redact.fields[5]: bad field path "$a" at character 2: unexpected "a": a step starts with ".", ".." or "["; write $.a',
+    'c.yaml:4: redact.fields[6]: bad field path "$.a-b" at character 3: "a-b" is not an identifier; write $["a-b"]',
+    'c.yaml:4: redact.fields[7]: bad field path "$[\'a\']" at character 3: a key in brackets is a JSON string in double quotes; write $["a"]',
+  ]);
   t.end();
 });
 

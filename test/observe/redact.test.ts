@@ -163,3 +163,13 @@ void t.test('markers and exact numbers: kept, never walked into; a secret string
   t.strictSame(list.live, [REDACTED, REDACTED, REDACTED], 'elements under a redacted [*], markers too');
   t.end();
 });
+
+void t.test('JSON values nested 100 000 deep are redacted without recursion', (t) => {
+  const r = compileRedactor({ headers: [], fields: ['$..password'] });
+  const depth = 100_000;
+  const doc = JSON.parse(`${'{"a":['.repeat(depth)}{"password":"s3cret","keep":1}${']}'.repeat(depth)}`) as unknown;
+  let node = r.redactJson(doc) as Record<string, unknown>;
+  for (let i = 0; i < depth; i++) node = (node.a as Record<string, unknown>[])[0] as Record<string, unknown>;
+  t.strictSame(node, { password: REDACTED, keep: 1 });
+  t.end();
+});

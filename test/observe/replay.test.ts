@@ -50,3 +50,12 @@ t.test('large bodies are left out of the command line', async (t) => {
   );
   t.match(notJson, /--data-binary '\{oops'/, 'a body that is not JSON after all is sent as it came');
 });
+
+t.test('a deeply nested JSON body is redacted at every depth, never sent as it came', async (t) => {
+  const depth = Math.floor((MAX_REPLAY_BODY - 40) / 6);
+  const body = Buffer.from(`${'{"a":'.repeat(depth)}{"password":"s3cret"}${'}'.repeat(depth)}`);
+  t.ok(body.length <= MAX_REPLAY_BODY);
+  const cmd = replayCommand({ method: 'POST', url: '/x', headers: { 'content-type': 'application/json' }, body, liveUrl: 'http://l', darkUrl: 'http://d' }, redactor);
+  t.notMatch(cmd, /s3cret/);
+  t.match(cmd, /"password":"\[REDACTED\]"/);
+});
