@@ -11,7 +11,7 @@ import type { Collector } from './differences.js';
 import { trimString } from './differences.js';
 import { diffJson } from './json-diff.js';
 import type { JsonRules } from './json-diff.js';
-import { BigNum, parseJson } from './json-parse.js';
+import { BigNum, maybeLossyBytes, parseJson } from './json-parse.js';
 import type { JsonValue } from './json-parse.js';
 
 export type BodyKind = 'json' | 'text' | 'binary';
@@ -232,8 +232,10 @@ type Parsed = { ok: true; value: JsonValue } | { ok: false };
 function tryParse(body: Buffer, mt: MediaType | null): Parsed {
   const text = decodeText(body, mt);
   if (text === null) return { ok: false };
+  // In UTF-8 a digit, a dot or an "e" is one byte: the pre-scan reads the bytes.
+  const mayBeLossy = decoderOf(mt)?.encoding !== 'utf-8' || maybeLossyBytes(body);
   try {
-    return { ok: true, value: parseJson(text) };
+    return { ok: true, value: parseJson(text, mayBeLossy) };
   } catch {
     return { ok: false };
   }

@@ -23,10 +23,14 @@ export type JsonValue = null | boolean | number | string | BigNum | JsonValue[] 
 
 export { JsonSyntaxError };
 
-/** Parses JSON text; numbers a double would round come back as BigNum. Throws on bad JSON. */
-export function parseJson(text: string): JsonValue {
+/**
+ * Parses JSON text; numbers a double would round come back as BigNum. Throws on
+ * bad JSON. `mayBeLossy` false says the caller's pre-scan of the bytes
+ * (maybeLossyBytes) found no candidate, so the text needs no scan of its own.
+ */
+export function parseJson(text: string, mayBeLossy = true): JsonValue {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (!hasLossyNumber(text)) return JSON.parse(text) as JsonValue;
+  if (!mayBeLossy || !hasLossyNumber(text)) return JSON.parse(text) as JsonValue;
   return new Parser(text).parseDocument();
 }
 
@@ -46,19 +50,46 @@ export function normaliseDecimal(raw: string): string {
   return `${sign}${trimmed}e${exp}`;
 }
 
+/** 1 = a digit or a dot, 2 = an exponent letter: the characters the pre-scan looks at. */
+const SCAN = new Uint8Array(256);
+for (let c = 0x30; c <= 0x39; c++) SCAN[c] = 1;
+SCAN[0x2e] = 1;
+SCAN[0x45] = 2;
+SCAN[0x65] = 2;
+
 /**
  * Anywhere in the text (strings included), 16 digits or dots in a row, or a digit
- * before an exponent: every lossy number token has one of the two, so text
+ * before an exponent: every lossy number token has one of the two, so a text
  * without either is left to JSON.parse after this one tight pass.
  */
 function maybeLossy(text: string): boolean {
   let run = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if ((c >= 0x30 && c <= 0x39) || c === 0x2e) {
+    const k = c < 256 ? SCAN[c] : 0;
+    if (k === 1) {
       if (++run >= 16) return true;
     } else {
-      if ((c === 0x65 || c === 0x45) && run > 0) return true;
+      if (k === 2 && run > 0) return true;
+      run = 0;
+    }
+  }
+  return false;
+}
+
+/**
+ * The same pre-scan over the bytes of an ASCII-compatible encoding (UTF-8):
+ * about three times faster than over the decoded string.
+ */
+export function maybeLossyBytes(bytes: Uint8Array): boolean {
+  let run = 0;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const k = SCAN[bytes[i] as number];
+    if (k === 1) {
+      if (++run >= 16) return true;
+    } else {
+      if (k === 2 && run > 0) return true;
       run = 0;
     }
   }

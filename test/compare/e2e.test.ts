@@ -259,3 +259,26 @@ t.test('a failed dark side gives a skipped comparison with its reason', async (t
   t.equal(metricValue(m, 'umbra_comparison_skips_total', { reason: 'dark_reset' }), 1);
   t.equal(metricValue(m, 'umbra_shadow_errors_total', { target: 'dark', reason: 'reset' }), 1);
 });
+
+t.test('keyed, allowAdded and per-field tolerances from the config file, through the proxy', async (t) => {
+  const live = { orders: [{ id: 'a', total: 10.0 }, { id: 'b', total: 20.0 }], user: { name: 'ann' } };
+  let dark: unknown = { orders: [{ id: 'b', total: 20.004 }, { id: 'a', total: 10.0 }], user: { name: 'ann', nickname: 'an' } };
+  const { umbra } = await trio(t, sendJson(live), (_req, res) => sendJson(dark)(_req, res), `
+routes:
+  - name: orders
+    match: { prefix: /orders }
+    compare:
+      keyed: { "$.orders": id }
+      allowAdded: ["$.user"]
+      tolerances: { "$.orders[*].total": { absolute: 0.01 } }`);
+  await request(`${umbra.proxyUrl}/orders`);
+  let m = await settled(umbra, 1);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'orders', result: 'match' }), 1, 'reordered, grown and within tolerance: a match');
+  dark = { orders: [{ id: 'b', total: 21 }, { id: 'a', total: 10.0 }], user: { name: 'ann' }, extra: 1 };
+  await request(`${umbra.proxyUrl}/orders`);
+  m = await settled(umbra, 2);
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'orders', result: 'mismatch' }), 1);
+  const body = (await json(`${umbra.adminUrl}/api/divergences?route=orders`)).body as { divergences: { differences: { field: string; kind: string }[] }[] };
+  const fields = body.divergences.flatMap((s) => s.differences.map((d) => `${d.field} ${d.kind}`));
+  t.strictSame(fields.sort(), ['$.extra added', '$.orders[*].total changed']);
+});
