@@ -45,7 +45,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       if (route !== null && route !== '' && !deps.routeNames().includes(route)) return errorResult(404, `unknown route "${route}"`);
       const limit = parseLimit(req.query.get('limit'));
       if (typeof limit === 'string') return errorResult(400, limit);
-      return { status: 200, json: { divergences: deps.store().list(route === null || route === '' ? null : route, limit) } };
+      const field = req.query.get('field');
+      const divergences = deps.store().list(route === null || route === '' ? null : route, limit, field === null || field === '' ? null : field);
+      return { status: 200, json: { divergences } };
     }
     const dial = SAMPLE_PATH.exec(path);
     if (dial !== null) {

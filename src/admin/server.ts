@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
+import { writeJson } from '../compare/index.js';
 import { AdminBodyError } from '../errors.js';
 import { createCallerCheck, type CallerCheck, tokenMatches } from './guard.js';
 
@@ -61,7 +62,8 @@ export function errorResult(status: number, error: string): AdminResult {
 }
 
 function send(res: ServerResponse, result: AdminResult): void {
-  const body = result.text ?? JSON.stringify(result.json ?? {});
+  // writeJson: exact numbers in divergence samples go out digit for digit.
+  const body = result.text ?? writeJson(result.json ?? {});
   res.writeHead(result.status, {
     'content-type': result.contentType ?? (result.text !== undefined ? 'text/plain; charset=utf-8' : 'application/json'),
     'content-length': Buffer.byteLength(body),

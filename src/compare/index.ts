@@ -1,6 +1,6 @@
 // Public API of the comparison engine.
 
-export type { Answer, CompareContext, Difference, Kind, Part, SkipReason, Verdict } from './types.js';
+export type { Answer, CompareContext, Difference, Example, Kind, Part, SkipReason, Verdict } from './types.js';
 export type { CompiledRules } from './rules.js';
 export { BUILT_IN_IGNORED_HEADERS, compileRules } from './rules.js';
 export type { BodyPlan, PairVerdicts } from './compare.js';
@@ -17,4 +17,6 @@ export type { JsonValue } from './json-parse.js';
 export { BigNum, parseJson } from './json-parse.js';
 export type { Segment, States } from './paths.js';
 export { PathSet, PathSyntaxError, canonicalPath, canonicalSegments, formatPath, parsePath } from './paths.js';
-export { MAX_DIFFERENCES, MAX_STRING, summarise } from './differences.js';
+export { CUT_ROOM, MAX_COMPARISON_CHARS, MAX_DIFFERENCES, MAX_EXAMPLES, MAX_STRING, MAX_VALUE_CHARS, summarise } from './differences.js';
+export type { Cut, ExactNumber, SampleValue } from './sample-value.js';
+export { CUT, exactNumber, exactText, isCutValue, isExactNumber, writeJson } from './sample-value.js';

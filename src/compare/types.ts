@@ -1,5 +1,6 @@
 // Shapes shared by the comparison engine, its worker and its callers.
 import type { EngineSkipReason } from '../errors.js';
+import type { SampleValue } from './sample-value.js';
 
 export interface Answer {
   status: number;
@@ -20,16 +21,28 @@ export interface Answer {
 export type Part = 'status' | 'header' | 'body';
 export type Kind = 'changed' | 'added' | 'removed' | 'type' | 'order';
 
+/** One occurrence's values; a side without a value (`added`: live, `removed`: dark) is left out. */
+export interface Example {
+  live?: SampleValue;
+  dark?: SampleValue;
+}
+
 /**
- * One difference. `added` = only dark has it, `removed` = only live has it.
- * `live`/`dark` are bounded summaries, never a whole body.
+ * One difference: a (part, field, kind) found once or more in a comparison.
+ * `added` = only dark has it, `removed` = only live has it. Values are sample
+ * values (sample-value.ts): bounded, never a whole body.
  */
 export interface Difference {
   part: Part;
   field: string;
   kind: Kind;
-  live?: unknown;
-  dark?: unknown;
+  /** The first occurrence's values. */
+  live?: SampleValue;
+  dark?: SampleValue;
+  /** Occurrences in this comparison, when more than one (e.g. 3 changed `$.items[*].price`). */
+  count?: number;
+  /** With `count`: the first occurrences (at most MAX_EXAMPLES), the first being live/dark. */
+  examples?: Example[];
 }
 
 /** Why the engine did not compare a pair (one closed set, in errors.ts). */

@@ -1,5 +1,5 @@
-// What a person reads: per-route counts and top fields, and a bounded ring of
-// recent divergence samples per route, already redacted when stored.
+// What a person reads: per-route counts and top fields, and bounded rings of
+// recent divergence samples per route and per field, already redacted when stored.
 import type { Difference } from '../compare/index.js';
 import { DECISIONS, type Decision, type DropDecision } from '../errors.js';
 import { MAX_FIELDS_PER_ROUTE } from './metrics.js';
@@ -49,21 +49,64 @@ export class RouteStats {
   }
 }
 
-/** A fixed-size ring of samples per route, newest last. */
+/** Newest samples kept per (route, field), beyond the route's own ring. */
+export const SAMPLES_PER_FIELD = 3;
+
+/** One route's samples: its newest ones, and each field's newest ones. */
+class RouteSamples {
+  /** The route's newest samples, newest last. */
+  readonly recent: DivergenceSample[] = [];
+  /** Per field, its newest SAMPLES_PER_FIELD samples, newest last; map order = least recently diverged first. */
+  readonly byField = new Map<string, DivergenceSample[]>();
+
+  add(sample: DivergenceSample, perRoute: number): void {
+    this.recent.push(sample);
+    if (this.recent.length > perRoute) this.recent.shift();
+    for (const field of new Set(sample.differences.map((d) => d.field))) {
+      let ring = this.byField.get(field);
+      if (ring === undefined) {
+        // As many fields as the metric keeps a route; the one that diverged longest ago makes room.
+        if (this.byField.size >= MAX_FIELDS_PER_ROUTE) this.byField.delete(this.byField.keys().next().value as string);
+        ring = [];
+      } else {
+        this.byField.delete(field);
+      }
+      this.byField.set(field, ring);
+      ring.push(sample);
+      if (ring.length > SAMPLES_PER_FIELD) ring.shift();
+    }
+  }
+
+  /** Every sample kept, once (unordered). */
+  kept(): Set<DivergenceSample> {
+    const all = new Set(this.recent);
+    for (const ring of this.byField.values()) for (const s of ring) all.add(s);
+    return all;
+  }
+}
+
+/**
+ * Recent divergence samples per route and per field, so a rare field keeps its
+ * examples however often another field diverges: each route keeps its newest
+ * `perRoute` samples (limits.samplesPerRoute) and, for each field that diverged
+ * (at most MAX_FIELDS_PER_ROUTE a route), that field's newest SAMPLES_PER_FIELD.
+ * A sample is held once, however many of these keep it: at most
+ * perRoute + MAX_FIELDS_PER_ROUTE × SAMPLES_PER_FIELD samples a route.
+ */
 export class DivergenceStore {
-  private readonly rings = new Map<string, DivergenceSample[]>();
+  private readonly routes = new Map<string, RouteSamples>();
   private seq = 0;
 
   constructor(private perRoute: number) {}
 
-  /** Samples kept per route (limits.samplesPerRoute; a reload may change it, the newest are kept). */
+  /** Samples kept per route besides the per-field ones (limits.samplesPerRoute; a reload may change it, the newest are kept). */
   get capacity(): number {
     return this.perRoute;
   }
 
   set capacity(n: number) {
     this.perRoute = n;
-    for (const ring of this.rings.values()) if (ring.length > n) ring.splice(0, ring.length - n);
+    for (const r of this.routes.values()) if (r.recent.length > n) r.recent.splice(0, r.recent.length - n);
   }
 
   nextId(): string {
@@ -72,18 +115,28 @@ export class DivergenceStore {
   }
 
   add(sample: DivergenceSample): void {
-    let ring = this.rings.get(sample.route);
-    if (ring === undefined) {
-      ring = [];
-      this.rings.set(sample.route, ring);
+    let r = this.routes.get(sample.route);
+    if (r === undefined) {
+      r = new RouteSamples();
+      this.routes.set(sample.route, r);
     }
-    ring.push(sample);
-    if (ring.length > this.perRoute) ring.shift();
+    r.add(sample, this.perRoute);
   }
 
-  /** Newest first, optionally for one route. */
-  list(route: string | null, limit: number): DivergenceSample[] {
-    const pool = route === null ? [...this.rings.values()].flat() : [...(this.rings.get(route) ?? [])];
-    return pool.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.id.localeCompare(a.id))).slice(0, limit);
+  /** Newest first, optionally for one route, and only samples with a difference at `field`. */
+  list(route: string | null, limit: number, field: string | null = null): DivergenceSample[] {
+    const routes = route === null ? [...this.routes.values()] : [this.routes.get(route)].filter((r) => r !== undefined);
+    let pool: DivergenceSample[] = [];
+    for (const r of routes) {
+      if (field === null) pool.push(...r.kept());
+      else pool.push(...[...r.kept()].filter((s) => s.differences.some((d) => d.field === field)));
+    }
+    pool = pool.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : seqOf(b.id) - seqOf(a.id)));
+    return pool.slice(0, limit);
   }
+}
+
+/** The sequence number in an id from nextId (several samples can share a millisecond). */
+function seqOf(id: string): number {
+  return parseInt(id.slice(id.lastIndexOf('-') + 1), 36);
 }

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Verdict } from '../compare/index.js';
 import type { ShadowErrorReason, SkipReason } from '../errors.js';
 import type { DivergenceStore, RouteStats } from './divergences.js';
-import type { Logger } from './log.js';
+import { loggable, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import { redactTarget, replayCommand } from './replay.js';
@@ -117,7 +117,8 @@ export class Recorder {
       live: sample.live,
       dark: sample.dark,
       fields: [...fields].slice(0, 10),
-      differences: differences.slice(0, 5),
+      // The first five, without their examples (the sample, by id, has them all).
+      differences: loggable(differences.slice(0, 5).map(({ examples: _examples, ...d }) => d)),
       replay,
     });
   }

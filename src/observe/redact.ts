@@ -2,8 +2,8 @@
 // values and JSON fields become "[REDACTED]"; field paths are kept.
 
 import type { RedactConfig } from '../config/types.js';
-import type { Difference, Segment, States } from '../compare/index.js';
-import { PathSet, canonicalSegments } from '../compare/index.js';
+import type { Difference, Example, SampleValue, Segment, States } from '../compare/index.js';
+import { CUT, PathSet, canonicalSegments, isExactNumber } from '../compare/index.js';
 import { SECRET_HEADERS } from '../http/headers.js';
 
 export const REDACTED = '[REDACTED]';
@@ -13,7 +13,7 @@ type HeaderValue = string | string[] | undefined;
 export interface Redactor {
   /** A copy with secret header values replaced; names are compared case-insensitively. */
   redactHeaders<V extends HeaderValue>(headers: Readonly<Record<string, V>>): Record<string, V | string>;
-  /** A copy whose live/dark values are redacted when its field is secret (or holds secrets). */
+  /** A copy whose values (live/dark and every example) are redacted when its field is secret (or holds secrets). */
   redactDifference(d: Difference): Difference;
   /** A copy of a JSON value with every field matching `redact.fields` replaced. */
   redactJson(value: unknown): unknown;
@@ -30,7 +30,7 @@ export function compileRedactor(redact: RedactConfig): Redactor {
   /** A redacted copy of `value` whose node has the states `states`; iterative, so any depth. */
   function redactFrom(value: unknown, states: States): unknown {
     if (fields.matched(states)) return REDACTED;
-    if (value === null || typeof value !== 'object' || fields.empty) return value;
+    if (value === null || typeof value !== 'object' || isExactNumber(value) || fields.empty) return value;
     const root = Array.isArray(value) ? [] : {};
     const stack: { from: object; to: unknown[] | Record<string, unknown>; states: States }[] = [{ from: value, to: root, states }];
     for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
@@ -40,13 +40,17 @@ export function compileRedactor(redact: RedactConfig): Redactor {
       for (let i = 0; i < n; i++) {
         const key = keys === null ? i : (keys[i] as string);
         const v: unknown = (from as Record<string | number, unknown>)[key];
-        const st = fields.step(top.states, key);
         let out: unknown;
-        if (fields.matched(st)) out = REDACTED;
-        else if (v === null || typeof v !== 'object') out = v;
+        // A marker ("…") holds counts, or the head of the string at this very node (matched before it was entered).
+        if (key === CUT) out = v;
         else {
-          out = Array.isArray(v) ? [] : {};
-          stack.push({ from: v, to: out as unknown[] | Record<string, unknown>, states: st });
+          const st = fields.step(top.states, key);
+          if (fields.matched(st)) out = REDACTED;
+          else if (v === null || typeof v !== 'object' || isExactNumber(v)) out = v;
+          else {
+            out = Array.isArray(v) ? [] : {};
+            stack.push({ from: v, to: out as unknown[] | Record<string, unknown>, states: st });
+          }
         }
         // defineProperty: a "__proto__" key stays data.
         if (Array.isArray(to)) to.push(out);
@@ -54,6 +58,20 @@ export function compileRedactor(redact: RedactConfig): Redactor {
       }
     }
     return root;
+  }
+
+  /** `d` with every value, live/dark and each example's, replaced by `redact(value)`. */
+  function mapValues(d: Difference, redact: (v: SampleValue) => SampleValue): Difference {
+    const one = (ex: Example): Example => {
+      const o: Example = {};
+      if (ex.live !== undefined) o.live = redact(ex.live);
+      if (ex.dark !== undefined) o.dark = redact(ex.dark);
+      return o;
+    };
+    const out: Difference = { part: d.part, field: d.field, kind: d.kind, ...one(d) };
+    if (d.count !== undefined) out.count = d.count;
+    if (d.examples !== undefined) out.examples = d.examples.map(one);
+    return out;
   }
 
   return {
@@ -79,18 +97,13 @@ export function compileRedactor(redact: RedactConfig): Redactor {
         states = segs === null ? null : fields.walk(segs);
         if (states !== null && !fields.matched(states)) {
           if (fields.empty) return d;
-          const out: Difference = { part: d.part, field: d.field, kind: d.kind };
-          if ('live' in d) out.live = redactFrom(d.live, states);
-          if ('dark' in d) out.dark = redactFrom(d.dark, states);
-          return out;
+          const at = states;
+          return mapValues(d, (v) => redactFrom(v, at) as SampleValue);
         }
       } else {
         return d;
       }
-      const out: Difference = { part: d.part, field: d.field, kind: d.kind };
-      if ('live' in d) out.live = REDACTED;
-      if ('dark' in d) out.dark = REDACTED;
-      return out;
+      return mapValues(d, () => REDACTED);
     },
   };
 }

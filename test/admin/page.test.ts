@@ -38,9 +38,10 @@ t.test('createPageHandler serves the three files with their content types, and n
 const LIVE_ITEM = { sku: 'LMP-1', label: 'desk-lamp-classic-0001', price: 12.5, stock: 3 };
 const DARK_ITEM = { sku: 'LMP-1', label: 'desk-lamp-classic-0007', price: 13, stock: 3, badge: 'new' };
 
-function item(body: object) {
+/** Answers `body` (JSON text as it stands, or an object to serialise). */
+function item(body: object | string) {
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const text = JSON.stringify(req.url === '/health' ? { ok: true } : body);
+    const text = req.url === '/health' ? '{"ok":true}' : typeof body === 'string' ? body : JSON.stringify(body);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(text);
   };
@@ -54,9 +55,9 @@ interface Setup {
   api(path: string): Promise<any>;
 }
 
-async function setup(t: Test, token: string): Promise<Setup> {
-  const live = await startBackend(item(LIVE_ITEM));
-  const dark = await startBackend(item(DARK_ITEM));
+async function setup(t: Test, token: string, liveBody: object | string = LIVE_ITEM, darkBody: object | string = DARK_ITEM): Promise<Setup> {
+  const live = await startBackend(item(liveBody));
+  const dark = await startBackend(item(darkBody));
   const config = parseConfigText(
     [
       'listen: 127.0.0.1:0',
@@ -212,6 +213,54 @@ t.test('the divergence page: routes, samples, live and dark side by side, replay
   await page.getByRole('button', { name: 'Resume auto-refresh' }).click();
   await page.locator('#samples tbody tr').nth(6).waitFor();
   t.ok(apiCalls > 0, 'resuming reads the API at once');
+});
+
+t.test('every example of a list difference, big integers exact, cut values with a marker', async (t) => {
+  const browser = await launch(t);
+  if (browser === null) return;
+  const tags = Array.from({ length: 300 }, (_, i) => `tag-${i}`);
+  const body = (id: string, prices: number[], note: string, order: string[]) =>
+    `{"id":${id},"items":${JSON.stringify(prices.map((price) => ({ price })))},"note":${JSON.stringify(note)},"tags":${JSON.stringify(order)}}`;
+  const s = await setup(
+    t,
+    '',
+    body('12345678901234567890123', [1, 2, 3, 4], 'n'.repeat(1000), tags),
+    body('12345678901234567890124', [1, 20, 30, 40], 'm'.repeat(1000), [...tags].reverse()),
+  );
+  await traffic(s, ['/items/1'], 1);
+  const page = await open(t, browser);
+  await page.goto(`${s.umbra.adminUrl}/`);
+  const group = (field: string) => page.locator('#differences tbody', { has: page.locator('code', { hasText: field }) });
+  await group('$.items[*].price').waitFor();
+
+  const prices = group('$.items[*].price');
+  t.equal(await prices.locator('tr').count(), 3, 'one row per example');
+  t.same(await prices.locator('td.diff-live').allInnerTexts(), ['2', '3', '4'], 'every live value');
+  t.same(await prices.locator('td.diff-dark').allInnerTexts(), ['20', '30', '40'], 'every dark value');
+  t.equal(await prices.locator('.count').innerText(), '×3', 'and how often it was found');
+
+  const id = group('$.id');
+  t.equal(await id.locator('td.diff-live').innerText(), '12345678901234567890123', 'a big integer, exact (JSON.parse would show 1.2345678901234568e+22)');
+  t.equal(await id.locator('td.diff-dark').innerText(), '12345678901234567890124');
+
+  const note = group('$.note').locator('td.diff-live');
+  t.match(await note.innerText(), /^"n{200}⋯ string of 1,?000 characters$/, 'a long string: its head, then the marker');
+  const marker = note.locator('.cut');
+  t.equal(await marker.count(), 1);
+  const style = await marker.evaluate((el) => {
+    const cs = (globalThis as any).getComputedStyle(el);
+    return { fontStyle: cs.fontStyle as string, border: cs.borderTopStyle as string };
+  });
+  t.same(style, { fontStyle: 'italic', border: 'dashed' }, 'the marker is drawn apart from data');
+
+  const order = group('$.tags');
+  t.equal(await order.locator('td:nth-child(3)').innerText(), 'order');
+  const live = await order.locator('td.diff-live').innerText();
+  t.match(live, /^\["tag-0", "tag-1", .*"tag-\d+", ⋯ \d+ more items\]$/, 'a long array: its first elements, then the marker');
+  t.equal(await order.locator('td.diff-live .cut').count(), 1);
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}divergence-page-examples.png`, fullPage: true });
 });
 
 t.test('with admin.token set, the page asks for the token, then works', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import type { Answer } from '../../src/compare/index.js';
-import { CompareBusyError, ComparePool, MemoryBudget, NoiseLearner, compareAnswers, compileRules } from '../../src/compare/index.js';
+import { CUT, CompareBusyError, ComparePool, MemoryBudget, NoiseLearner, compareAnswers, compileRules, exactText, isExactNumber, writeJson } from '../../src/compare/index.js';
 
 const rules = compileRules(
   { ignoreHeaders: [], ignore: ['$.items[*].updatedAt'], unordered: ['$.tags'], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
@@ -36,6 +36,53 @@ void t.test('a big pair goes through the worker and gives the inline verdict', a
   const v = await pool.compareWithBaseline(live, dark, answer(bigBody(20_000, 7)), rules, learner, ctx);
   t.equal(v.result, 'noise');
   t.equal(learner.size, 1);
+});
+
+void t.test('values made in a worker arrive exact, shortened with markers, with every example', async (t) => {
+  const pool = new ComparePool({ size: 1, inlineBelowBytes: 0 });
+  t.teardown(() => pool.close());
+  const side = (last: string, price: (i: number) => number) =>
+    answer(
+      Buffer.from(
+        `{"id":1234567890123456789012${last},"note":${JSON.stringify('n'.repeat(3000) + last)},"ids":[${Array.from({ length: 400 }, (_, i) => i).join(',')},${last}],` +
+          `"items":${JSON.stringify(Array.from({ length: 5 }, (_, i) => ({ price: price(i) })))}}`,
+      ),
+    );
+  const v = await pool.compare(side('3', (i) => i), side('4', (i) => (i < 3 ? i + 0.5 : i)), rules, ctx);
+  t.equal(pool.stats.workers, 1, 'compared in a worker');
+  const by = Object.fromEntries(v.differences.map((d) => [d.field, d]));
+  const id = by['$.id'];
+  t.ok(isExactNumber(id?.live), 'a big integer is still an exact number after postMessage');
+  t.equal(exactText(id?.live as never), '12345678901234567890123');
+  t.equal(writeJson(id), '{"part":"body","field":"$.id","kind":"changed","live":12345678901234567890123,"dark":12345678901234567890124}');
+  t.strictSame(by['$.note']?.live, { [CUT]: { string: 3001, head: 'n'.repeat(200) } }, 'a long string keeps its head and length');
+  t.strictSame(by['$.ids[*]'], { part: 'body', field: '$.ids[*]', kind: 'changed', live: 3, dark: 4 }, 'the one element of 401 that differs');
+  t.strictSame(by['$.items[*].price'], {
+    part: 'body',
+    field: '$.items[*].price',
+    kind: 'changed',
+    live: 0,
+    dark: 0.5,
+    count: 3,
+    examples: [
+      { live: 0, dark: 0.5 },
+      { live: 1, dark: 1.5 },
+      { live: 2, dark: 2.5 },
+    ],
+  });
+  t.strictSame(v, compareAnswers(side('3', (i) => i), side('4', (i) => (i < 3 ? i + 0.5 : i)), rules, ctx), 'the same verdict as inline');
+  // An order difference shows both arrays, each cut with a marker.
+  const order = await pool.compare(
+    answer(Buffer.from(JSON.stringify({ tags: Array.from({ length: 300 }, (_, i) => `t${i}`) }))),
+    answer(Buffer.from(JSON.stringify({ tags: Array.from({ length: 300 }, (_, i) => `t${299 - i}`) }))),
+    compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 1 << 20 }),
+    ctx,
+  );
+  const [d] = order.differences;
+  t.equal(d?.kind, 'order');
+  const live = d?.live as unknown[];
+  t.equal(live[0], 't0');
+  t.match(live[live.length - 1], { [CUT]: { items: Number } }, 'the marker closes the kept head');
 });
 
 void t.test('small pairs compare inline without starting a worker', async (t) => {

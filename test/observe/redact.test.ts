@@ -1,7 +1,7 @@
 import t from 'tap';
 import { REDACTED, compileRedactor } from '../../src/observe/redact.js';
 import type { Difference } from '../../src/compare/index.js';
-import { compareAnswers, compileRules } from '../../src/compare/index.js';
+import { CUT, compareAnswers, compileRules, exactNumber, isExactNumber, writeJson } from '../../src/compare/index.js';
 
 const r = compileRedactor({ headers: ['X-Api-Key'], fields: ['$..password', '$.card.number', '$.users[*].ssn'] });
 
@@ -103,6 +103,64 @@ void t.test('end to end: a verdict on secret fields shows no secret', async (t) 
   t.notMatch(out, /hunter|realm/);
   t.match(out, /\$\.login\.password/);
   t.match(out, /header:www-authenticate/);
+  t.end();
+});
+
+void t.test('every example of a list difference is redacted, not just the first', async (t) => {
+  const rules = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 1 << 20 });
+  const body = (v: string) => ({
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify({ users: ['a', 'b', 'c'].map((u) => ({ id: u, ssn: `${v}-ssn-${u}`, card: { number: `${v}-card-${u}` } })) })),
+    truncated: false,
+  });
+  const v = compareAnswers(body('live'), body('dark'), rules, { method: 'GET' });
+  const ssn = v.differences.find((d) => d.field === '$.users[*].ssn');
+  t.equal(ssn?.examples?.length, 3, 'three examples before redaction');
+  const red = compileRedactor({ headers: [], fields: ['$.users[*].ssn', '$..number'] });
+  const out = v.differences.map((d) => red.redactDifference(d));
+  t.notMatch(writeJson(out), /ssn-|card-/, 'no secret in any example');
+  const redSsn = out.find((d) => d.field === '$.users[*].ssn');
+  t.strictSame(redSsn, {
+    part: 'body',
+    field: '$.users[*].ssn',
+    kind: 'changed',
+    live: REDACTED,
+    dark: REDACTED,
+    count: 3,
+    examples: [0, 1, 2].map(() => ({ live: REDACTED, dark: REDACTED })),
+  });
+  // A difference above the secret: the secret inside every example's value.
+  const above = red.redactDifference({
+    part: 'body',
+    field: '$.users[*]',
+    kind: 'added',
+    dark: { id: 'x', ssn: 's1' },
+    count: 2,
+    examples: [{ dark: { id: 'x', ssn: 's1' } }, { dark: { id: 'y', ssn: 's2' } }],
+  });
+  t.strictSame(above.examples, [{ dark: { id: 'x', ssn: REDACTED } }, { dark: { id: 'y', ssn: REDACTED } }]);
+  t.strictSame(above.dark, { id: 'x', ssn: REDACTED });
+  t.end();
+});
+
+void t.test('markers and exact numbers: kept, never walked into; a secret string cut short is still redacted', (t) => {
+  const red = compileRedactor({ headers: [], fields: ['$.user.token', '$.list[*]'] });
+  const long = { [CUT]: { string: 5000, head: 'secret-head' } };
+  const d = red.redactDifference({
+    part: 'body',
+    field: '$.user',
+    kind: 'changed',
+    live: { id: exactNumber('12345678901234567890123'), token: long, [CUT]: { keys: 40 } },
+    dark: { id: 1, token: 'short', [CUT]: { keys: 41 } },
+  });
+  const live = d.live as Record<string, unknown>;
+  t.ok(isExactNumber(live['id']), 'an exact number stays one');
+  t.equal(live['token'], REDACTED, 'the long secret, marker and all');
+  t.strictSame(live[CUT], { keys: 40 }, 'the marker member is kept as it is');
+  t.notMatch(writeJson(d), /secret-head|short/);
+  const list = red.redactDifference({ part: 'body', field: '$.list', kind: 'changed', live: ['a', 'b', { [CUT]: { items: 9 } }], dark: [] });
+  t.strictSame(list.live, [REDACTED, REDACTED, REDACTED], 'elements under a redacted [*], markers too');
   t.end();
 });
 

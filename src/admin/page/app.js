@@ -1,6 +1,12 @@
 // The divergence page: reads /api/routes and /api/divergences (DESIGN §7) every
 // few seconds and renders them. Plain DOM, no framework, no build step. Values
 // from the API are only ever put in the page as text, never as HTML.
+//
+// Difference values are sample values (docs/compare.md#sample-values): JSON
+// whose big integers are exact and whose cuts are marked by a member named "…".
+// The API text is read with parseJson below, never JSON.parse, so a number a
+// double would round is shown as the API wrote it; a marker is shown as a marker
+// (styled apart, never quoted), not as data.
 'use strict';
 
 const REFRESH_MS = 3000;
@@ -29,7 +35,13 @@ async function api(path) {
   if (state.token) headers.authorization = `Bearer ${state.token}`;
   const res = await fetch(path, { headers, cache: 'no-store' });
   if (res.status === 401) throw new AuthError('token needed');
-  const body = await res.json().catch(() => ({}));
+  const text = await res.text();
+  let body = {};
+  try {
+    body = parseJson(text);
+  } catch {
+    // not JSON: the status says what went wrong
+  }
   if (!res.ok) throw new Error(`${path}: ${res.status} ${body.error || res.statusText}`);
   return body;
 }
@@ -57,6 +69,85 @@ async function refresh() {
 function schedule() {
   clearTimeout(state.timer);
   if (!state.paused && !document.hidden) state.timer = setTimeout(refresh, REFRESH_MS);
+}
+
+// --- exact JSON -------------------------------------------------------------
+
+/** A JSON number a double would round, kept as the text the API wrote. */
+class Exact {
+  constructor(text) {
+    this.text = text;
+  }
+  toJSON() {
+    return this.text;
+  }
+}
+
+const NUMBER_OR_WORD = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+const STRING = /"(?:[^"\\\u0000-\u001f]|\\.)*"/y;
+
+/** JSON.parse, except that a number whose text a double does not give back is an Exact. */
+function parseJson(text) {
+  let i = 0;
+  const fail = () => {
+    throw new SyntaxError(`bad JSON at ${i}`);
+  };
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const token = (re) => {
+    re.lastIndex = i;
+    const m = re.exec(text);
+    if (m === null) fail();
+    i = re.lastIndex;
+    return m[0];
+  };
+  const value = () => {
+    ws();
+    const c = text[i];
+    if (c === '"') return JSON.parse(token(STRING));
+    if (c === '[') {
+      i++;
+      const a = [];
+      ws();
+      if (text[i] === ']') return i++, a;
+      for (;;) {
+        a.push(value());
+        ws();
+        const d = text[i++];
+        if (d === ']') return a;
+        if (d !== ',') fail();
+      }
+    }
+    if (c === '{') {
+      i++;
+      const o = {};
+      ws();
+      if (text[i] === '}') return i++, o;
+      for (;;) {
+        ws();
+        const k = JSON.parse(token(STRING));
+        ws();
+        if (text[i++] !== ':') fail();
+        // defineProperty: a "__proto__" key stays data.
+        Object.defineProperty(o, k, { value: value(), enumerable: true, writable: true, configurable: true });
+        ws();
+        const d = text[i++];
+        if (d === '}') return o;
+        if (d !== ',') fail();
+      }
+    }
+    const t = token(NUMBER_OR_WORD);
+    if (t === 'true') return true;
+    if (t === 'false') return false;
+    if (t === 'null') return null;
+    const n = Number(t);
+    return String(n) === t ? n : new Exact(t);
+  };
+  const v = value();
+  ws();
+  if (i !== text.length) fail();
+  return v;
 }
 
 // --- small helpers ------------------------------------------------------
@@ -198,12 +289,12 @@ function renderDetail(s) {
   $('detail-summary').replaceChildren(
     `${s.route} at ${clock(s.time)}: live answered ${s.live.status} in ${ms(s.live.ms)}, dark ${s.dark.status} in ${ms(s.dark.ms)}.`,
   );
-  const rows = (s.differences || []).map((d) => {
-    const [live, dark] = sideBySide(d);
-    return el('tr', {}, el('td', {}, d.part), el('td', {}, el('code', {}, d.field)), el('td', {}, d.kind), live, dark);
-  });
-  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No differences recorded.')));
-  $('differences').tBodies[0].replaceChildren(...rows);
+  // One <tbody> per difference: a row per example (every occurrence kept).
+  const groups = (s.differences || []).map(differenceRows);
+  if (groups.length === 0) groups.push(el('tbody', {}, el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No differences recorded.'))));
+  const table = $('differences');
+  for (const body of [...table.tBodies]) body.remove();
+  table.append(...groups);
 
   const replay = typeof s.replay === 'string' && s.replay !== '' ? s.replay : null;
   $('replay').hidden = replay === null;
@@ -211,26 +302,87 @@ function renderDetail(s) {
   $('copy-status').textContent = '';
 }
 
-function show(v) {
-  return typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v, null, 1).replace(/\n\s*/g, ' ');
+/** The rows of one difference: part, field and kind once, then live and dark for each example. */
+function differenceRows(d) {
+  const examples = Array.isArray(d.examples) && d.examples.length > 0 ? d.examples : [d];
+  const count = typeof d.count === 'number' ? d.count : examples.length;
+  const notKept = count - examples.length;
+  const span = examples.length + (notKept > 0 ? 1 : 0);
+  const field = el('td', { rowspan: span }, el('code', {}, d.field));
+  if (count > 1) field.append(' ', el('span', { class: 'count', title: `found ${count} times in this answer` }, `×${count}`));
+  const rows = examples.map((ex, i) => {
+    const cells = sideBySide(d.kind, ex);
+    if (i > 0) return el('tr', { class: 'example' }, ...cells);
+    return el('tr', {}, el('td', { rowspan: span }, d.part), field, el('td', { rowspan: span }, d.kind), ...cells);
+  });
+  if (notKept > 0) {
+    rows.push(el('tr', { class: 'example' }, el('td', { colspan: 2 }, cut(`${notKept} more ${notKept === 1 ? 'occurrence' : 'occurrences'}, not kept`))));
+  }
+  return el('tbody', { class: 'difference' }, ...rows);
 }
 
-/** Two <td>s; the part of each value that differs is wrapped in <mark>. */
-function sideBySide(d) {
+/** A marker: what umbra left out, never data. */
+function cut(text) {
+  return el('span', { class: 'cut', title: 'left out by umbra: the value was over its size cap' }, `⋯ ${text}`);
+}
+
+function plural(n, one, many) {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}
+
+/** A member "…" alone stands for a cut value (a long string or number, the rest of an array). */
+function cutValue(v) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Exact) return null;
+  const keys = Object.keys(v);
+  const c = v['…'];
+  return keys.length === 1 && keys[0] === '…' && c !== null && typeof c === 'object' && !('keys' in c) ? c : null;
+}
+
+/** Appends a sample value to `parent` as text: JSON, exact numbers as written, markers as markers. */
+function appendValue(parent, v) {
+  if (v instanceof Exact) return parent.append(v.text);
+  if (v === null || typeof v !== 'object') return parent.append(JSON.stringify(v));
+  const c = cutValue(v);
+  if (c !== null) {
+    if (typeof c.items === 'number') return parent.append(cut(`${plural(c.items, 'more item', 'more items')}`));
+    if (typeof c.string === 'number') return parent.append(JSON.stringify(String(c.head)).slice(0, -1), cut(`string of ${plural(c.string, 'character', 'characters')}`));
+    if (typeof c.number === 'number') return parent.append(String(c.head), cut(`number of ${plural(c.number, 'character', 'characters')}`));
+    return parent.append(cut('cut'));
+  }
+  const array = Array.isArray(v);
+  parent.append(array ? '[' : '{');
+  (array ? v : Object.keys(v)).forEach((item, i) => {
+    if (i > 0) parent.append(', ');
+    if (array) appendValue(parent, item);
+    else if (item === '…') parent.append(cut(plural(Number(v[item] && v[item].keys), 'more key', 'more keys')));
+    else {
+      parent.append(`${JSON.stringify(item)}: `);
+      appendValue(parent, v[item]);
+    }
+  });
+  parent.append(array ? ']' : '}');
+}
+
+/** Two <td>s for one example; the part of each value that differs is wrapped in <mark>. */
+function sideBySide(kind, ex) {
   const absent = (side) => el('td', { class: 'value absent' }, el('em', {}, `absent in ${side}`));
-  if (d.kind === 'added' || d.live === undefined) return [absent('live'), el('td', { class: 'value diff-dark' }, el('mark', {}, show(d.dark)))];
-  if (d.kind === 'removed' || d.dark === undefined) return [el('td', { class: 'value diff-live' }, el('mark', {}, show(d.live))), absent('dark')];
-  const a = show(d.live);
-  const b = show(d.dark);
+  const whole = (v, cls) => {
+    const mark = el('mark');
+    appendValue(mark, v);
+    return el('td', { class: `value ${cls}` }, mark);
+  };
+  if (kind === 'added' || ex.live === undefined) return [absent('live'), whole(ex.dark, 'diff-dark')];
+  if (kind === 'removed' || ex.dark === undefined) return [whole(ex.live, 'diff-live'), absent('dark')];
+  if (typeof ex.live !== 'string' || typeof ex.dark !== 'string') return [whole(ex.live, 'diff-live'), whole(ex.dark, 'diff-dark')];
   // In two strings, the common prefix and suffix stay plain and the middle is
-  // marked (one character in a long id); anything else is marked whole.
+  // marked (one character in a long id).
+  const a = JSON.stringify(ex.live);
+  const b = JSON.stringify(ex.dark);
   let p = 0;
   let q = 0;
-  if (typeof d.live === 'string' && typeof d.dark === 'string') {
-    while (p < a.length && p < b.length && a[p] === b[p]) p++;
-    while (q < a.length - p && q < b.length - p && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
-    if (p + q === a.length || p + q === b.length) p = q = 0;
-  }
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  while (q < a.length - p && q < b.length - p && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
+  if (p + q === a.length || p + q === b.length) p = q = 0;
   const cell = (text, cls) =>
     el('td', { class: `value ${cls}` }, text.slice(0, p), el('mark', {}, text.slice(p, text.length - q)), text.slice(text.length - q));
   return [cell(a, 'diff-live'), cell(b, 'diff-dark')];
