@@ -16,7 +16,7 @@
 //     first, then the leftovers by least difference); or by a key member.
 
 import type { Kind } from './types.js';
-import { MAX_DIFFERENCES, type Collector } from './differences.js';
+import { MAX_DIFFERENCES, MAX_EXAMPLES, type Collector } from './differences.js';
 import type { JsonValue } from './json-parse.js';
 import { BigNum } from './json-parse.js';
 import type { PathSet, States } from './paths.js';
@@ -244,11 +244,14 @@ interface Level {
   /** Positions whose elements reported a difference. */
   readonly positions: Set<number>;
   /** Reports held back, by field and kind, as the collector will keep them. */
-  readonly reports: Map<string, Report[]>;
+  readonly reports: Map<string, Held>;
 }
 
-/** Reports a level holds back per field and kind; the collector keeps no more examples than this. */
-const MAX_BUFFERED_EXAMPLES = 10;
+/** One (field, kind) held back: the first examples, and how many more occurrences there were. */
+interface Held {
+  readonly first: Report[];
+  more: number;
+}
 
 type Task = Frame | Report | Mark | End;
 
@@ -494,8 +497,9 @@ class Walker {
     const key = `${this.pathId(place)} ${kind}`;
     const held = level.reports.get(key);
     if (held === undefined) {
-      if (level.reports.size < MAX_DIFFERENCES) level.reports.set(key, [{ report: kind, place, live, dark }]);
-    } else if (held.length < MAX_BUFFERED_EXAMPLES) held.push({ report: kind, place, live, dark });
+      if (level.reports.size < MAX_DIFFERENCES) level.reports.set(key, { first: [{ report: kind, place, live, dark }], more: 0 });
+    } else if (held.first.length < MAX_EXAMPLES) held.first.push({ report: kind, place, live, dark });
+    else held.more++;
   }
 
   /**
@@ -509,7 +513,12 @@ class Walker {
       this.emit(level.place, 'order', level.l, level.d);
       return;
     }
-    for (const held of level.reports.values()) for (const r of held) this.emit(r.place, r.report, r.live, r.dark);
+    for (const held of level.reports.values()) {
+      for (const r of held.first) this.emit(r.place, r.report, r.live, r.dark);
+      // Occurrences past the examples still count: the last one stands in for them.
+      const last = held.first[held.first.length - 1] as Report;
+      for (let i = 0; i < held.more; i++) this.emit(last.place, last.report, last.live, last.dark);
+    }
   }
 
   private node(f: Frame, stack: Task[]): void {
@@ -580,7 +589,7 @@ class Walker {
    */
   private orderedArrays(l: JsonValue[], d: JsonValue[], est: St, elem: Place, place: Place | null, stack: Task[]): void {
     const n = Math.min(l.length, d.length);
-    const level = l.length === d.length && n > 1 && !this.probing ? { l, d, est, place, current: 0, positions: new Set<number>(), reports: new Map<string, Report[]>() } : null;
+    const level = l.length === d.length && n > 1 && !this.probing ? { l, d, est, place, current: 0, positions: new Set<number>(), reports: new Map<string, Held>() } : null;
     const tasks: Task[] = [];
     if (level !== null) this.levels.push(level);
     for (let i = 0; i < n; i++) {

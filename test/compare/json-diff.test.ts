@@ -154,3 +154,10 @@ void t.test('a long array of one length never drops a kind it has not reported y
   t.strictSame(diffs([...new Array<number>(n).fill(0), 0], [...new Array<number>(n).fill(1), 'x']), ['$[*] changed', '$[*] type']);
   t.strictSame(diffs([new Array<number>(n).fill(0), 'x'], [new Array<number>(n).fill(1), 'y']), ['$[*][*] changed', '$[*] changed'], 'through nesting');
 });
+
+void t.test('a difference found many times in a same-length array counts every time', async (t) => {
+  const v = compareAnswers(ans(new Array<number>(25).fill(0)), ans(new Array<number>(25).fill(1)), compileRules(base, { maxDecodedBytes: 1 << 20 }), { method: 'GET' });
+  t.equal(v.differences.length, 1);
+  t.equal(v.differences[0]?.count, 25);
+  t.equal(v.differences[0]?.examples?.length, 10);
+});
