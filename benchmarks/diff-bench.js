@@ -47,19 +47,35 @@ function median(xs) {
 const rules = compileRules({ ignoreHeaders: [], ignore: ['$.items[*].stock.reserved'], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 16 * 1024 * 1024 });
 const ctx = { method: 'GET' };
 
+/**
+ * Median time of one comparison of a `bytes` pair, and in the same rounds the
+ * median time of JSON.parse on both bodies alone: the floor any JSON diff pays,
+ * so `ms / parseMs` is the engine's own cost as a ratio, whatever the machine.
+ */
 function timeInline(bytes, runs) {
   const live = answer(doc(bytes, 0));
   const dark = answer(doc(bytes, 1));
   const v = compareAnswers(live, dark, rules, ctx); // warm-up, and check it really differs
   if (v.result !== 'mismatch') throw new Error(`benchmark pair should differ, got ${v.result}`);
-  for (let i = 0; i < Math.min(runs, 5); i++) compareAnswers(live, dark, rules, ctx);
+  const parseBoth = () => {
+    JSON.parse(live.body.toString('utf8'));
+    JSON.parse(dark.body.toString('utf8'));
+  };
+  for (let i = 0; i < Math.min(runs, 5); i++) {
+    compareAnswers(live, dark, rules, ctx);
+    parseBoth();
+  }
   const times = [];
+  const parses = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
     compareAnswers(live, dark, rules, ctx);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const t1 = process.hrtime.bigint();
+    parseBoth();
+    parses.push(Number(process.hrtime.bigint() - t1) / 1e6);
+    times.push(Number(t1 - t0) / 1e6);
   }
-  return { bytes: live.body.length, ms: median(times) };
+  return { bytes: live.body.length, ms: median(times), parseMs: median(parses) };
 }
 
 /** Event-loop delay p99/max while comparing `count` 1 MiB pairs, one every `gapMs`. */
@@ -98,9 +114,9 @@ export async function runDiffBench({ quick = false } = {}) {
   const lines = [
     `Node ${process.version}, ${process.platform}/${process.arch}. Pairs differ in one field and in key order.`,
     '',
-    '| JSON pair | bytes | runs | median compare (inline) |',
-    '|---|---:|---:|---:|',
-    ...inline.map((r) => `| ${r.label} | ${r.bytes} | ${r.runs} | ${r.ms.toFixed(3)} ms |`),
+    '| JSON pair | bytes | runs | median compare (inline) | median JSON.parse of both | compare / parse |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...inline.map((r) => `| ${r.label} | ${r.bytes} | ${r.runs} | ${r.ms.toFixed(3)} ms | ${r.parseMs.toFixed(3)} ms | ${(r.ms / r.parseMs).toFixed(2)} |`),
     '',
     `Event-loop delay while comparing ${count} 1 MB pairs, one every 10 ms:`,
     '',
