@@ -13,7 +13,9 @@ export interface DivergenceSample {
   readonly live: { readonly status: number; readonly ms: number };
   readonly dark: { readonly status: number; readonly ms: number };
   readonly differences: readonly Difference[];
-  /** A ready-to-run command replaying the request against both backends, secrets stripped. */
+  /** The request had side effects (a mirrored write: not GET, HEAD or OPTIONS). */
+  readonly write: boolean;
+  /** A ready-to-run command replaying the request (a write against dark only), secrets stripped. */
   readonly replay: string;
 }
 

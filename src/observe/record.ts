@@ -10,6 +10,10 @@ import { loggable, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import { redactTarget, replayCommand } from './replay.js';
+import { SAFE_METHODS } from '../http/headers.js';
+
+/** Methods without side effects; any other mirrored request is a write. */
+const READS: ReadonlySet<string> = new Set(SAFE_METHODS);
 
 export type ShadowTargetName = 'dark' | 'secondary';
 
@@ -93,8 +97,9 @@ export class Recorder {
       stats.countField(field);
     }
     const differences = verdict.differences.map((d) => redactor.redactDifference(d));
+    const write = !READS.has(request.method.toUpperCase());
     const replay = replayCommand(
-      { method: request.method, url: request.url, headers: request.headers, body: request.body, liveUrl: this.deps.liveUrl, darkUrl: this.deps.darkUrl },
+      { method: request.method, url: request.url, headers: request.headers, body: request.body, liveUrl: this.deps.liveUrl, darkUrl: this.deps.darkUrl, write },
       redactor,
     );
     const sample = {
@@ -106,6 +111,7 @@ export class Recorder {
       live: { status: x.live.status, ms: round1(x.live.ms) },
       dark: { status: x.dark?.status ?? 0, ms: round1(x.dark?.ms ?? 0) },
       differences,
+      write,
       replay,
     };
     store.add(sample);
@@ -116,6 +122,7 @@ export class Recorder {
       path: sample.path,
       live: sample.live,
       dark: sample.dark,
+      write,
       fields: [...fields].slice(0, 10),
       // The first five, without their examples (the sample, by id, has them all).
       differences: loggable(differences.slice(0, 5).map(({ examples: _examples, ...d }) => d)),

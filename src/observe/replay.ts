@@ -35,6 +35,8 @@ export interface ReplayInput {
   readonly body: Buffer | null;
   readonly liveUrl: string;
   readonly darkUrl: string;
+  /** A request with side effects (not GET, HEAD or OPTIONS): replayed against dark only. */
+  readonly write?: boolean;
 }
 
 /**
@@ -80,6 +82,9 @@ export function replayCommand(input: ReplayInput, redactor: Redactor): string {
     }
   }
   const target = redactTarget(input.url);
-  const line = `for u in ${shellQuote(input.liveUrl)} ${shellQuote(input.darkUrl)}; do ${parts.join(' ')} "$u"${shellQuote(target)}; echo; done`;
-  return omitted.length > 0 ? `${line}  # left out: ${omitted.join(', ')}` : line;
+  // A write would change live's data a second time: it replays against dark alone.
+  const targets = input.write === true ? shellQuote(input.darkUrl) : `${shellQuote(input.liveUrl)} ${shellQuote(input.darkUrl)}`;
+  const line = `for u in ${targets}; do ${parts.join(' ')} "$u"${shellQuote(target)}; echo; done`;
+  const notes = [...(input.write === true ? ['a write: replayed against dark only'] : []), ...(omitted.length > 0 ? [`left out: ${omitted.join(', ')}`] : [])];
+  return notes.length > 0 ? `${line}  # ${notes.join('; ')}` : line;
 }

@@ -282,3 +282,24 @@ routes:
   const fields = body.divergences.flatMap((s) => s.differences.map((d) => `${d.field} ${d.kind}`));
   t.strictSame(fields.sort(), ['$.extra added', '$.orders[*].total changed']);
 });
+
+t.test('a divergence of a mirrored write says write: true, and its replay goes to dark only', async (t) => {
+  const { umbra, dark } = await trio(t, sendJson({ items: 1 }), sendJson({ items: 2 }), `
+routes:
+  - name: cart
+    match: { prefix: /cart }
+    mirror: { methods: [GET, POST] }`);
+  await request(`${umbra.proxyUrl}/cart`, { method: 'POST', body: '{"item":1}', headers: { 'content-type': 'application/json' } });
+  await request(`${umbra.proxyUrl}/cart`);
+  await settled(umbra, 2);
+  const body = (await json(`${umbra.adminUrl}/api/divergences?route=cart`)).body as { divergences: { method: string; write: boolean; replay: string }[] };
+  const post = body.divergences.find((d) => d.method === 'POST');
+  const get = body.divergences.find((d) => d.method === 'GET');
+  t.equal(post?.write, true);
+  t.equal(get?.write, false);
+  t.match(post?.replay, new RegExp(`^for u in '${dark.url.replace(/[.]/g, '\\.')}'; do curl`), 'the write replays against dark alone');
+  t.match(post?.replay, /# a write: replayed against dark only/);
+  t.match(get?.replay, /^for u in '[^']+' '[^']+'; do/, 'a read replays against both');
+  const line = umbra.logs.find((l) => l.msg === 'divergence' && l.method === 'POST');
+  t.equal(line?.write, true, 'the log line says so too');
+});

@@ -18,6 +18,7 @@ function sample(store: DivergenceStore, route: string, fields: readonly string[]
     live: { status: 200, ms: 1 },
     dark: { status: 200, ms: 1 },
     differences,
+    write: false,
     replay: '',
   };
   store.add(s);

@@ -59,3 +59,15 @@ t.test('a deeply nested JSON body is redacted at every depth, never sent as it c
   t.notMatch(cmd, /s3cret/);
   t.match(cmd, /"password":"\[REDACTED\]"/);
 });
+
+t.test('a write replays against dark only, and says so', async (t) => {
+  const cmd = replayCommand(
+    { method: 'POST', url: '/cart', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"item":1}'), liveUrl: 'http://live:1', darkUrl: 'http://dark:2', write: true },
+    redactor,
+  );
+  t.match(cmd, /^for u in 'http:\/\/dark:2'; do curl /);
+  t.notMatch(cmd, /live:1/);
+  t.match(cmd, /# a write: replayed against dark only$/);
+  const read = replayCommand({ method: 'GET', url: '/cart', headers: {}, body: null, liveUrl: 'http://live:1', darkUrl: 'http://dark:2' }, redactor);
+  t.match(read, /^for u in 'http:\/\/live:1' 'http:\/\/dark:2'; do/);
+});

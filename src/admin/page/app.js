@@ -254,7 +254,7 @@ function renderSamples(samples) {
         'data-id': s.id,
         'aria-controls': 'detail',
         onclick: () => select(s),
-      }, el('span', { class: 'method' }, s.method), ' ', s.path)),
+      }, el('span', { class: 'method' }, s.method), ' ', s.path, ...(s.write === true ? [' ', el('span', { class: 'write', title: 'a mirrored write: it changed data on dark' }, 'write')] : []))),
       el('td', { class: `num${statusDiffers ? ' diff-live' : ''}` }, `${s.live.status} · ${ms(s.live.ms)}`),
       el('td', { class: `num${statusDiffers ? ' diff-dark' : ''}` }, `${s.dark.status} · ${ms(s.dark.ms)}`),
     );
