@@ -15,6 +15,13 @@ export const MAX_DIFFERENCES = 100;
 /** Most examples (occurrences with their values) kept per difference. */
 export const MAX_EXAMPLES = 10;
 /**
+ * Longest field path kept, in characters. A difference 100 000 levels down has a
+ * path of 300 000 characters, which would be a metric label, a log field and part
+ * of every sample: past this it is cut, ending in "…" (such a path is too long to
+ * paste into a rule anyway).
+ */
+export const MAX_FIELD_CHARS = 512;
+/**
  * Characters of JSON all values of one comparison may take together. Past it a
  * new difference's values get only CUT_ROOM characters each and no more
  * examples are kept; counts go on.
@@ -152,7 +159,8 @@ export class Collector {
    * while the comparison's budget lasts) and count. `live`/`dark` are shortened,
    * and omitted when the side has no value (`added`: no live, `removed`: no dark).
    */
-  add(part: Part, field: string, kind: Kind, live: unknown, dark: unknown): void {
+  add(part: Part, fullField: string, kind: Kind, live: unknown, dark: unknown): void {
+    const field = fullField.length <= MAX_FIELD_CHARS ? fullField : `${fullField.slice(0, MAX_FIELD_CHARS - 1)}…`;
     const key = `${part}\u0000${field}\u0000${kind}`;
     const known = this.seen.get(key);
     if (known !== undefined) {

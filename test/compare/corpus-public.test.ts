@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import type { CompareConfig } from '../../src/config/types.js';
 import type { Answer } from '../../src/compare/index.js';
 import { compareAnswers, compileRules, exactNumber } from '../../src/compare/index.js';
+import { MAX_FIELD_CHARS } from '../../src/compare/differences.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/jsontestsuite/', import.meta.url));
 const base: CompareConfig = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
@@ -63,6 +64,7 @@ const INVALID = { live: 'invalid JSON' };
 // ---- (a) JSONTestSuite ----
 
 const nest = (n: number, inner = ''): string => '['.repeat(n) + inner + ']'.repeat(n);
+const cutPath = (p: string): string => (p.length <= MAX_FIELD_CHARS ? p : `${p.slice(0, MAX_FIELD_CHARS - 1)}…`);
 
 const jsonTestSuite: Row[] = [
   // Duplicate keys. DESIGN is silent and RFC 8259 leaves them unpredictable; umbra
@@ -136,9 +138,10 @@ const jsonTestSuite: Row[] = [
 
   // Deep nesting: no limit from the call stack (DESIGN §5).
   row('deep nesting', 'i_structure_500_nested_arrays vs itself, re-spaced', jts('i_structure_500_nested_arrays.json'), `${nest(500)}\n`, []),
-  row('deep nesting', 'i_structure_500_nested_arrays vs 499 levels', jts('i_structure_500_nested_arrays.json'), nest(499), [`$${'[*]'.repeat(499)} removed`]),
+  // Reported paths past MAX_FIELD_CHARS (512) are cut, ending in "…".
+  row('deep nesting', 'i_structure_500_nested_arrays vs 499 levels', jts('i_structure_500_nested_arrays.json'), nest(499), [`${cutPath(`$${'[*]'.repeat(499)}`)} removed`]),
   row('deep nesting', 'n_structure_100000_opening_arrays vs []', '['.repeat(100_000), '[]', ['$ type'], { values: { ...INVALID, dark: 'array' } }),
-  row('deep nesting', 'n_structure_100000_opening_arrays, closed, vs a value at the bottom', nest(100_000), nest(100_000, '0'), [`$${'[*]'.repeat(100_000)} added`]),
+  row('deep nesting', 'n_structure_100000_opening_arrays, closed, vs a value at the bottom', nest(100_000), nest(100_000, '0'), [`${cutPath(`$${'[*]'.repeat(100_000)}`)} added`]),
 
   // Invalid UTF-8 outside strings: not JSON. (Inside strings, see the held-back rows
   // in docs/compare.md: the bytes are replaced by U+FFFD before parsing.)

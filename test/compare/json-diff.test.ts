@@ -5,7 +5,7 @@ import t from 'tap';
 import type { CompareConfig } from '../../src/config/types.js';
 import type { Answer } from '../../src/compare/index.js';
 import { compareAnswers, compileRules } from '../../src/compare/index.js';
-import { Collector } from '../../src/compare/differences.js';
+import { Collector, MAX_FIELD_CHARS } from '../../src/compare/differences.js';
 import { MAX_PROBED_PAIRS, diffJson } from '../../src/compare/json-diff.js';
 import { parseJson } from '../../src/compare/json-parse.js';
 
@@ -131,10 +131,13 @@ void t.test('depth is not limited by the call stack: 100 000 levels', async (t) 
   const depth = 100_000;
   t.strictSame(diffs(nested(depth, '1'), nested(depth, '1')), []);
   const path = `$${'.a'.repeat(depth)}`;
-  t.strictSame(diffs(nested(depth, '1'), nested(depth, '2')), [`${path} changed`], 'objects');
-  t.strictSame(diffs(nested(depth, '1', '[', ']'), nested(depth, '2', '[', ']')), [`$${'[*]'.repeat(depth)} changed`], 'arrays');
-  t.strictSame(diffs(nested(depth, '1', '[0,', ']'), nested(depth, '2', '[0,', ']')), [`$${'[*]'.repeat(depth)} changed`], 'two-element arrays');
-  t.strictSame(diffs(nested(depth, '12345678901234567890'), nested(depth, '12345678901234567891')), [`${path} changed`], 'through the exact parser');
+  // Paths past MAX_FIELD_CHARS are cut, ending in "…".
+  const cut = (p: string): string => `${p.slice(0, MAX_FIELD_CHARS - 1)}…`;
+  t.strictSame(diffs(nested(depth, '1'), nested(depth, '2')), [`${cut(path)} changed`], 'objects');
+  t.strictSame(diffs(nested(depth, '1', '[', ']'), nested(depth, '2', '[', ']')), [`${cut(`$${'[*]'.repeat(depth)}`)} changed`], 'arrays');
+  t.strictSame(diffs(nested(depth, '1', '[0,', ']'), nested(depth, '2', '[0,', ']')), [`${cut(`$${'[*]'.repeat(depth)}`)} changed`], 'two-element arrays');
+  t.strictSame(diffs(nested(depth, '12345678901234567890'), nested(depth, '12345678901234567891')), [`${cut(path)} changed`], 'through the exact parser');
+  t.strictSame(diffs(nested(100, '1'), nested(100, '2')), [`$${'.a'.repeat(100)} changed`], 'a path under the cap is whole');
   t.strictSame(diffs(nested(depth, '[1,2]'), nested(depth, '[2,1]'), { unordered: ['$..*'] }), [], 'unordered at depth');
   t.strictSame(diffs(nested(depth, '1'), nested(depth, '2'), { ignore: ['$..a'] }), [], 'ignored at depth');
 });
