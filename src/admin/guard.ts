@@ -5,7 +5,7 @@
 // foreign name at 127.0.0.1 so the page can read answers too. Host is the name
 // the browser thinks it is talking to and Origin the page that made the call; a
 // page can set neither.
-import { SAFE_METHODS } from '../http/headers.js';
+import { isSafeMethod } from '../http/headers.js';
 import { timingSafeEqual } from 'node:crypto';
 import { isLoopback, parseHostName } from '../config/values.js';
 
@@ -22,7 +22,6 @@ export function tokenMatches(expected: string, header: string | undefined): bool
 
 /** Methods that change nothing; a call with any other method must also come from the listener's own origin. */
 /** Calls with these methods change nothing: no Origin check. */
-const SAFE: ReadonlySet<string> = new Set(SAFE_METHODS);
 
 /** A name (lower-case, IPv6 without brackets) that only ever means this machine. */
 export function isLoopbackName(name: string): boolean {
@@ -59,7 +58,7 @@ export function createCallerCheck(hosts: readonly string[]): CallerCheck {
           '"Authorization: Bearer <token>", or add the host name to admin.hosts',
       };
     }
-    if (!SAFE.has(method) && origin !== undefined && origin !== `http://${host}`) {
+    if (!isSafeMethod(method) && origin !== undefined && origin !== `http://${host}`) {
       return {
         reason: 'origin',
         message:

@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import type { Collector } from './differences.js';
-import { trimString } from './differences.js';
 import { diffJson } from './json-diff.js';
 import type { JsonRules } from './json-diff.js';
 import { BigNum, maybeLossyBytes, parseJson } from './json-parse.js';
@@ -292,9 +291,9 @@ export function diffText(live: string, dark: string, out: Collector): void {
     const y = b[i];
     if (x === y) continue;
     const field = `line:${i + 1}`;
-    if (x === undefined) out.add('body', field, 'added', undefined, trimString(y ?? ''));
-    else if (y === undefined) out.add('body', field, 'removed', trimString(x), undefined);
-    else out.add('body', field, 'changed', trimString(x), trimString(y));
+    if (x === undefined) out.add('body', field, 'added', undefined, y ?? '');
+    else if (y === undefined) out.add('body', field, 'removed', x, undefined);
+    else out.add('body', field, 'changed', x, y);
     return;
   }
 }

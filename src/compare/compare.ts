@@ -8,7 +8,7 @@
 import type { Answer, CompareContext, Difference, SkipReason, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
 import { UNCOUNTED, type ByteBudget } from './budget.js';
-import { Collector, trimString } from './differences.js';
+import { Collector } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
 import { diffBodies, parseMediaType, sameMediaType } from './body.js';
 
@@ -211,9 +211,9 @@ export function diffHeaders(live: Headers, dark: Headers, ignored: ReadonlySet<s
     if (a === b) continue;
     if (name === 'content-type' && a !== undefined && b !== undefined && sameMediaType(a, b)) continue;
     const field = `header:${name}`;
-    if (a === undefined) out.add('header', field, 'added', undefined, trimString(b ?? ''));
-    else if (b === undefined) out.add('header', field, 'removed', trimString(a), undefined);
-    else out.add('header', field, 'changed', trimString(a), trimString(b));
+    if (a === undefined) out.add('header', field, 'added', undefined, b ?? '');
+    else if (b === undefined) out.add('header', field, 'removed', a, undefined);
+    else out.add('header', field, 'changed', a, b);
   }
 }
 

@@ -34,15 +34,6 @@ export const MAX_COMPARISON_CHARS = 16 * 1024;
  */
 export const CUT_ROOM = 48;
 
-/**
- * Kept for callers that trimmed a string before `Collector.add`: values are now
- * shortened where they are stored, with a marker that keeps the original
- * length, so this returns `s` as it is.
- */
-export function trimString(s: string, _max?: number): string {
-  return s;
-}
-
 /** A bounded copy of a value (a parsed JSON value, or a number or string), within `chars` characters of JSON. */
 export function summarise(v: unknown, chars = MAX_VALUE_CHARS): SampleValue {
   return shorten(v, { left: Math.max(chars, CUT_ROOM) });

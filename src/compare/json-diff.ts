@@ -6,14 +6,13 @@
 // `order`, and reports a type change as an ordinary edit. deep-diff stays the
 // reference the walker is tested against (test/compare/oracle.test.ts).
 //
-// Two passes, both iterative (no recursion, so depth is bounded by memory, not by
-// the call stack):
-//  1. Every container of both documents gets a 53-bit content hash (hash.ts),
-//     under the rules: ignored fields left out, unordered and keyed arrays hashed
-//     as multisets. Equal hashes mean equal content, so the walk skips them.
-//  2. The walk descends only where hashes differ and reports what it finds. Arrays
-//     use the hashes to pair elements: in order; as a multiset (equal elements
-//     first, then the leftovers by least difference); or by a key member.
+// Iterative throughout (an explicit stack; depth is bounded by memory, not by the
+// call stack). The walk goes position by position and key by key; arrays that need
+// more than positions ask for 53-bit content hashes of their elements, computed on
+// demand and memoised per container (ignored fields left out, unordered and keyed
+// arrays hashed as multisets): to pair equal elements of an unordered array, to pair
+// keyed elements by their member, and to tell a reorder from a change in a
+// same-length array, whose reports are held back until that check at its end.
 
 import type { Kind } from './types.js';
 import { MAX_DIFFERENCES, MAX_EXAMPLES, type Collector } from './differences.js';

@@ -31,6 +31,13 @@ export const SECRET_HEADERS: readonly string[] = Object.freeze(['authorization',
 /** Methods without side effects: the only ones mirrored unless a route lists more (DESIGN §2.3). */
 export const SAFE_METHODS = Object.freeze(['GET', 'HEAD', 'OPTIONS'] as const);
 
+const SAFE: ReadonlySet<string> = new Set(SAFE_METHODS);
+
+/** A method without side effects (any case); every other one is a write. */
+export function isSafeMethod(method: string): boolean {
+  return SAFE.has(method.toUpperCase());
+}
+
 /** Methods umbra knows by name (a route may list them); any other is the metric label OTHER. */
 export const METHODS = Object.freeze(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'CONNECT'] as const);
 export type Method = (typeof METHODS)[number];

@@ -10,7 +10,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Answer, Verdict } from '../compare/index.js';
 import type { DropDecision, LiveFailure, SkipReason } from '../errors.js';
-import { SAFE_METHODS } from '../http/headers.js';
+import { isSafeMethod } from '../http/headers.js';
 import type { FinishedExchange } from '../observe/record.js';
 import { BodyCopy, Reservation } from './copy.js';
 import type { LiveObserver } from './hook.js';
@@ -47,13 +47,6 @@ class LiveTap {
 
 /** Shadow answers as they come in; `none` for a target not asked. */
 type Side = { readonly kind: 'pending' } | { readonly kind: 'none' } | { readonly kind: 'done'; readonly outcome: ShadowOutcome };
-
-/**
- * The secondary is a LIVE instance: only requests without side effects go there.
- * A mirrored write (a route listing POST) goes to dark alone, or live's data would
- * be written twice; it is compared without a noise baseline.
- */
-const SECONDARY_METHODS: ReadonlySet<string> = new Set(SAFE_METHODS);
 
 const PENDING: Side = { kind: 'pending' };
 const NONE: Side = { kind: 'none' };
@@ -110,7 +103,9 @@ export class MirroredExchange implements LiveObserver {
     this.state = sent;
     const maxBody = this.rt.config.mirror.maxBodyBytes;
     // Pending before sending: an answer may come back at once (a refused connection).
-    if (this.mirror.hasSecondary && SECONDARY_METHODS.has((this.req.method ?? 'GET').toUpperCase())) sent.secondary = PENDING;
+    // The secondary is a LIVE instance: a mirrored write goes to dark alone (or live's
+    // data would be written twice) and is compared without a noise baseline.
+    if (this.mirror.hasSecondary && isSafeMethod(this.req.method ?? 'GET')) sent.secondary = PENDING;
     this.mirror.sendDark(this.req, body, maxBody, (o) => this.answered('dark', o));
     if (sent.secondary === PENDING && !this.mirror.sendSecondary(this.req, body, maxBody, (o) => this.answered('secondary', o))) {
       sent.secondary = NONE;

@@ -10,10 +10,7 @@ import { loggable, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Redactor } from './redact.js';
 import { redactTarget, replayCommand } from './replay.js';
-import { SAFE_METHODS } from '../http/headers.js';
-
-/** Methods without side effects; any other mirrored request is a write. */
-const READS: ReadonlySet<string> = new Set(SAFE_METHODS);
+import { isSafeMethod } from '../http/headers.js';
 
 export type ShadowTargetName = 'dark' | 'secondary';
 
@@ -97,7 +94,7 @@ export class Recorder {
       stats.countField(field);
     }
     const differences = verdict.differences.map((d) => redactor.redactDifference(d));
-    const write = !READS.has(request.method.toUpperCase());
+    const write = !isSafeMethod(request.method);
     const replay = replayCommand(
       { method: request.method, url: request.url, headers: request.headers, body: request.body, liveUrl: this.deps.liveUrl, darkUrl: this.deps.darkUrl, write },
       redactor,
