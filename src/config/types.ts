@@ -52,9 +52,16 @@ export type SampleKey =
   | { readonly kind: 'cookie'; readonly name: string }
   | { readonly kind: 'query'; readonly name: string };
 
+/** What orders shadow requests (`mirror.orderBy`): a sample key, or a route path parameter (`path:id`). */
+export type OrderKey = SampleKey | { readonly kind: 'path'; readonly name: string };
+
 export interface MirrorConfig {
   readonly sample: number;
   readonly sampleBy: SampleKey | null;
+  /** Shadow requests sharing this key's value go to dark one at a time, in live-completion order; null = no ordering. */
+  readonly orderBy: OrderKey | null;
+  /** Shadow requests waiting per key value behind an earlier one; more are dropped (over_queue). */
+  readonly maxQueuedPerKey: number;
   readonly methods: readonly Method[];
   readonly maxBodyBytes: number;
   readonly maxBufferedBytes: number;
@@ -92,6 +99,24 @@ export interface FieldTolerance {
   readonly path: string;
   readonly absolute: number;
   readonly relative: number;
+}
+
+/** Capture (DESIGN §10): sampled exchanges written as JSON Lines. */
+export interface CaptureConfig {
+  /** Directory of the capture files (created when missing). */
+  readonly dir: string;
+  /** Share of requests recorded, independent of mirror.sample. */
+  readonly sample: number;
+  /** Route names recorded; null = every route. */
+  readonly routes: readonly string[] | null;
+  /** bytes: an exchange with a larger request or answer body is not recorded (counted as dropped). */
+  readonly maxBodyBytes: number;
+  /** bytes: a file is closed and a new one started past this size. */
+  readonly maxFileBytes: number;
+  /** bytes: past this total, the oldest files are deleted. */
+  readonly maxTotalBytes: number;
+  /** Files written gzip-compressed (.jsonl.gz) instead of plain .jsonl. */
+  readonly gzip: boolean;
 }
 
 export interface RedactConfig {
@@ -148,6 +173,8 @@ export interface Config {
   readonly mirror: MirrorConfig;
   readonly compare: CompareConfig;
   readonly redact: RedactConfig;
+  /** null = capture off. */
+  readonly capture: CaptureConfig | null;
   readonly limits: Limits;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Declared routes in order, then "default" last. */

@@ -15,7 +15,9 @@ import type {
   ListenAddress,
   LiveConfig,
   MirrorConfig,
+  OrderKey,
   RedactConfig,
+  CaptureConfig,
   RouteConfig,
   RouteMatch,
   SampleKey,
@@ -27,7 +29,7 @@ import { DEFAULT_MAX_HEADER_COUNT, SAFE_METHODS, SHADOW_MARKER } from '../http/h
 import { Fields, unique } from './fields.js';
 import { Section, flag, items, text } from './read.js';
 import type { Reader, Value } from './read.js';
-import { checkPathPattern, checkPrefix, isLoopback, parseHeaderName, parseHostName, parseSampleBy } from './values.js';
+import { checkPathPattern, checkPrefix, isLoopback, parseHeaderName, parseHostName, parseOrderBy, parseSampleBy } from './values.js';
 
 /** Defaults for every key that has one (sizes in bytes, durations in ms). */
 export const DEFAULTS = deepFreeze({
@@ -39,7 +41,8 @@ export const DEFAULTS = deepFreeze({
   /** The sample fraction when `dark` is set; with no dark backend nothing is mirrored. */
   sample: 0.1,
   /** maxBufferedBytes: when the config sets none and no container memory limit is found (see bufferedBytesFor). */
-  mirror: { sampleBy: null, methods: SAFE_METHODS, maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
+  mirror: { sampleBy: null, orderBy: null, maxQueuedPerKey: 16, methods: SAFE_METHODS, maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
+  capture: { sample: 0.01, maxBodyBytes: 1024 ** 2, maxFileBytes: 64 * 1024 ** 2, maxTotalBytes: 1024 ** 3, gzip: false },
   compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
   redact: { headers: [], fields: [] },
   limits: {
@@ -66,6 +69,7 @@ export const DEFAULTS = deepFreeze({
   mirror: Omit<MirrorConfig, 'sample' | 'maxBufferedBytesFrom'>;
   compare: CompareConfig;
   redact: RedactConfig;
+  capture: Omit<CaptureConfig, 'dir' | 'routes'>;
   limits: Limits;
   log: Config['log'];
 });
@@ -73,9 +77,10 @@ export const DEFAULTS = deepFreeze({
 export const DEFAULT_ROUTE = 'default';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const TOP_KEYS = ['listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];
-const MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
-const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'methods', 'maxBodyBytes'];
+const TOP_KEYS = ['listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'routes', 'limits', 'log'];
+const MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
+const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes'];
+const CAPTURE_KEYS = ['dir', 'sample', 'routes', 'maxBodyBytes', 'maxFileBytes', 'maxTotalBytes', 'gzip'];
 const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance', 'keyed', 'allowAdded', 'tolerances'];
 const FIELD_TOLERANCE_KEYS = ['absolute', 'relative'];
 /** mirror.maxBufferedBytes: the most a config may set, and the range a default derived from a memory limit keeps to. */
@@ -217,6 +222,24 @@ function readSampleBy(f: Fields, v: Value | undefined, fallback: SampleKey | nul
   return parsed;
 }
 
+function readOrderBy(f: Fields, v: Value | undefined, fallback: OrderKey | null): OrderKey | null {
+  if (v === undefined) return fallback;
+  // An explicit empty value (`orderBy: null`) turns ordering off on a route.
+  if (v.node === null) return null;
+  const s = f.string(v, 'expected header:NAME, cookie:NAME, query:NAME or path:PARAM');
+  if (s === undefined) return fallback;
+  const parsed = parseOrderBy(s.trim());
+  if (typeof parsed === 'string') {
+    f.r.report(v.path, v.line, parsed);
+    return fallback;
+  }
+  return parsed;
+}
+
+function readMaxQueued(f: Fields, v: Value | undefined, fallback: number): number {
+  return f.number(v, fallback, (n) => Number.isSafeInteger(n) && n >= 0 && n <= 10_000, 'expected a whole number from 0 to 10000');
+}
+
 /**
  * The shadow memory budget when the config sets none: a quarter of the container's
  * memory limit (the rest is for the live path, the V8 heap and Node itself; a
@@ -238,6 +261,8 @@ function readMirror(f: Fields, at: Value | undefined, sampleDefault: number, con
   return {
     sample: readSample(f, s.given('sample'), sampleDefault),
     sampleBy: readSampleBy(f, s.given('sampleBy'), DEFAULTS.mirror.sampleBy),
+    orderBy: readOrderBy(f, s.given('orderBy'), DEFAULTS.mirror.orderBy),
+    maxQueuedPerKey: readMaxQueued(f, s.given('maxQueuedPerKey'), DEFAULTS.mirror.maxQueuedPerKey),
     methods: f.methods(s.given('methods')) ?? [...DEFAULTS.mirror.methods],
     maxBodyBytes: f.size(s.given('maxBodyBytes'), DEFAULTS.mirror.maxBodyBytes),
     ...buffered,
@@ -360,6 +385,32 @@ function readMatch(f: Fields, at: Value | undefined, route: Section): RouteMatch
   return path !== undefined ? { path: pattern, methods } : { prefix: pattern, methods };
 }
 
+/** The path parameters of a route pattern (`/carts/:id/items` has `id`); none for a prefix. */
+function pathParams(match: RouteMatch | undefined): string[] {
+  if (match === undefined || !('path' in match)) return [];
+  return match.path.split('/').filter((p) => p.startsWith(':') && p.length > 1).map((p) => p.slice(1));
+}
+
+/**
+ * A route's orderBy. `path:PARAM` set on the route must name a parameter of its
+ * pattern; inherited from the top level, it applies only to routes that have
+ * that parameter (the others are not ordered).
+ */
+function readRouteOrderBy(f: Fields, v: Value | undefined, inherited: OrderKey | null, match: RouteMatch | undefined): OrderKey | null {
+  if (v === undefined) {
+    if (inherited?.kind === 'path' && !pathParams(match).includes(inherited.name)) return null;
+    return inherited;
+  }
+  const key = readOrderBy(f, v, null);
+  if (key?.kind === 'path' && match !== undefined && !pathParams(match).includes(key.name)) {
+    const params = pathParams(match);
+    const hint = params.length === 0 ? 'the route has no path parameter' : `its parameters: ${params.map((p) => `path:${p}`).join(', ')}`;
+    f.r.report(v.path, v.line, `path:${key.name} is not a parameter of this route's match (${hint})`);
+    return null;
+  }
+  return key;
+}
+
 function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, compare: CompareConfig): RouteConfig[] {
   const routes: RouteConfig[] = [];
   const names = new Set<string>();
@@ -395,6 +446,8 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
     const routeMirror: MirrorConfig = {
       sample: readSample(f, m.given('sample'), mirror.sample),
       sampleBy: readSampleBy(f, m.get('sampleBy'), mirror.sampleBy),
+      orderBy: readRouteOrderBy(f, m.get('orderBy'), mirror.orderBy, match),
+      maxQueuedPerKey: readMaxQueued(f, m.given('maxQueuedPerKey'), mirror.maxQueuedPerKey),
       methods: f.methods(m.given('methods')) ?? mirror.methods,
       maxBodyBytes: f.size(m.given('maxBodyBytes'), mirror.maxBodyBytes),
       maxBufferedBytes: mirror.maxBufferedBytes,
@@ -417,8 +470,53 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
 
     if (name !== undefined && match !== undefined) routes.push({ name, match, mirror: routeMirror, compare: routeCompare });
   }
-  routes.push({ name: DEFAULT_ROUTE, match: null, mirror, compare });
+  // The default route has no path parameters: a top-level path:PARAM does not order it.
+  routes.push({ name: DEFAULT_ROUTE, match: null, mirror: mirror.orderBy?.kind === 'path' ? { ...mirror, orderBy: null } : mirror, compare });
   return routes;
+}
+
+function readCapture(f: Fields, at: Value | undefined, routes: readonly RouteConfig[]): CaptureConfig | null {
+  if (at === undefined || at.node === null) return null;
+  const s = new Section(f.r, at, 'capture', CAPTURE_KEYS);
+  if (!s.present) return null;
+  const d = DEFAULTS.capture;
+  const dirValue = s.given('dir');
+  const dir = dirValue === undefined ? undefined : f.string(dirValue, 'expected a directory path');
+  if (dirValue === undefined) {
+    const m = s.missing('dir');
+    f.r.report(m.path, m.line, 'required: the directory capture files are written to');
+  } else if (dir === '') f.r.report(dirValue.path, dirValue.line, 'expected a directory path');
+  const routesValue = s.given('routes');
+  const known = new Set(routes.map((r) => r.name));
+  const names =
+    routesValue === undefined
+      ? null
+      : f.list(routesValue, (name) => (known.has(name) ? { value: name } : { problem: `"${name}" is not a route (routes: ${[...known].join(', ')})` }));
+  const maxFileBytes = f.size(s.given('maxFileBytes'), d.maxFileBytes, { min: 1024 });
+  const maxTotalBytes = f.size(s.given('maxTotalBytes'), d.maxTotalBytes, { min: 1024 });
+  const gzipValue = s.given('gzip');
+  let gzip: boolean = d.gzip;
+  if (gzipValue !== undefined) {
+    const g = flag(gzipValue);
+    if (g === undefined) f.r.report(gzipValue.path, gzipValue.line, 'expected true or false');
+    else gzip = g;
+  }
+  if (maxTotalBytes < maxFileBytes) {
+    const v = s.given('maxTotalBytes') ?? s.given('maxFileBytes');
+    f.r.report(v?.path ?? 'capture', v?.line ?? s.line, 'capture.maxTotalBytes must be at least capture.maxFileBytes');
+  }
+  const sample = readSample(f, s.given('sample'), d.sample);
+  const maxBodyBytes = f.size(s.given('maxBodyBytes'), d.maxBodyBytes);
+  if (dir === undefined || dir === '') return null;
+  return {
+    dir,
+    sample,
+    routes: names === null ? null : unique(names),
+    maxBodyBytes,
+    maxFileBytes,
+    maxTotalBytes,
+    gzip,
+  };
 }
 
 /**
@@ -443,9 +541,10 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const compare = readCompare(f, top.given('compare'));
   const redact = readRedact(f, top.given('redact'));
   const routes = readRoutes(f, top.given('routes'), mirror, compare);
+  const capture = readCapture(f, top.get('capture'), routes);
   const limits = readLimits(f, top.given('limits'));
   const log = readLog(f, top.given('log'));
 
   if (live === undefined || dark === undefined || secondary === undefined) return undefined;
-  return { source, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, limits, log, routes };
+  return { source, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, limits, log, routes };
 }

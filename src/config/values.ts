@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { PathSyntaxError } from '../errors.js';
 import { METHODS } from '../http/headers.js';
 import { canonicalPath } from './field-path.js';
-import type { ListenAddress, Method, SampleKey } from './types.js';
+import type { ListenAddress, Method, OrderKey, SampleKey } from './types.js';
 
 export { METHODS };
 
@@ -97,11 +97,10 @@ export function checkBackendUrl(input: string): string | undefined {
 }
 
 /** `header:NAME`, `cookie:NAME` or `query:NAME`; header names are lower-cased. */
-export function parseSampleBy(input: string): SampleKey | string {
+export function parseSampleBy(input: string, hint = 'expected header:NAME, cookie:NAME or query:NAME'): SampleKey | string {
   const colon = input.indexOf(':');
   const kind = input.slice(0, colon);
   const name = input.slice(colon + 1);
-  const hint = 'expected header:NAME, cookie:NAME or query:NAME';
   if (colon === -1 || name === '') return hint;
   switch (kind) {
     case 'header': {
@@ -115,6 +114,16 @@ export function parseSampleBy(input: string): SampleKey | string {
     default:
       return hint;
   }
+}
+
+/** `mirror.orderBy`: a sample key (header:, cookie:, query:) or a route path parameter (path:PARAM). */
+export function parseOrderBy(input: string): OrderKey | string {
+  const hint = 'expected header:NAME, cookie:NAME, query:NAME or path:PARAM';
+  if (input.startsWith('path:')) {
+    const name = input.slice(5);
+    return /^[A-Za-z0-9_]+$/.test(name) ? { kind: 'path', name } : `"${name}" is not a path parameter name (as in /carts/:id, give path:id)`;
+  }
+  return parseSampleBy(input, hint);
 }
 
 /**

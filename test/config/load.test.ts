@@ -42,6 +42,8 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   t.strictSame(c.mirror, {
     sample: 0.1,
     sampleBy: { kind: 'header', name: 'x-user-id' },
+    orderBy: null,
+    maxQueuedPerKey: 16,
     methods: ['GET', 'HEAD', 'OPTIONS'],
     maxBodyBytes: 1_048_576,
     maxBufferedBytes: 67_108_864,
@@ -60,6 +62,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
     ],
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
+  t.equal(c.capture, null);
   t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 });
   t.strictSame(c.log, { level: 'info' });
   t.strictSame(c.routes.map((r) => r.name), ['get-user', 'static', 'default']);
@@ -77,7 +80,7 @@ void t.test('the example takes the admin token from the environment', (t) => {
 
 void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
   const c = load(LIVE);
-  const mirror = { sample: 0, sampleBy: null, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1_048_576, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' };
+  const mirror = { sample: 0, sampleBy: null, orderBy: null, maxQueuedPerKey: 16, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1_048_576, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' };
   const compare = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
   t.strictSame(c, {
     source: 'c.yaml',
@@ -90,6 +93,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     mirror,
     compare,
     redact: { headers: [], fields: [] },
+    capture: null,
     limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 },
     log: { level: 'info' },
     routes: [{ name: 'default', match: null, mirror, compare }],
@@ -414,7 +418,7 @@ void t.test('routes: merge semantics and default last', (t) => {
   t.strictSame(orders, {
     name: 'orders',
     match: { path: '/orders/:id/items/*', methods: ['GET', 'POST'] },
-    mirror: { sample: 1, sampleBy: null, methods: ['GET', 'POST'], maxBodyBytes: 2_097_152, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' },
+    mirror: { sample: 1, sampleBy: null, orderBy: null, maxQueuedPerKey: 16, methods: ['GET', 'POST'], maxBodyBytes: 2_097_152, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' },
     compare: { ignoreHeaders: ['x-trace-id', 'x-cache'], ignore: ['$.meta.id', '$.lastSeen'], unordered: ['$.tags', '$.ids'], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
   });
   t.strictSame(api, { name: 'api_v2', match: { prefix: '/api/v2/', methods: null }, mirror: c.mirror, compare: c.compare });
