@@ -119,6 +119,16 @@ export interface CaptureConfig {
   readonly gzip: boolean;
 }
 
+/** The divergence store (DESIGN §11): PostgreSQL shared by every instance. */
+export interface StoreConfig {
+  /** postgres://user@host:port/db (a secret: never logged as written; see redactUrl). */
+  readonly url: string;
+  /** ms: records older than this are deleted. */
+  readonly retention: number;
+  /** Records waiting to be written; more are dropped (umbra_store_writes_total{result="dropped"}). */
+  readonly maxQueued: number;
+}
+
 export interface RedactConfig {
   readonly headers: readonly string[];
   readonly fields: readonly string[];
@@ -179,6 +189,8 @@ export interface Config {
   readonly redact: RedactConfig;
   /** null = capture off. */
   readonly capture: CaptureConfig | null;
+  /** null = samples in memory, per process (the default). */
+  readonly store: StoreConfig | null;
   readonly limits: Limits;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Declared routes in order, then "default" last. */

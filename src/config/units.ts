@@ -1,7 +1,7 @@
 // Durations and sizes as written in the config file. Both return undefined for
 // anything they do not understand, so the validator can say which key is wrong.
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   B: 1,
@@ -33,7 +33,7 @@ function parseQuantity(input: string | number, units: Readonly<Record<string, nu
   return Number.isSafeInteger(rounded) ? rounded : undefined;
 }
 
-/** `250ms`, `5s`, `1.5m`, `1h`, or a plain number of milliseconds -> integer ms.
+/** `250ms`, `5s`, `1.5m`, `1h`, `7d`, or a plain number of milliseconds -> integer ms.
  *  Negative, unitless-but-garbage or unknown units -> undefined. */
 export function parseDuration(input: string | number): number | undefined {
   return parseQuantity(input, DURATION_UNITS);

@@ -18,6 +18,7 @@ import type {
   OrderKey,
   RedactConfig,
   CaptureConfig,
+  StoreConfig,
   RouteConfig,
   RouteMatch,
   SampleKey,
@@ -43,6 +44,7 @@ export const DEFAULTS = deepFreeze({
   sample: 0.1,
   /** maxBufferedBytes: when the config sets none and no container memory limit is found (see bufferedBytesFor). */
   mirror: { sampleBy: null, orderBy: null, maxQueuedPerKey: 16, methods: SAFE_METHODS, maxBodyBytes: 1024 ** 2, maxBufferedBytes: 64 * 1024 ** 2 },
+  store: { retention: 7 * 24 * 3600 * 1000, maxQueued: 10_000 },
   capture: { sample: 0.01, maxBodyBytes: 1024 ** 2, maxFileBytes: 64 * 1024 ** 2, maxTotalBytes: 1024 ** 3, gzip: false },
   compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
   redact: { headers: [], fields: [] },
@@ -71,6 +73,7 @@ export const DEFAULTS = deepFreeze({
   compare: CompareConfig;
   redact: RedactConfig;
   capture: Omit<CaptureConfig, 'dir' | 'routes'>;
+  store: Omit<StoreConfig, 'url'>;
   limits: Limits;
   log: Config['log'];
 });
@@ -78,7 +81,7 @@ export const DEFAULTS = deepFreeze({
 export const DEFAULT_ROUTE = 'default';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const TOP_KEYS = ['service', 'instance', 'listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'routes', 'limits', 'log'];
+const TOP_KEYS = ['service', 'instance', 'listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'store', 'routes', 'limits', 'log'];
 const MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes'];
 const CAPTURE_KEYS = ['dir', 'sample', 'routes', 'maxBodyBytes', 'maxFileBytes', 'maxTotalBytes', 'gzip'];
@@ -476,6 +479,36 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
   return routes;
 }
 
+function readStore(f: Fields, at: Value | undefined): StoreConfig | null {
+  if (at === undefined || at.node === null) return null;
+  const s = new Section(f.r, at, 'store', ['url', 'retention', 'maxQueued']);
+  if (!s.present) return null;
+  const d = DEFAULTS.store;
+  const urlValue = s.get('url');
+  let url: string | undefined;
+  if (urlValue === undefined) {
+    const m = s.missing('url');
+    f.r.report(m.path, m.line, 'required: postgres://user@host:5432/db');
+  } else if (urlValue.node !== null && text(urlValue) !== '') {
+    const raw = f.string(urlValue, 'expected a URL like postgres://user@host:5432/db');
+    let parsed: URL | undefined;
+    try {
+      parsed = raw === undefined ? undefined : new URL(raw);
+    } catch {
+      parsed = undefined;
+    }
+    // The message never repeats the URL: it may hold a password.
+    if (raw !== undefined && (parsed === undefined || !['postgres:', 'postgresql:'].includes(parsed.protocol))) {
+      f.r.report(urlValue.path, urlValue.line, 'expected a URL like postgres://user@host:5432/db (scheme postgres: or postgresql:)');
+    } else url = raw;
+  }
+  const retention = f.duration(s.given('retention'), d.retention);
+  const maxQueued = f.number(s.given('maxQueued'), d.maxQueued, (n) => Number.isSafeInteger(n) && n > 0 && n <= 1_000_000, 'expected a whole number from 1 to 1000000');
+  // `url:` empty (an unset ${UMBRA_STORE_URL:-}) means no store, as if the section were absent.
+  if (urlValue !== undefined && (urlValue.node === null || text(urlValue) === '')) return null;
+  return url === undefined ? null : { url, retention, maxQueued };
+}
+
 function readCapture(f: Fields, at: Value | undefined, routes: readonly RouteConfig[]): CaptureConfig | null {
   if (at === undefined || at.node === null) return null;
   const s = new Section(f.r, at, 'capture', CAPTURE_KEYS);
@@ -557,9 +590,10 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const redact = readRedact(f, top.given('redact'));
   const routes = readRoutes(f, top.given('routes'), mirror, compare);
   const capture = readCapture(f, top.get('capture'), routes);
+  const store = readStore(f, top.get('store'));
   const limits = readLimits(f, top.given('limits'));
   const log = readLog(f, top.given('log'));
 
   if (live === undefined || dark === undefined || secondary === undefined) return undefined;
-  return { source, service, instance, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, limits, log, routes };
+  return { source, service, instance, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, store, limits, log, routes };
 }

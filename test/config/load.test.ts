@@ -97,6 +97,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     compare,
     redact: { headers: [], fields: [] },
     capture: null,
+    store: null,
     limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 },
     log: { level: 'info' },
     routes: [{ name: 'default', match: null, mirror, compare }],

@@ -129,3 +129,21 @@ void t.test('capture: problems', (t) => {
   t.ok(problems.some((p) => /capture.colour/.test(p)));
   t.end();
 });
+
+void t.test('store: url required, defaults, an empty url is no store, a bad url never echoed', (t) => {
+  const on = loadFile(t, [...BASE, 'store:', '  url: postgres://umbra:s3cret@db:5432/umbra']);
+  t.strictSame(on.problems, []);
+  t.strictSame(on.config?.store, { url: 'postgres://umbra:s3cret@db:5432/umbra', retention: 7 * 24 * 3600 * 1000, maxQueued: 10_000 });
+  const set = loadFile(t, [...BASE, 'store: { url: "postgresql://db/umbra", retention: 1d, maxQueued: 50 }']);
+  t.strictSame(set.config?.store, { url: 'postgresql://db/umbra', retention: 24 * 3600 * 1000, maxQueued: 50 });
+  t.equal(loadFile(t, [...BASE, 'store:', '  url:']).config?.store, null, 'an empty url (an unset variable) is no store');
+  t.equal(loadFile(t, [...BASE, 'store: { url: "" }']).config?.store, null);
+  t.equal(loadFile(t, BASE).config?.store, null, 'in memory by default');
+  const bad = loadFile(t, [...BASE, 'store:', '  url: mysql://root:hunter2@db/x', '  maxQueued: 0', '  colour: red']);
+  t.ok(bad.problems.some((p) => /store\.url: expected a URL like postgres:/.test(p)), bad.problems.join('\n'));
+  t.notMatch(bad.problems.join('\n'), /hunter2/, 'the password is never repeated');
+  t.ok(bad.problems.some((p) => /store\.maxQueued: expected a whole number from 1 to 1000000/.test(p)));
+  t.ok(bad.problems.some((p) => /store\.colour/.test(p)));
+  t.ok(loadFile(t, [...BASE, 'store: { retention: 1d }']).problems.some((p) => /store\.url: required/.test(p)));
+  t.end();
+});
