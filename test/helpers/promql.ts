@@ -20,10 +20,11 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   { name: 'umbra_shadow_in_flight', type: 'gauge', labels: ['target'] },
   { name: 'umbra_sample_ratio', type: 'gauge', labels: ['route'] },
   { name: 'umbra_config_reloads_total', type: 'counter', labels: ['result'] },
+  { name: 'umbra_store_writes_total', type: 'counter', labels: ['result'] },
 ];
 
-/** Labels every scraped series carries, plus the histogram bucket bound. */
-const TARGET_LABELS = ['job', 'instance'];
+/** Labels every scraped series carries (DESIGN §6: the scrape config adds service and pod), plus the histogram bucket bound. */
+const TARGET_LABELS = ['job', 'instance', 'service', 'pod'];
 
 function add(map: Map<string, ReadonlySet<string>>, name: string, type: string, labels: readonly string[]): void {
   const all = new Set([...labels, ...TARGET_LABELS]);
