@@ -466,22 +466,23 @@ export class FleetStore {
     return sumRoutes(all);
   }
 
-  /** Stop the loop, write what is queued (bounded by closeMs), drop and count the rest, close the pool. */
+  /**
+   * Stop the loop, write what is queued, drop and count the rest, close the
+   * pool: all within closeMs (a hung database must not hold up shutdown).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    await this.running;
     const deadline = Date.now() + this.timing.closeMs;
     const last = (async (): Promise<void> => {
+      await this.running;
       if (this.schemaVersion === 0) return;
       while (this.queue.length > 0 && Date.now() < deadline) await this.flushBatch();
       if (Date.now() < deadline) await this.writeSummaries();
     })().catch((err: unknown) => this.failed(err));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([last, new Promise((r) => (timer = setTimeout(r, this.timing.closeMs)))]);
-    clearTimeout(timer);
+    await this.within(last, this.timing.closeMs);
     const left = this.queue.splice(0);
     if (left.length > 0) {
       const bytes = left.reduce((n, q) => n + q.bytes, 0);
@@ -489,7 +490,14 @@ export class FleetStore {
       this.deps.budget.release(bytes);
       this.writes.dropped.inc(left.length);
     }
-    await this.pool.end().catch(() => undefined);
+    // A query still hung ends at its own timeout; shutdown does not wait for it.
+    await this.within(this.pool.end().catch(() => undefined), Math.max(100, deadline - Date.now()));
+  }
+
+  private async within(p: Promise<unknown>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
   }
 }
 

@@ -53,6 +53,9 @@ const withPassword = (db: TestDatabase, port = 5432): string => `postgres://post
 
 const writes = async (u: TestUmbra, result: string): Promise<number> => metricValue((await request(`${u.adminUrl}/metrics`)).body.toString(), 'umbra_store_writes_total', { result });
 
+/** The counter read from the registry (the admin listener is closed after stop). */
+const writes2 = async (u: TestUmbra, result: string): Promise<number> => metricValue(await u.metrics.registry.metrics(), 'umbra_store_writes_total', { result });
+
 /** Records in the database (0 while umbra has not made the table yet). */
 async function rowCount(db: TestDatabase, where = 'true'): Promise<number> {
   try {
@@ -235,6 +238,16 @@ t.test('a database that goes away or hangs: live answers 200, records are counte
   t.ok(warns.length <= 15, `rate-limited (${warns.length} lines)`);
   t.match(warns[0], { store: /postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/ });
   t.notMatch(JSON.stringify(down.body), PASSWORD, 'nor in the API answer');
+
+  // Shutdown with the database hung and a record waiting: bounded, the record counted.
+  proxy.hang();
+  await request(`${u.proxyUrl}/items/last`);
+  // The record exists once the local view has it (the fleet view is hung: the local one answers).
+  await until(async () => JSON.stringify((await json(`${u.adminUrl}/api/divergences`)).body).includes('/items/last'), 10_000, 'the last sample');
+  const stopping = performance.now();
+  await u.stop();
+  t.ok(performance.now() - stopping < 4_000, `stop is not held by a hung store (${(performance.now() - stopping).toFixed(0)} ms)`);
+  t.equal((await Promise.all(['written', 'failed', 'dropped'].map((r) => writes2(u, r)))).reduce((a, b) => a + b, 0), 34, 'the last record counted too');
   noPassword(t, [u]);
 });
 
