@@ -127,7 +127,7 @@ void t.test('the Loki panel reads the divergence lines of the chosen services an
   const loki = queryPanels.filter((p) => p.datasource?.type === 'loki');
   t.equal(loki.length, 1);
   const expr = loki[0]?.targets?.[0]?.expr ?? '';
-  t.match(expr, /^\{app=~"\$service", pod=~"\$pod"\}/, 'stream selector on the app and pod labels');
+  t.match(expr, /^\{service=~"\$service", pod=~"\$pod"\}/, 'stream selector on the labels the metrics carry (service, pod)');
   t.match(expr, /\| json \| msg="divergence"/, 'the divergence lines (DESIGN §9), parsed');
   t.end();
 });
