@@ -154,6 +154,7 @@ export const DECISIONS = [
   'over_in_flight',
   'over_rate',
   'over_memory',
+  'over_queue',
   'paused',
 ] as const;
 export type Decision = (typeof DECISIONS)[number];

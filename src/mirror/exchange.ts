@@ -15,8 +15,9 @@ import type { FinishedExchange } from '../observe/record.js';
 import { BodyCopy, Reservation } from './copy.js';
 import type { LiveObserver } from './hook.js';
 import type { Mirror } from './mirror.js';
+import type { Turn } from './order.js';
 import type { RouteRuntime } from './route.js';
-import { declaredLength, type ShadowOutcome } from './shadow.js';
+import { declaredLength, type ShadowOutcome, type ShadowRequest } from './shadow.js';
 
 /** The live answer as it streams to the client: head, a bounded copy of the body, and how it ended. */
 class LiveTap {
@@ -57,6 +58,34 @@ type State =
   | { readonly kind: 'comparing' }
   | { readonly kind: 'settled' };
 
+type Sent = State & { kind: 'sent' };
+
+/**
+ * An ordered shadow request (mirror.orderBy) from admission to its dark send:
+ * `held` a place in its key's queue while live answers, `joined` the line once
+ * live completed, `started` when its turn came; `abandoned` when it waited past
+ * dark.timeout or live failed (then it is never sent).
+ */
+class OrderedTurn implements Turn {
+  phase: 'held' | 'joined' | 'started' | 'abandoned' = 'held';
+  readonly since = performance.now();
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly key: string,
+    private readonly send: () => void,
+  ) {}
+
+  start(): void {
+    clearTimeout(this.timer);
+    this.phase = 'started';
+    this.send();
+  }
+}
+
+/** The dark side of an ordered exchange whose live answer failed before its turn: never sent, not a shadow error. */
+const NOT_SENT: ShadowOutcome = { ok: false, reason: 'reset', message: 'not sent: the live exchange failed before its turn', ms: 0 };
+
 const COMPARING: State = { kind: 'comparing' };
 const SETTLED: State = { kind: 'settled' };
 
@@ -73,6 +102,8 @@ export class MirroredExchange implements LiveObserver {
   private state: State;
   private readonly held: Reservation;
   private readonly live: LiveTap;
+  /** Set when the route orders shadow requests and this one has the key. */
+  private turn: OrderedTurn | null = null;
 
   constructor(
     private readonly mirror: Mirror,
@@ -96,17 +127,24 @@ export class MirroredExchange implements LiveObserver {
     if (s.kind !== 'copying') return;
     const body = s.request.size === 0 ? null : s.request.body();
     if (body === null && s.request.size > 0) return this.drop('over_memory');
+    const key = this.rt.orderKey(this.req);
+    if (key !== null && !this.mirror.order.hold(key, this.rt.config.mirror.maxQueuedPerKey)) return this.drop('over_queue');
     const refusal = this.mirror.admit();
-    if (refusal !== null) return this.drop(refusal);
+    if (refusal !== null) {
+      if (key !== null) this.mirror.order.leave(key, null);
+      return this.drop(refusal);
+    }
     this.rt.decide('mirrored');
-    const sent: State & { kind: 'sent' } = { kind: 'sent', body, dark: PENDING, secondary: NONE };
+    const sent: Sent = { kind: 'sent', body, dark: PENDING, secondary: NONE };
     this.state = sent;
     const maxBody = this.rt.config.mirror.maxBodyBytes;
     // Pending before sending: an answer may come back at once (a refused connection).
     // The secondary is a LIVE instance: a mirrored write goes to dark alone (or live's
     // data would be written twice) and is compared without a noise baseline.
     if (this.mirror.hasSecondary && isSafeMethod(this.req.method ?? 'GET')) sent.secondary = PENDING;
-    this.mirror.sendDark(this.req, body, maxBody, (o) => this.answered('dark', o));
+    const request = this.mirror.darkRequest(this.req, body);
+    if (key === null) this.mirror.sendDark(request, maxBody, (o) => this.answered('dark', o));
+    else this.awaitTurn(request, key, maxBody);
     if (sent.secondary === PENDING && !this.mirror.sendSecondary(this.req, body, maxBody, (o) => this.answered('secondary', o))) {
       sent.secondary = NONE;
       this.advance();
@@ -127,6 +165,7 @@ export class MirroredExchange implements LiveObserver {
   responseEnd(ms: number): void {
     this.live.ms = ms;
     this.live.outcome = 'done';
+    this.joinLine();
     this.advance();
   }
 
@@ -134,7 +173,58 @@ export class MirroredExchange implements LiveObserver {
     this.live.outcome = reason;
     // The request never completed, so no shadow was sent: nothing to compare.
     if (this.state.kind === 'copying') this.settle();
-    else this.advance();
+    // An ordered shadow request follows live's completion order: with no completion it is never sent.
+    else if (!this.abandonTurn('live_failed')) this.advance();
+  }
+
+  /**
+   * An ordered shadow request: it holds a place in its key's queue now, joins
+   * the line when live completes, and is sent when those ahead of it are done;
+   * waiting is bounded by dark.timeout.
+   */
+  private awaitTurn(request: ShadowRequest, key: string, maxBody: number): void {
+    const order = this.mirror.order;
+    const turn = new OrderedTurn(key, () => {
+      this.mirror.sendDark(request, maxBody, (o) => {
+        order.finish(key);
+        this.answered('dark', o);
+      });
+      // sendDark counts its own work; the wait is over.
+      this.mirror.ended();
+    });
+    turn.timer = setTimeout(() => this.abandonTurn('timeout'), this.mirror.darkTimeout);
+    turn.timer.unref();
+    this.mirror.started();
+    this.turn = turn;
+    // Live may have completed before the request body did.
+    this.joinLine();
+  }
+
+  private joinLine(): void {
+    const t = this.turn;
+    if (t === null || t.phase !== 'held' || this.live.outcome !== 'done') return;
+    t.phase = 'joined';
+    this.mirror.order.join(t.key, t);
+  }
+
+  /** Give up an ordered shadow request that has not started: true when there was one. */
+  private abandonTurn(why: 'timeout' | 'live_failed'): boolean {
+    const t = this.turn;
+    if (t === null || (t.phase !== 'held' && t.phase !== 'joined')) return false;
+    clearTimeout(t.timer);
+    this.mirror.order.leave(t.key, t.phase === 'joined' ? t : null);
+    t.phase = 'abandoned';
+    this.mirror.releaseDark();
+    this.mirror.ended();
+    if (why === 'timeout') {
+      const message = `not sent: waited longer than dark.timeout for its turn behind earlier shadow requests with ${t.key}`;
+      this.answered('dark', { ok: false, reason: 'timeout', message, ms: performance.now() - t.since });
+    } else {
+      const s = this.state;
+      if (s.kind === 'sent') s.dark = { kind: 'done', outcome: NOT_SENT };
+      this.advance();
+    }
+    return true;
   }
 
   private answered(target: 'dark' | 'secondary', outcome: ShadowOutcome): void {

@@ -18,9 +18,10 @@ import { compileRedactor } from '../observe/redact.js';
 import { MirroredExchange } from './exchange.js';
 import type { LiveObserver, ShadowHook } from './hook.js';
 import { InFlight, RateLimit } from './limits.js';
+import { OrderQueues } from './order.js';
 import { RouteRuntime } from './route.js';
 import { sampled } from './sample.js';
-import { ShadowTarget, shadowRequest, type ShadowAnswer, type ShadowOutcome } from './shadow.js';
+import { ShadowTarget, shadowRequest, type ShadowAnswer, type ShadowOutcome, type ShadowRequest } from './shadow.js';
 
 export interface MirrorDeps {
   readonly config: Config;
@@ -52,6 +53,10 @@ export class Mirror implements ShadowHook {
   readonly runtimes: readonly RouteRuntime[];
   readonly budget: MemoryBudget;
   readonly recorder: Recorder;
+  /** Per-key queues of ordered shadow requests (mirror.orderBy), kept across reloads. */
+  readonly order: OrderQueues;
+  /** ms: dark.timeout, which also bounds how long an ordered shadow request waits for its turn. */
+  readonly darkTimeout: number;
   private readonly dark: ShadowTarget;
   private readonly secondary: ShadowTarget | null;
   private readonly darkInFlight: InFlight;
@@ -73,7 +78,10 @@ export class Mirror implements ShadowHook {
     // across reloads: exchanges begun under the old config still hold bytes in it.
     this.budget = deps.pool.budget;
     this.budget.max = config.mirror.maxBufferedBytes;
+    // Requests admitted before a reload still hold places: the new mirror waits behind them.
+    this.order = prev?.order ?? new OrderQueues();
     const dark = config.dark;
+    this.darkTimeout = dark.timeout;
     this.dark = new ShadowTarget({ url: dark.url, timeout: dark.timeout, connections: dark.maxInFlight });
     this.secondary =
       config.secondary === null ? null : new ShadowTarget({ url: config.secondary.url, timeout: dark.timeout, connections: dark.maxInFlight });
@@ -133,16 +141,28 @@ export class Mirror implements ShadowHook {
     return null;
   }
 
+  /** Give back the dark slot admit() took, for a shadow request that will never be sent (it waited too long for its turn). */
+  releaseDark(): void {
+    this.darkInFlight.release();
+  }
+
   get hasSecondary(): boolean {
     return this.secondary !== null;
   }
 
+  /**
+   * The dark copy of a client's request, built while the client's request is
+   * at hand (its socket, which X-Forwarded-For is read from, is let go once
+   * the answer ends: an ordered shadow request is sent later).
+   */
+  darkRequest(req: IncomingMessage, body: Buffer | null): ShadowRequest {
+    return shadowRequest(req, body, this.hop, (this.deps.config.dark as NonNullable<Config['dark']>).headers);
+  }
+
   /** Send the dark copy (its in-flight slot was taken by admit()); `done` gets the outcome. */
-  sendDark(req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void): void {
-    const { config } = this.deps;
+  sendDark(request: ShadowRequest, maxBody: number, done: (o: ShadowOutcome) => void): void {
     this.started();
     this.gauges.dark.inc();
-    const request = shadowRequest(req, body, this.hop, (config.dark as NonNullable<Config['dark']>).headers);
     this.dark.send(request, maxBody, this.budget, (o) => {
       this.darkInFlight.release();
       this.gauges.dark.dec();
@@ -212,11 +232,12 @@ export class Mirror implements ShadowHook {
     return { dark: this.darkInFlight.current, secondary: this.secondaryInFlight.current };
   }
 
-  private started(): void {
+  /** Shadow work begins (also an ordered shadow request waiting for its turn): close() waits for it. */
+  started(): void {
     this.pending++;
   }
 
-  private readonly ended = (): void => {
+  readonly ended = (): void => {
     if (--this.pending === 0) for (const w of this.idle.splice(0)) w();
   };
 

@@ -1,11 +1,50 @@
 // Per-route shadow state, built once per config: compiled comparison rules,
 // the release dial, the noise memory, and decision counters bound to labels.
-import type { RouteConfig } from '../config/types.js';
+import type { IncomingMessage } from 'node:http';
+import type { OrderKey, RouteConfig } from '../config/types.js';
 import type { CompiledRules, DecodeLimits } from '../compare/index.js';
 import { NoiseLearner, compileRules } from '../compare/index.js';
 import { DECISIONS, type Decision } from '../errors.js';
+import { requestPath } from '../http/routes.js';
 import { RouteStats } from '../observe/divergences.js';
 import type { Metrics } from '../observe/metrics.js';
+import { sampleKeyValue } from './sample.js';
+
+/** How to read a request's order key: its name in the shared queue map, and where its value is. */
+interface OrderReader {
+  /** `header:x-cart`, `path:id`: routes with the same spec share queues. */
+  readonly prefix: string;
+  readonly key: OrderKey;
+  /** For path:PARAM: the 0-based segment of the route pattern holding it. */
+  readonly segment: number;
+}
+
+function orderReader(config: RouteConfig): OrderReader | null {
+  const key = config.mirror.orderBy;
+  if (key === null) return null;
+  let segment = -1;
+  if (key.kind === 'path') {
+    const m = config.match;
+    // Validation keeps path:PARAM to routes whose pattern has it.
+    if (m === null || !('path' in m)) return null;
+    segment = m.path.split('/').slice(1).indexOf(`:${key.name}`);
+    if (segment === -1) return null;
+  }
+  return { prefix: `${key.kind}:${key.name}=`, key, segment };
+}
+
+/** The n-th segment (0-based) of a request path, or undefined when it has fewer or it is empty. */
+function pathSegment(path: string, n: number): string | undefined {
+  let start = 1;
+  for (let i = 0; i < n; i++) {
+    const slash = path.indexOf('/', start);
+    if (slash === -1) return undefined;
+    start = slash + 1;
+  }
+  const end = path.indexOf('/', start);
+  const part = path.slice(start, end === -1 ? path.length : end);
+  return part === '' ? undefined : part;
+}
 
 export class RouteRuntime {
   readonly name: string;
@@ -15,6 +54,7 @@ export class RouteRuntime {
   readonly learner: NoiseLearner;
   readonly stats: RouteStats;
   readonly decisions: Readonly<Record<Decision, { inc(): void }>>;
+  private readonly order: OrderReader | null;
 
   constructor(
     readonly config: RouteConfig,
@@ -29,6 +69,7 @@ export class RouteRuntime {
     this.sample = config.mirror.sample;
     this.methods = new Set(config.mirror.methods);
     this.rules = compileRules(config.compare, decode);
+    this.order = orderReader(config);
     const d = {} as Record<Decision, { inc(): void }>;
     for (const decision of DECISIONS) d[decision] = metrics.decisions.labels({ route: this.name, decision });
     this.decisions = d;
@@ -39,6 +80,18 @@ export class RouteRuntime {
   decide(decision: Decision): void {
     this.decisions[decision].inc();
     this.stats.decided(decision);
+  }
+
+  /**
+   * The queue a shadow request of this route waits in (`path:id=42`), or null
+   * when the route is not ordered or the request lacks the key's value (then
+   * it is sent at once, like any other).
+   */
+  orderKey(req: IncomingMessage): string | null {
+    const o = this.order;
+    if (o === null) return null;
+    const value = o.key.kind === 'path' ? pathSegment(requestPath(req.url), o.segment) : sampleKeyValue(req, o.key);
+    return value === undefined ? null : o.prefix + value;
   }
 
   setSample(sample: number): void {
