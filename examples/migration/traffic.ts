@@ -28,12 +28,24 @@ const NOTES = ['Leave at the door', 'Gift wrap, please', 'Ring twice'];
  * Shoppers for the capture: each lists products, opens cart `<prefix>-<n>`, looks at
  * and adds a few products, reads the cart, and most check out and read their order.
  * About half the carts have no note; some shoppers also read older carts and orders.
+ * The first shopper is always the same regular, whose order's tax falls on a half cent.
  */
 export function shoppingSessions(opts: { readonly shoppers: number; readonly prefix: string; readonly seed?: number }): Session[] {
   const rnd = lcg(opts.seed ?? 20240601);
   const pick = (n: number): number => Math.floor(rnd() * n);
   return Array.from({ length: opts.shoppers }, (_, i) => {
     const id = `${opts.prefix}-${String(i + 1).padStart(4, '0')}`;
+    if (i === 0) {
+      // The regular: one bag of espresso beans (9.80), whose 7.5% tax is exactly 0.735.
+      return [
+        { method: 'GET', path: '/products' },
+        { method: 'PUT', path: `/carts/${id}`, body: {} },
+        { method: 'POST', path: `/carts/${id}/items`, body: { productId: 6, qty: 1 } },
+        { method: 'GET', path: `/carts/${id}` },
+        { method: 'POST', path: `/carts/${id}/checkout` },
+        { method: 'GET', path: `/orders/${id}` },
+      ];
+    }
     const steps: Step[] = [{ method: 'GET', path: '/products' }];
     const note = rnd() < 0.5 ? {} : rnd() < 0.3 ? { note: '' } : { note: NOTES[pick(NOTES.length)] };
     steps.push({ method: 'PUT', path: `/carts/${id}`, body: note });
