@@ -59,7 +59,7 @@ interface Generation {
 }
 
 export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Promise<Umbra> {
-  const log = opts.log ?? createLogger(initial.log.level, initial.redact.headers);
+  const log = opts.log ?? createLogger(initial.log.level, initial.redact.headers, undefined, { service: initial.service, instance: initial.instance });
   const metrics = opts.metrics ?? new Metrics();
   const store = new DivergenceStore(initial.limits.samplesPerRoute);
   // Comparison of large bodies runs in a worker so it never blocks the live path.

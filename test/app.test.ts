@@ -13,7 +13,7 @@ async function startedLine(yaml: string, containerLimit: number | null): Promise
 }
 
 void t.test('"umbra started" carries maxBufferedBytes and where it came from', async (t) => {
-  t.match(await startedLine(`${LIVE}\n${DARK}`, 256 * MiB), { level: 30, dark: 'http://127.0.0.1:2', maxBufferedBytes: 64 * MiB, maxBufferedBytesFrom: 'cgroup' });
+  t.match(await startedLine(`${LIVE}\n${DARK}`, 256 * MiB), { level: 'info', dark: 'http://127.0.0.1:2', maxBufferedBytes: 64 * MiB, maxBufferedBytesFrom: 'cgroup' });
   t.match(await startedLine(`${LIVE}\n${DARK}`, null), { maxBufferedBytes: 64 * MiB, maxBufferedBytesFrom: 'default' });
   t.match(await startedLine(`${LIVE}\n${DARK}\nmirror: { maxBufferedBytes: 8MiB }`, 256 * MiB), { maxBufferedBytes: 8 * MiB, maxBufferedBytesFrom: 'config' });
 });

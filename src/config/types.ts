@@ -164,6 +164,10 @@ export interface Limits {
 export interface Config {
   /** Where it came from, for messages: a file path or "flags". */
   readonly source: string;
+  /** The service beside which umbra runs ('' when unset): in divergence records and log lines, never a metric label. */
+  readonly service: string;
+  /** This umbra instance (the pod's name; the host name by default): in divergence records and log lines. */
+  readonly instance: string;
   readonly listen: ListenAddress;
   readonly admin: AdminConfig;
   readonly live: LiveConfig;

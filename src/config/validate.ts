@@ -23,6 +23,7 @@ import type {
   SampleKey,
   SecondaryConfig,
 } from './types.js';
+import { hostname } from 'node:os';
 import { isMap } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import { DEFAULT_MAX_HEADER_COUNT, SAFE_METHODS, SHADOW_MARKER } from '../http/headers.js';
@@ -77,7 +78,7 @@ export const DEFAULTS = deepFreeze({
 export const DEFAULT_ROUTE = 'default';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const TOP_KEYS = ['listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'routes', 'limits', 'log'];
+const TOP_KEYS = ['service', 'instance', 'listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'routes', 'limits', 'log'];
 const MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes'];
 const CAPTURE_KEYS = ['dir', 'sample', 'routes', 'maxBodyBytes', 'maxFileBytes', 'maxTotalBytes', 'gzip'];
@@ -519,6 +520,18 @@ function readCapture(f: Fields, at: Value | undefined, routes: readonly RouteCon
   };
 }
 
+/** `service` / `instance`: a short printable name; empty (or an empty ${VAR:-}) keeps the default. */
+function readName(f: Fields, v: Value | undefined, fallback: string): string {
+  if (v === undefined || v.node === null) return fallback;
+  const s = f.string(v, 'expected a name (a string)');
+  if (s === undefined || s.trim() === '') return fallback;
+  if (s.length > 253 || /[\u0000-\u001f\u007f]/.test(s)) {
+    f.r.report(v.path, v.line, 'expected at most 253 printable characters');
+    return fallback;
+  }
+  return s.trim();
+}
+
 /**
  * Reads the document root into a Config. Check `r.problems` before using it.
  * `containerLimit` is the container's memory limit in bytes (null: none), which
@@ -529,6 +542,8 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const top = new Section(r, root, '', TOP_KEYS);
   if (root.node !== null && !top.present) return undefined;
 
+  const service = readName(f, top.given('service'), '');
+  const instance = readName(f, top.given('instance'), hostname());
   const listen = f.listen(top.given('listen'), DEFAULTS.listen, DEFAULTS.listen.host);
   const admin = readAdmin(f, top.given('admin'));
   const liveValue = top.given('live');
@@ -546,5 +561,5 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const log = readLog(f, top.given('log'));
 
   if (live === undefined || dark === undefined || secondary === undefined) return undefined;
-  return { source, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, limits, log, routes };
+  return { source, service, instance, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, limits, log, routes };
 }

@@ -98,6 +98,9 @@ export class Mirror implements ShadowHook {
       liveUrl: config.live.url,
       darkUrl: dark.url,
       logLimit: new RateLimit(config.limits.mismatchLogsPerSecond),
+      failureLogLimit: new RateLimit(config.limits.mismatchLogsPerSecond),
+      service: config.service,
+      instance: config.instance,
     });
   }
 

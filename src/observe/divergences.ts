@@ -7,6 +7,9 @@ import { MAX_FIELDS_PER_ROUTE } from './metrics.js';
 export interface DivergenceSample {
   readonly id: string;
   readonly time: string;
+  /** The service umbra runs beside ('' when not configured) and the umbra instance that saw it. */
+  readonly service: string;
+  readonly instance: string;
   readonly route: string;
   readonly method: string;
   readonly path: string;

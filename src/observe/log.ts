@@ -38,10 +38,17 @@ function exactNumbers(line: string): string {
   return line.includes(TAG) ? line.replace(PLACEHOLDER, '$1') : line;
 }
 
+/** Who writes the lines: the service umbra runs beside and this instance (DESIGN §9), on every line. */
+export interface LogIdentity {
+  readonly service: string;
+  readonly instance: string;
+}
+
 export function createLogger(
   level: string,
   extraSecretHeaders: readonly string[] = [],
   destination?: DestinationStream,
+  identity: LogIdentity = { service: '', instance: '' },
 ): Logger {
   const headers = [...SECRET_HEADERS, ...extraSecretHeaders.map((h) => h.toLowerCase())];
   const paths: string[] = [];
@@ -52,7 +59,9 @@ export function createLogger(
   return pino(
     {
       level,
-      base: { name: 'umbra' },
+      base: { name: 'umbra', service: identity.service, instance: identity.instance },
+      // `level` as a word ("warn"), as log stores and people read it (DESIGN §9).
+      formatters: { level: (label) => ({ level: label }) },
       redact: { paths, censor: '[REDACTED]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       hooks: { streamWrite: exactNumbers },

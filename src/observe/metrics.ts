@@ -123,8 +123,12 @@ export class Metrics {
   private readonly shadowRoutes = new Map<string, ShadowRouteMetrics>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    // Event-loop lag sampled every 1 ms (prom-client's default is 10 ms, so its p99
+    // could never read below ~10 ms: DESIGN §6 asks for 1 ms or better).
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1 });
     for (const t of ['dark', 'secondary'] as const) this.shadowInFlight.set({ target: t }, 0);
+    // Both series from the start, so that an alert sees the first failed reload as an increase from 0.
+    for (const result of ['success', 'failure'] as const) this.configReloads.inc({ result }, 0);
   }
 
   /**

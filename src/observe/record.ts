@@ -42,12 +42,18 @@ export interface RecorderDeps {
   readonly darkUrl: string;
   /** Lets a divergence log line through (limits.mismatchLogsPerSecond). */
   readonly logLimit: { tryTake(): boolean };
+  /** Lets a shadow-failure warn line through (the same rate, counted apart). */
+  readonly failureLogLimit: { tryTake(): boolean };
+  /** Config `service` and `instance`, in every divergence sample. */
+  readonly service: string;
+  readonly instance: string;
 }
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 
 export class Recorder {
   private suppressed = 0;
+  private failuresSuppressed = 0;
 
   constructor(private readonly deps: RecorderDeps) {}
 
@@ -58,7 +64,16 @@ export class Recorder {
     if (failure === null) return;
     metrics.shadowErrors.inc({ route, target, reason: failure });
     if (target === 'dark') stats.errors++;
-    if (failure !== 'too_large') log.debug({ route, target, reason: failure, err: message }, 'shadow request failed');
+    if (failure === 'too_large') return;
+    // A warn line per failure (DESIGN §9), capped like divergence lines: a dark that
+    // fails every request must not flood the log; the next line says how many were held back.
+    if (!this.deps.failureLogLimit.tryTake()) {
+      this.failuresSuppressed++;
+      return;
+    }
+    const suppressed = this.failuresSuppressed;
+    this.failuresSuppressed = 0;
+    log.warn({ route, target, reason: failure, err: message, ...(suppressed > 0 ? { suppressed } : {}) }, 'shadow request failed');
   }
 
   record(x: FinishedExchange): void {
@@ -102,6 +117,8 @@ export class Recorder {
     const sample = {
       id: store.nextId(),
       time: new Date().toISOString(),
+      service: this.deps.service,
+      instance: this.deps.instance,
       route,
       method: request.method,
       path: redactTarget(request.url),

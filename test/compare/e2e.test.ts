@@ -79,7 +79,7 @@ routes:
 
   const line = umbra.logs.find((l) => l.msg === 'divergence');
   t.ok(line, 'one info line per mismatch');
-  t.equal(line?.level, 30);
+  t.equal(line?.level, 'info');
   t.match(line, { route: 'product', fields: ['$.price'] });
   t.notMatch(JSON.stringify(umbra.logs), /live-secret|sid=abc|s3cr3t/, 'no secret in any log line');
 

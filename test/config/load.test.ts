@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, UmbraError } from '../../src/errors.js';
@@ -84,6 +85,8 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
   const compare = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
   t.strictSame(c, {
     source: 'c.yaml',
+    service: '',
+    instance: hostname(),
     listen: { host: '0.0.0.0', port: 8080 },
     admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] },
     live: { url: 'http://127.0.0.1:3000', timeout: 30_000 },

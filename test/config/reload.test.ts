@@ -68,7 +68,7 @@ t.test('a valid change is applied; an invalid one is rejected and the old config
   t.equal(metricValue(m, 'umbra_config_reloads_total', { result: 'success' }), 1);
   t.equal(await body(`${umbra.proxyUrl}/`), 'from-b', 'the previous config stays in force');
   const rejected = logs.find((l) => l.msg === 'config reload rejected; the previous config stays in force');
-  t.match(rejected, { level: 50, problems: [/umbra\.yaml:4: dark\.(url|timeout)/] }, 'the log names file, line and key');
+  t.match(rejected, { level: 'error', problems: [/umbra\.yaml:4: dark\.(url|timeout)/] }, 'the log names file, line and key');
 });
 
 t.test('a Kubernetes ConfigMap symlink swap is picked up', async (t) => {

@@ -34,7 +34,7 @@ export async function startTestUmbra(
       cb();
     },
   });
-  const log = createLogger(opts.level ?? 'debug', config.redact.headers, sink);
+  const log = createLogger(opts.level ?? 'debug', config.redact.headers, sink, { service: config.service, instance: config.instance });
   const umbra = await startUmbra(config, { log });
   return Object.assign(Object.create(umbra) as Umbra, { logs, stop: () => umbra.stop() });
 }

@@ -11,6 +11,8 @@ function sample(store: DivergenceStore, route: string, fields: readonly string[]
   const differences: Difference[] = fields.map((field) => ({ part: 'body', field, kind: 'changed', live: 1, dark: 2 }));
   const s: DivergenceSample = {
     id: store.nextId(),
+    service: 'shop',
+    instance: 'pod-1',
     time: new Date(clock++).toISOString(),
     route,
     method: 'GET',

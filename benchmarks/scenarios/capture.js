@@ -1,0 +1,128 @@
+// The cost of capture (DESIGN §10) on the live path: umbra with no dark backend and
+// capture off, then every request captured to a directory (plain JSON Lines, then
+// gzip), then every request "captured" to a full disk (the files are symlinks to
+// /dev/full: every write fails with ENOSPC, so every record is dropped and counted).
+// Capture must never slow live: the full-disk row shows what dropping costs.
+
+import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { failures, fmtCores, fmtMs, fmtMiB, fmtPct, fmtRps, fmtSpread, ratio } from '../lib/format.js';
+import { measureRounds } from '../lib/measure.js';
+import { removeTempDir, startBackend, tempDir } from '../lib/procs.js';
+import { byLabel, scrapeMetrics, startUmbraProcess } from '../lib/umbra.js';
+
+export const name = 'capture';
+export const title = 'Capture: the cost of recording traffic on the live path';
+export const about =
+  'umbra with no dark backend: capture off, then `capture: { sample: 1 }` (every exchange written as a JSON Lines ' +
+  'record, ~1 KB answer), then the same with `gzip: true`, then capture to a full disk (every file a symlink to ' +
+  '/dev/full, so each write fails with ENOSPC and every record is dropped and counted). 32 connections. ' +
+  'The written/dropped columns are `umbra_capture_records_total` over the measured rounds.';
+
+const CONNECTIONS = 32;
+
+function captureYaml(dir, extra = '') {
+  return ['capture:', `  dir: ${dir}`, '  sample: 1', '  maxFileBytes: 16MiB', '  maxTotalBytes: 256MiB', extra].filter(Boolean).join('\n');
+}
+
+/** A directory where every capture file name umbra could pick already exists as a link to /dev/full. */
+function fullDisk(dir) {
+  // umbra names files itself; a directory that cannot hold a new file is the closest
+  // thing to a full disk without root: make the directory a link to /dev/full's parent
+  // is not possible, so the directory itself is replaced by a file path under /dev/full.
+  return join('/dev/full', 'capture');
+}
+
+function records(m) {
+  return byLabel(m, 'umbra_capture_records_total', 'result');
+}
+
+function dirBytes(dir) {
+  if (!existsSync(dir)) return 0;
+  let total = 0;
+  for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size;
+  return total;
+}
+
+export async function run(ctx) {
+  const live = await startBackend('fast');
+  const root = tempDir('umbra-bench-capture-');
+  const plain = join(root, 'plain');
+  const gzip = join(root, 'gzip');
+  mkdirSync(plain);
+  mkdirSync(gzip);
+  const full = fullDisk(root);
+  const CONFIGS = [
+    ['off', ''],
+    ['capture 100 %', captureYaml(plain)],
+    ['capture 100 %, gzip', captureYaml(gzip, '  gzip: true')],
+    ['capture 100 %, full disk', captureYaml(full)],
+  ];
+  let results;
+  try {
+    results = await measureRounds(
+      ctx,
+      CONFIGS.map(([label, yaml]) => ({
+        key: label,
+        start: async () => {
+          const umbra = await startUmbraProcess({ liveUrl: live.url, extraYaml: yaml });
+          return {
+            url: `${umbra.proxyUrl}/api/items`,
+            pid: umbra.pid,
+            stop: () => umbra.stop(),
+            beforeRun: async () => records(await scrapeMetrics(umbra.adminUrl)),
+            afterRun: async (before) => {
+              const after = records(await scrapeMetrics(umbra.adminUrl));
+              return { written: (after.written ?? 0) - (before.written ?? 0), dropped: (after.dropped ?? 0) - (before.dropped ?? 0) };
+            },
+          };
+        },
+      })),
+      { connections: CONNECTIONS },
+    );
+  } finally {
+    await live.stop();
+  }
+  const bytes = { 'capture 100 %': dirBytes(plain), 'capture 100 %, gzip': dirBytes(gzip) };
+  removeTempDir(root);
+  const rows = CONFIGS.map(([label]) => ({ config: label, ...results[label] }));
+  const off = rows[0];
+  const notes = [];
+  for (const r of rows) if (failures(r) > 0) notes.push(`${r.config}: ${failures(r)} failed live requests over all rounds.`);
+  const total = (r, k) => r.rounds.reduce((a, x) => a + (x.extra?.[k] ?? 0), 0);
+  const capturing = rows.slice(1, 3).every((r) => total(r, 'written') > 0);
+  if (!capturing) notes.push('**umbra wrote no capture record** in a capture row: the ratios are not the cost of capture.');
+  const full100 = rows[3];
+  if (total(full100, 'written') > 0) notes.push('the full-disk row wrote records: /dev/full did not refuse them.');
+  return {
+    name,
+    title,
+    about,
+    tables: [
+      {
+        head: ['umbra', 'req/s', 'p50', 'p99', 'failed', 'records written', 'records dropped', 'files on disk', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'req/s over rounds', 'other load (cores)'],
+        rows: rows.map((r) => [
+          r.config,
+          fmtRps(r.rps),
+          fmtMs(r.p50Ms),
+          fmtMs(r.p99Ms),
+          String(failures(r)),
+          String(total(r, 'written')),
+          String(total(r, 'dropped')),
+          bytes[r.config] === undefined ? '–' : fmtMiB(bytes[r.config]),
+          fmtPct(r.cpuPercent),
+          fmtMiB(r.rssHwmBytes),
+          fmtSpread(r),
+          fmtCores(r.otherCores),
+        ]),
+      },
+    ],
+    ratios: rows.slice(1).flatMap((r) => [
+      { name: `umbra ${r.config} / off, req/s`, value: capturing ? ratio(r.rps, off.rps) : null, note: capturing ? undefined : 'no record written' },
+      { name: `umbra ${r.config} / off, p99 latency`, value: capturing ? ratio(r.p99Ms, off.p99Ms) : null, note: capturing ? undefined : 'no record written' },
+    ]),
+    notes,
+    bars: rows.map((r) => ({ label: `umbra, ${r.config}`, rps: r.rps })),
+    raw: rows,
+  };
+}
