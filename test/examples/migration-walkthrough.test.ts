@@ -51,7 +51,7 @@ if (unavailable !== null) {
 
   t.test('with the four planted bugs, umbra names each one at its field path', async (t) => {
     const { out, text } = sink();
-    const r = await runWalkthrough({ bugs: ALL_BUGS, shoppers: 12, raceShoppers: 4, rounds: 3, out });
+    const r = await runWalkthrough({ bugs: ALL_BUGS, shoppers: 8, raceShoppers: 3, rounds: 2, out });
     t.comment(text());
     for (const f of r.findings) {
       t.ok(f.inShadow, `shadow: ${f.bug} at ${f.fields.join(', ')}`);
@@ -74,12 +74,12 @@ if (unavailable !== null) {
 
   t.test('with the bugs fixed, the report is clean', async (t) => {
     const { out, text } = sink();
-    const r = await runWalkthrough({ bugs: NO_BUGS, shoppers: 8, raceShoppers: 3, rounds: 2, out });
+    const r = await runWalkthrough({ bugs: NO_BUGS, shoppers: 6, raceShoppers: 2, rounds: 2, out });
     t.comment(text());
     checkReplay(t, r);
     t.ok(r.clean, 'clean');
     t.same(r.unexplained, []);
-    t.ok(r.ordered.routes.reduce((n, x) => n + x.compared, 0) > 30, 'on enough comparisons');
+    t.ok(r.ordered.routes.reduce((n, x) => n + x.compared, 0) > 20, 'on enough comparisons');
     t.match(text(), /Clean: 0 mismatches/);
   });
 }
