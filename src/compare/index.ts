@@ -20,3 +20,4 @@ export { PathSet, PathSyntaxError, canonicalPath, canonicalSegments, formatPath,
 export { CUT_ROOM, MAX_COMPARISON_CHARS, MAX_DIFFERENCES, MAX_EXAMPLES, MAX_STRING, MAX_VALUE_CHARS, summarise } from './differences.js';
 export type { Cut, ExactNumber, SampleValue } from './sample-value.js';
 export { CUT, exactNumber, exactText, isCutValue, isExactNumber, writeJson } from './sample-value.js';
+export { workerEntry } from './worker-entry.js';

@@ -8,14 +8,13 @@
 // Every body in the queue or in the worker counts against the shared memory
 // budget (DESIGN §2.8) until the worker says its batch is done: the caller
 // reserved those bytes and hands the reservation over with the record.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { CaptureConfig, RedactConfig } from '../config/types.js';
 import type { CaptureFilesOptions } from './capture-files.js';
 import type { CaptureInput } from './capture-record.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { workerEntry } from '../compare/index.js';
 
 export type { CaptureInput } from './capture-record.js';
 
@@ -58,12 +57,6 @@ export interface CaptureWriterOptions {
 /** The worker's heap (MiB): room to parse and redact two bodies of capture.maxBodyBytes. */
 const WORKER_HEAP_MB = 96;
 
-/** dist/: the compiled worker next to this file; under tests, the .ts with this process's loader flags. */
-function workerEntry(): { url: URL; execArgv: string[] | undefined } {
-  const js = new URL('./capture-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { url: js, execArgv: undefined };
-  return { url: new URL('./capture-worker.ts', import.meta.url), execArgv: process.execArgv };
-}
 
 interface Queued {
   readonly record: CaptureInput;
@@ -203,7 +196,7 @@ export class CaptureWriter {
   }
 
   private spawn(): void {
-    const { url, execArgv } = workerEntry();
+    const { url, execArgv } = workerEntry(import.meta.url, 'capture-worker');
     const { config } = this;
     const workerData: CaptureWorkerData = {
       files: { dir: config.dir, maxFileBytes: config.maxFileBytes, maxTotalBytes: config.maxTotalBytes, gzip: config.gzip, retryMs: this.retryMs },
