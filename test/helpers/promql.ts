@@ -22,8 +22,19 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   { name: 'umbra_config_reloads_total', type: 'counter', labels: ['result'] },
 ];
 
-/** Labels every scraped series carries, plus the histogram bucket bound. */
-const TARGET_LABELS = ['job', 'instance'];
+/**
+ * DESIGN §6 metrics that alert rules may use before umbra exports them (the rules
+ * then match nothing): in the catalog, but not required on the dashboard.
+ */
+export const ALERT_ONLY_METRICS: ReadonlyArray<{ name: string; type: MetricType; labels: readonly string[] }> = [
+  { name: 'umbra_route_expiry_timestamp_seconds', type: 'gauge', labels: ['route'] },
+];
+
+/**
+ * Labels every scraped series carries: Prometheus' own, and the two the shipped
+ * scrape configs add (the pod's `app` label as `service`, its name as `pod`).
+ */
+const TARGET_LABELS = ['job', 'instance', 'service', 'pod'];
 
 function add(map: Map<string, ReadonlySet<string>>, name: string, type: string, labels: readonly string[]): void {
   const all = new Set([...labels, ...TARGET_LABELS]);
@@ -47,7 +58,7 @@ function add(map: Map<string, ReadonlySet<string>>, name: string, type: string, 
  */
 export function umbraCatalog(): Catalog {
   const map = new Map<string, ReadonlySet<string>>();
-  for (const m of UMBRA_METRICS) add(map, m.name, m.type, m.labels);
+  for (const m of [...UMBRA_METRICS, ...ALERT_ONLY_METRICS]) add(map, m.name, m.type, m.labels);
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   for (const metric of registry.getMetricsAsArray()) {
