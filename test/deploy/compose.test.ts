@@ -19,6 +19,7 @@ const read = (path: string): string => readFileSync(path, 'utf8');
 
 interface Service {
   image?: string;
+  pull_policy?: string;
   build?: { context?: string; dockerfile?: string } | string;
   entrypoint?: string[];
   command?: string[] | string;
@@ -61,7 +62,8 @@ void t.test('compose.yaml: services, images, mounts, ports', (t) => {
   for (const [name, s] of services) {
     const image = s.image ?? '';
     if (built.has(image)) {
-      t.pass(`${name}: ${image}, built from the repository`);
+      if (s.build === undefined) t.equal(s.pull_policy, 'never', `${name}: ${image} is built by the stack, never pulled`);
+      else t.pass(`${name}: ${image}, built from the repository`);
       continue;
     }
     const tag = /:([^/:]+)$/.exec(image)?.[1] ?? '';
