@@ -41,6 +41,10 @@ export function createProgress(stream: ProgressStream, totalBytes: number): Prog
   return {
     update: (bytes, counts) => bar.update(Math.min(bytes, Math.max(1, totalBytes)), { ...counts }),
     log: (line) => multi.log(`${line}\n`),
-    stop: () => multi.stop(),
+    // A redraw first: cli-progress writes logged lines on its next redraw, and stop() does not draw.
+    stop: () => {
+      multi.update();
+      multi.stop();
+    },
   };
 }
