@@ -8,7 +8,6 @@ import { startReloader } from './config/reloader.js';
 import type { Config } from './config/types.js';
 import { ConfigError, ReplayFileError, UsageError } from './errors.js';
 import { REPLAY_FLAGS, replayOptions } from './replay/options.js';
-import { runReplay } from './replay/run.js';
 
 export const USAGE = `umbra - a sidecar reverse proxy for shadow traffic and dark launches
 
@@ -159,6 +158,8 @@ async function replay(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<
     const opts = replayOptions(values, positionals);
     // Ctrl-C stops reading; what is under way ends and is reported. A second one kills.
     process.once('SIGINT', onInterrupt);
+    // Loaded on use, as the demo is: serving never pays for it.
+    const { runReplay } = await import('./replay/run.js');
     const { code } = await runReplay(opts, { stdout: process.stdout, stderr: process.stderr, env, signal: abort.signal });
     return code;
   } catch (err) {
