@@ -18,7 +18,7 @@ import type { NoiseLearner } from './noise.js';
 import { MAX_BUDGET_BYTES, MemoryBudget } from './budget.js';
 import { compareInline, type PairVerdicts } from './compare.js';
 import { applyNoise } from './noise.js';
-import { CompareBusyError, ComparePoolError } from '../errors.js';
+import { CompareBusyError, ComparePoolError, type EngineSkipReason } from '../errors.js';
 
 export interface ComparePoolOptions {
   /** Worker threads. Default 1. */
@@ -36,6 +36,15 @@ export interface ComparePoolOptions {
 }
 
 export { CompareBusyError, ComparePoolError };
+
+/** Why the engine could not take a pair, from the error compare() rejected with. */
+export function engineSkipReason(err: unknown): EngineSkipReason {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'UMBRA_COMPARE_BUSY') return 'busy';
+  if (code === 'UMBRA_COMPARE_OVER_MEMORY') return 'over_memory';
+  if (code === 'UMBRA_COMPARE_HEAP') return 'compare_heap';
+  return 'compare_error';
+}
 
 interface Pending {
   job: Job;
