@@ -19,7 +19,7 @@ void t.test('an unwritable directory: live answers every time, records are dropp
   await until(async () => (await counted(umbra, 'dropped')) >= 10, 60_000, 'ten dropped');
   t.equal(await counted(umbra, 'written'), 0);
   const warn = umbra.logs.find((l) => l.msg === 'capture records dropped');
-  t.match(warn, { level: 40, error: /ENOTDIR|EEXIST/ }, 'a warn line says why');
+  t.match(warn, { level: 'warn', error: /ENOTDIR|EEXIST/ }, 'a warn line says why');
   const lines = umbra.logs.filter((l) => l.msg === 'capture records dropped').length;
   t.ok(lines >= 1 && lines < 10, `warn lines are rate-capped (${lines} for 10 drops)`);
 

@@ -185,6 +185,6 @@ void t.test('CaptureWriter: a writer that is behind drops past its queue bound, 
     ['/n/0', '/n/1', '/n/2', '/n/3', '/n/4'],
   );
   const warn = lines.find((l) => l.msg === 'capture records dropped');
-  t.match(warn, { level: 40, dropped: { queue_full: Number } });
+  t.match(warn, { level: 'warn', dropped: { queue_full: Number } });
   t.notMatch(JSON.stringify(lines), /body \d/, 'no record content in a log line');
 });
