@@ -15,7 +15,7 @@ import { byLabel, scrapeMetrics, startUmbraProcess } from '../lib/umbra.js';
 export const name = 'capture';
 export const title = 'Capture: the cost of recording traffic on the live path';
 export const about =
-  'umbra with no dark backend: capture off, then `capture: { sample: 1 }` (every exchange written as a JSON Lines ' +
+  'umbra with no dark backend: capture off, `capture: { sample: 0.01 }` (a typical share), then `capture: { sample: 1 }` (every exchange written as a JSON Lines ' +
   'record, ~1 KB answer), then the same with `gzip: true`, then capture to a full disk (a 256 KiB tmpfs the first ' +
   'records fill, so later writes fail with ENOSPC and are dropped and counted; without the right to mount, a directory ' +
   'path under a regular file). 32 connections. ' +
@@ -23,8 +23,8 @@ export const about =
 
 const CONNECTIONS = 32;
 
-function captureYaml(dir, extra = '') {
-  return ['capture:', `  dir: ${dir}`, '  sample: 1', '  maxFileBytes: 16MiB', '  maxTotalBytes: 256MiB', extra].filter(Boolean).join('\n');
+function captureYaml(dir, extra = '', sample = 1) {
+  return ['capture:', `  dir: ${dir}`, `  sample: ${sample}`, '  maxFileBytes: 16MiB', '  maxTotalBytes: 256MiB', extra].filter(Boolean).join('\n');
 }
 
 /**
@@ -62,11 +62,14 @@ export async function run(ctx) {
   const root = tempDir('umbra-bench-capture-');
   const plain = join(root, 'plain');
   const gzip = join(root, 'gzip');
+  const onePct = join(root, 'one-percent');
   mkdirSync(plain);
   mkdirSync(gzip);
+  mkdirSync(onePct);
   const full = fullDisk(root);
   const CONFIGS = [
     ['off', ''],
+    ['capture 1 %', captureYaml(onePct, '', 0.01)],
     ['capture 100 %', captureYaml(plain)],
     ['capture 100 %, gzip', captureYaml(gzip, '  gzip: true')],
     [`capture 100 %, ${full.label}`, captureYaml(full.dir)],
@@ -96,7 +99,7 @@ export async function run(ctx) {
   } finally {
     await live.stop();
   }
-  const bytes = { 'capture 100 %': dirBytes(plain), 'capture 100 %, gzip': dirBytes(gzip) };
+  const bytes = { 'capture 1 %': dirBytes(onePct), 'capture 100 %': dirBytes(plain), 'capture 100 %, gzip': dirBytes(gzip) };
   full.cleanup();
   removeTempDir(root);
   const rows = CONFIGS.map(([label]) => ({ config: label, ...results[label] }));
@@ -104,9 +107,9 @@ export async function run(ctx) {
   const notes = [];
   for (const r of rows) if (failures(r) > 0) notes.push(`${r.config}: ${failures(r)} failed live requests over all rounds.`);
   const total = (r, k) => r.rounds.reduce((a, x) => a + (x.extra?.[k] ?? 0), 0);
-  const capturing = rows.slice(1, 3).every((r) => total(r, 'written') > 0);
+  const capturing = rows.slice(1, 4).every((r) => total(r, 'written') > 0);
   if (!capturing) notes.push('**umbra wrote no capture record** in a capture row: the ratios are not the cost of capture.');
-  const fullRow = rows[3];
+  const fullRow = rows[4];
   notes.push(`${fullRow.config}: ${total(fullRow, 'written')} records written (the first ones fill the disk), ${total(fullRow, 'dropped')} dropped and counted over the measured rounds.`);
   return {
     name,
