@@ -259,7 +259,7 @@ export async function runWalkthrough(opts: WalkthroughOptions = {}): Promise<Wal
     } catch {
       captured = 0;
     }
-    if (captured === 0) captured = { skipped: 'this umbra build recorded no capture files (capture, DESIGN §10, is not there yet)' };
+    if (captured === 0) captured = { skipped: 'umbra recorded no capture files (see its log: capture records dropped)' };
     say(
       `2. capture: umbra in front of the old shop (capture.yaml, no dark): ${captureTraffic.sent} requests from ${sessions.length} shoppers, ` +
         `${captureTraffic.failed} failed; ${typeof captured === 'number' ? `${captured} exchanges recorded (metric: ${written})` : captured.skipped}`,
