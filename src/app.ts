@@ -3,7 +3,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import type { Config } from './config/types.js';
+import type { CaptureConfig, Config, RedactConfig } from './config/types.js';
 import { createAdminServer, type ApiHandler } from './admin/server.js';
 import { createApiHandler } from './admin/api.js';
 import { createPageHandler } from './admin/page.js';
@@ -11,7 +11,10 @@ import { ComparePool } from './compare/index.js';
 import { restartOnlyChanges } from './config/reloader.js';
 import { hopRules } from './http/headers.js';
 import { Router } from './http/routes.js';
+import { CaptureHook } from './mirror/capture.js';
+import { combineHooks } from './mirror/hook.js';
 import { Mirror } from './mirror/mirror.js';
+import { CaptureWriter } from './observe/capture.js';
 import { DivergenceStore } from './observe/divergences.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { Metrics } from './observe/metrics.js';
@@ -60,8 +63,30 @@ interface Generation {
   readonly config: Config;
   readonly router: Router;
   readonly mirror: Mirror | null;
+  /** Capture's writer, or null when capture is off; kept across reloads that leave its settings alone. */
+  readonly writer: CaptureWriter | null;
   readonly state: LiveState;
 }
+
+/** A writer can stay across a reload when nothing it writes with changed (sampling and routes are the hook's). */
+function sameWriter(w: CaptureWriter, capture: CaptureConfig, redact: RedactConfig): boolean {
+  const a = w.config;
+  const list = (x: readonly string[]): string => JSON.stringify(x);
+  return (
+    a.dir === capture.dir &&
+    a.maxFileBytes === capture.maxFileBytes &&
+    a.maxTotalBytes === capture.maxTotalBytes &&
+    a.gzip === capture.gzip &&
+    list(w.redact.headers) === list(redact.headers) &&
+    list(w.redact.fields) === list(redact.fields)
+  );
+}
+
+/**
+ * How long a reload waits for a replaced capture writer's queue to be written
+ * (only a hung disk takes long), and the most stop() waits within the drain.
+ */
+const CAPTURE_FLUSH_MS = 30_000;
 
 export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Promise<Umbra> {
   const log = opts.log ?? createLogger(initial.log.level, initial.redact.headers, undefined, { service: initial.service, instance: initial.instance });
@@ -89,19 +114,33 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   let ready = false;
   let stopping: Promise<void> | null = null;
 
-  const build = (config: Config, previous: Mirror | null): Generation => {
+  const build = (config: Config, previous: Generation | null): Generation => {
     const router = new Router(config.routes);
+    // Capture holds bytes in the budget too, with or without a dark backend.
+    pool.budget.max = config.mirror.maxBufferedBytes;
     // With a dark backend the compare worker will be needed: start it before traffic.
     if (config.dark !== null) pool.warm();
     const mirror =
       config.dark === null
         ? null
-        : new Mirror({ config, metrics, log, pool, store, previous });
+        : new Mirror({ config, metrics, log, pool, store, previous: previous?.mirror ?? null });
+    const capture = config.capture;
+    const kept = previous?.writer ?? null;
+    const writer =
+      capture === null ? null : kept !== null && sameWriter(kept, capture, config.redact) ? kept : new CaptureWriter({ config: capture, redact: config.redact, metrics, log });
+    const captureHook = capture === null || writer === null ? null : new CaptureHook(capture, config.routes, writer, pool.budget);
     return {
       config,
       router,
       mirror,
-      state: { target: { url: config.live.url, timeout: config.live.timeout }, router, shadow: mirror, hop: hopRules(config.forwarded.trust) },
+      writer,
+      state: {
+        target: { url: config.live.url, timeout: config.live.timeout },
+        router,
+        // The live path sees one hook: the mirror, capture, both, or none.
+        shadow: combineHooks(mirror, captureHook),
+        hop: hopRules(config.forwarded.trust),
+      },
     };
   };
 
@@ -135,6 +174,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     adminServer.close();
     await pool.close();
     await gen.mirror?.close(0);
+    await gen.writer?.close(0);
     await live.close();
     await fleet?.close();
     throw err;
@@ -143,14 +183,15 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   // Live traffic first: the store connects (and creates its schema) in the background, retrying until it answers.
   fleet?.start();
   // The shadow budget in force and where it came from (the file, the container's memory limit or the default).
-  const budget = initial.dark === null ? {} : { maxBufferedBytes: initial.mirror.maxBufferedBytes, maxBufferedBytesFrom: initial.mirror.maxBufferedBytesFrom };
-  log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, store: fleet?.url ?? null, ...budget }, 'umbra started');
+  const budget = initial.dark === null && initial.capture === null ? {} : { maxBufferedBytes: initial.mirror.maxBufferedBytes, maxBufferedBytesFrom: initial.mirror.maxBufferedBytesFrom };
+  const capturing = initial.capture === null ? {} : { capture: initial.capture.dir };
+  log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, ...capturing, store: fleet?.url ?? null, ...budget }, 'umbra started');
 
   const reload = async (config: Config): Promise<void> => {
     const old = gen;
     const restartOnly = restartOnlyChanges(old.config, config);
     if (JSON.stringify(old.config.store) !== JSON.stringify(config.store)) restartOnly.push('store');
-    gen = build(config, old.mirror);
+    gen = build(config, old);
     // One assignment: requests under way finish with the state they started with.
     live.setState(gen.state);
     applyLimits(proxyServer, config.limits);
@@ -161,7 +202,11 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     metrics.configReloads.inc({ result: 'success' });
     log.info({ source: config.source, ...(restartOnly.length > 0 ? { needsRestart: restartOnly } : {}) }, 'config reloaded');
     // The old shadow pools close once their requests are done.
-    if (old.mirror !== null) await old.mirror.close(config.dark?.timeout ?? 5000);
+    // A replaced capture writer writes what it has queued, then closes its file.
+    await Promise.all([
+      old.mirror === null ? null : old.mirror.close(config.dark?.timeout ?? 5000),
+      old.writer === null || old.writer === gen.writer ? null : old.writer.close(CAPTURE_FLUSH_MS),
+    ]);
   };
 
   const stop = async (): Promise<void> => {
@@ -184,7 +229,9 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     proxyServer.closeAllConnections();
     await live.close();
     await gen.mirror?.close(Math.min(1000, gen.config.limits.drainTimeout));
-    // What is still queued gets one bounded last write.
+    // Every live answer is in: what capture has queued is written before the file closes.
+    await gen.writer?.close(Math.max(1000, Math.min(CAPTURE_FLUSH_MS, deadline - performance.now())));
+    // What the store has queued gets one bounded last write.
     await fleet?.close();
     await pool.close();
     adminServer.close();

@@ -6,7 +6,8 @@ import { startUmbra } from './app.js';
 import { configFromFlags, loadConfigFile } from './config/load.js';
 import { startReloader } from './config/reloader.js';
 import type { Config } from './config/types.js';
-import { ConfigError, UsageError } from './errors.js';
+import { ConfigError, ReplayFileError, UsageError } from './errors.js';
+import { REPLAY_FLAGS, replayOptions } from './replay/options.js';
 
 export const USAGE = `umbra - a sidecar reverse proxy for shadow traffic and dark launches
 
@@ -15,9 +16,45 @@ Usage:
   umbra --live URL --dark URL [--sample 0.1] [--listen :8080] [--admin 127.0.0.1:9901]
   umbra check --config FILE            validate a config file; exit 0 or 2
   umbra demo [--keep]                  self-contained demo (see README)
+  umbra replay FILE|DIR... --target URL [options]
+                                       captured traffic against a target (umbra replay --help)
   umbra --help | --version
 
-Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+Exit status: 0 success, 1 runtime failure (replay: the verdict failed), 2 usage or
+configuration error.
+`;
+
+export const REPLAY_USAGE = `umbra replay - send captured requests to a target and compare its answers
+with the recorded live answers (docs/replay.md)
+
+Usage:
+  umbra replay FILE|DIR... --target URL [options]
+
+  FILE is a capture file (.jsonl or .jsonl.gz); DIR means every *.jsonl and
+  *.jsonl.gz file in it, in name order.
+
+Options:
+  --target URL              where to send the requests (required)
+  --config FILE             routes and comparison rules, as in serving (default:
+                            the built-in rules, one route "default")
+  --concurrency N           requests under way at once (default 8)
+  --rate N                  requests started per second, 0 = no cap (default 0)
+  --ordered                 one at a time, in recorded order (file order, then
+                            line order): for writes replayed onto a restored snapshot
+  --header "name: value"    add or replace a header on every request (repeatable):
+                            credentials that capture redacted
+  --secondary URL           noise baseline: GET, HEAD and OPTIONS also go there;
+                            fields where it differs from the recorded answer are noise
+  --max-mismatch-rate R     the share of compared exchanges allowed to mismatch,
+                            0 to 1 (default 0)
+  --timeout DURATION        per request, connect to last byte (default 30s)
+  --report FILE             write a JSON report {summary, routes, divergences}
+
+Exit status: 0 when at least one exchange was compared and mismatches/compared
+<= R; 1 above it, when nothing could be compared, or when interrupted; 2 on bad
+usage, a bad config, or input that cannot be read. Target errors are reported
+and are not part of the rate; corrupt lines are reported (FILE:LINE: reason),
+skipped and counted, and do not change the exit status by themselves.
 `;
 
 const OPTIONS = {
@@ -59,6 +96,8 @@ export function resolveConfig(values: Parsed['values'], env: NodeJS.ProcessEnv):
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+  // replay has flags of its own: parsed apart, so the proxy's stay strict.
+  if (argv[0] === 'replay') return replay(argv.slice(1), env);
   let parsed: Parsed;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
@@ -104,6 +143,42 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       return 2;
     }
     throw err;
+  }
+}
+
+async function replay(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const abort = new AbortController();
+  const onInterrupt = (): void => abort.abort();
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options: REPLAY_FLAGS, allowPositionals: true, strict: true });
+    if (values.help === true) {
+      process.stdout.write(REPLAY_USAGE);
+      return 0;
+    }
+    const opts = replayOptions(values, positionals);
+    // Ctrl-C stops reading; what is under way ends and is reported. A second one kills.
+    process.once('SIGINT', onInterrupt);
+    // Loaded on use, as the demo is: serving never pays for it.
+    const { runReplay } = await import('./replay/run.js');
+    const { code } = await runReplay(opts, { stdout: process.stdout, stderr: process.stderr, env, signal: abort.signal });
+    return code;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof ReplayFileError) {
+      process.stderr.write(`umbra replay: ${err.message}\n`);
+      return 2;
+    }
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`umbra replay: ${(err as Error).message}\n\n${REPLAY_USAGE}`);
+      return 2;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onInterrupt);
   }
 }
 

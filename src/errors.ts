@@ -218,3 +218,15 @@ export const CONNECT_ERROR_CODES: ReadonlySet<string> = new Set([
   'ENETUNREACH',
   'EADDRNOTAVAIL',
 ]);
+
+/**
+ * A file `umbra replay` cannot use, found before anything is sent: a capture
+ * file or directory that is missing or unreadable, a directory without capture
+ * files, a --report file that cannot be written (exit status 2).
+ */
+export class ReplayFileError extends UmbraError {
+  declare readonly code: 'UMBRA_REPLAY_FILE';
+  constructor(message: string, options?: ErrorOptions) {
+    super('UMBRA_REPLAY_FILE', message, options);
+  }
+}

@@ -1,10 +1,11 @@
 // The cost of capture (DESIGN §10) on the live path: umbra with no dark backend and
 // capture off, then every request captured to a directory (plain JSON Lines, then
-// gzip), then every request "captured" to a full disk (the files are symlinks to
-// /dev/full: every write fails with ENOSPC, so every record is dropped and counted).
+// gzip), then every request captured to a full disk (a tiny tmpfs: every write
+// past the first few fails with ENOSPC, so records are dropped and counted).
 // Capture must never slow live: the full-disk row shows what dropping costs.
 
-import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { failures, fmtCores, fmtMs, fmtMiB, fmtPct, fmtRps, fmtSpread, ratio } from '../lib/format.js';
 import { measureRounds } from '../lib/measure.js';
@@ -14,23 +15,35 @@ import { byLabel, scrapeMetrics, startUmbraProcess } from '../lib/umbra.js';
 export const name = 'capture';
 export const title = 'Capture: the cost of recording traffic on the live path';
 export const about =
-  'umbra with no dark backend: capture off, then `capture: { sample: 1 }` (every exchange written as a JSON Lines ' +
-  'record, ~1 KB answer), then the same with `gzip: true`, then capture to a full disk (every file a symlink to ' +
-  '/dev/full, so each write fails with ENOSPC and every record is dropped and counted). 32 connections. ' +
+  'umbra with no dark backend: capture off, `capture: { sample: 0.01 }` (a typical share), then `capture: { sample: 1 }` (every exchange written as a JSON Lines ' +
+  'record, ~1 KB answer), then the same with `gzip: true`, then capture to a full disk (a 256 KiB tmpfs the first ' +
+  'records fill, so later writes fail with ENOSPC and are dropped and counted; without the right to mount, a directory ' +
+  'path under a regular file). 32 connections. ' +
   'The written/dropped columns are `umbra_capture_records_total` over the measured rounds.';
 
 const CONNECTIONS = 32;
 
-function captureYaml(dir, extra = '') {
-  return ['capture:', `  dir: ${dir}`, '  sample: 1', '  maxFileBytes: 16MiB', '  maxTotalBytes: 256MiB', extra].filter(Boolean).join('\n');
+function captureYaml(dir, extra = '', sample = 1) {
+  return ['capture:', `  dir: ${dir}`, `  sample: ${sample}`, '  maxFileBytes: 16MiB', '  maxTotalBytes: 256MiB', extra].filter(Boolean).join('\n');
 }
 
-/** A directory where every capture file name umbra could pick already exists as a link to /dev/full. */
-function fullDisk(dir) {
-  // umbra names files itself; a directory that cannot hold a new file is the closest
-  // thing to a full disk without root: make the directory a link to /dev/full's parent
-  // is not possible, so the directory itself is replaced by a file path under /dev/full.
-  return join('/dev/full', 'capture');
+/**
+ * A directory on a full disk: a 256 KiB tmpfs (root only), which the first records
+ * fill, so every later write fails with ENOSPC. Without the right to mount, a
+ * directory path under a regular file (every open fails with ENOTDIR): the same
+ * path through umbra (write error, drop, count, retry later), labelled as such.
+ */
+function fullDisk(root) {
+  const dir = join(root, 'full');
+  mkdirSync(dir);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir], { stdio: 'ignore' });
+    return { dir, label: 'full disk (256 KiB tmpfs)', cleanup: () => execFileSync('umount', [dir], { stdio: 'ignore' }) };
+  } catch {
+    const file = join(root, 'not-a-dir');
+    writeFileSync(file, '');
+    return { dir: join(file, 'capture'), label: 'unwritable dir (no right to mount a tmpfs)', cleanup: () => undefined };
+  }
 }
 
 function records(m) {
@@ -49,14 +62,17 @@ export async function run(ctx) {
   const root = tempDir('umbra-bench-capture-');
   const plain = join(root, 'plain');
   const gzip = join(root, 'gzip');
+  const onePct = join(root, 'one-percent');
   mkdirSync(plain);
   mkdirSync(gzip);
+  mkdirSync(onePct);
   const full = fullDisk(root);
   const CONFIGS = [
     ['off', ''],
+    ['capture 1 %', captureYaml(onePct, '', 0.01)],
     ['capture 100 %', captureYaml(plain)],
     ['capture 100 %, gzip', captureYaml(gzip, '  gzip: true')],
-    ['capture 100 %, full disk', captureYaml(full)],
+    [`capture 100 %, ${full.label}`, captureYaml(full.dir)],
   ];
   let results;
   try {
@@ -83,17 +99,18 @@ export async function run(ctx) {
   } finally {
     await live.stop();
   }
-  const bytes = { 'capture 100 %': dirBytes(plain), 'capture 100 %, gzip': dirBytes(gzip) };
+  const bytes = { 'capture 1 %': dirBytes(onePct), 'capture 100 %': dirBytes(plain), 'capture 100 %, gzip': dirBytes(gzip) };
+  full.cleanup();
   removeTempDir(root);
   const rows = CONFIGS.map(([label]) => ({ config: label, ...results[label] }));
   const off = rows[0];
   const notes = [];
   for (const r of rows) if (failures(r) > 0) notes.push(`${r.config}: ${failures(r)} failed live requests over all rounds.`);
   const total = (r, k) => r.rounds.reduce((a, x) => a + (x.extra?.[k] ?? 0), 0);
-  const capturing = rows.slice(1, 3).every((r) => total(r, 'written') > 0);
+  const capturing = rows.slice(1, 4).every((r) => total(r, 'written') > 0);
   if (!capturing) notes.push('**umbra wrote no capture record** in a capture row: the ratios are not the cost of capture.');
-  const full100 = rows[3];
-  if (total(full100, 'written') > 0) notes.push('the full-disk row wrote records: /dev/full did not refuse them.');
+  const fullRow = rows[4];
+  notes.push(`${fullRow.config}: ${total(fullRow, 'written')} records written (the first ones fill the disk), ${total(fullRow, 'dropped')} dropped and counted over the measured rounds.`);
   return {
     name,
     title,

@@ -12,7 +12,7 @@ export { NoiseLearner, applyNoise, compareWithBaseline } from './noise.js';
 export type { DecodeFailure, DecodeLimits, DecodeResult } from './decode.js';
 export { DEFAULT_MAX_DECODE_RATIO, MAX_NESTED_ENCODINGS, RATIO_FLOOR_BYTES, decodeBody } from './decode.js';
 export type { ComparePoolOptions } from './pool.js';
-export { CompareBusyError, ComparePool, ComparePoolError } from './pool.js';
+export { CompareBusyError, ComparePool, ComparePoolError, engineSkipReason } from './pool.js';
 export type { JsonValue } from './json-parse.js';
 export { BigNum, parseJson } from './json-parse.js';
 export type { Segment, States } from './paths.js';
@@ -20,3 +20,4 @@ export { PathSet, PathSyntaxError, canonicalPath, canonicalSegments, formatPath,
 export { CUT_ROOM, MAX_COMPARISON_CHARS, MAX_DIFFERENCES, MAX_EXAMPLES, MAX_STRING, MAX_VALUE_CHARS, summarise } from './differences.js';
 export type { Cut, ExactNumber, SampleValue } from './sample-value.js';
 export { CUT, exactNumber, exactText, isCutValue, isExactNumber, writeJson } from './sample-value.js';
+export { workerEntry } from './worker-entry.js';

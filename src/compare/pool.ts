@@ -8,9 +8,8 @@
 // its own (never one the live stream may still be writing), counted in the
 // shared memory budget until the job ends, and moved, not cloned.
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerEntry } from './worker-entry.js';
 import type { Answer, CompareContext, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
 import { WORKER_READY } from './job.js';
@@ -19,7 +18,7 @@ import type { NoiseLearner } from './noise.js';
 import { MAX_BUDGET_BYTES, MemoryBudget } from './budget.js';
 import { compareInline, type PairVerdicts } from './compare.js';
 import { applyNoise } from './noise.js';
-import { CompareBusyError, ComparePoolError } from '../errors.js';
+import { CompareBusyError, ComparePoolError, type EngineSkipReason } from '../errors.js';
 
 export interface ComparePoolOptions {
   /** Worker threads. Default 1. */
@@ -37,6 +36,15 @@ export interface ComparePoolOptions {
 }
 
 export { CompareBusyError, ComparePoolError };
+
+/** Why the engine could not take a pair, from the error compare() rejected with. */
+export function engineSkipReason(err: unknown): EngineSkipReason {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'UMBRA_COMPARE_BUSY') return 'busy';
+  if (code === 'UMBRA_COMPARE_OVER_MEMORY') return 'over_memory';
+  if (code === 'UMBRA_COMPARE_HEAP') return 'compare_heap';
+  return 'compare_error';
+}
 
 interface Pending {
   job: Job;
@@ -60,16 +68,6 @@ interface Slot {
 /** How long a new worker may take to load its modules before its job fails. */
 const BOOT_TIMEOUT_MS = 60_000;
 
-/**
- * From dist/ the worker is worker.js next to this file. Under tests, sources run
- * as .ts through a loader (tap's ts-node): then start worker.ts with the same
- * loader flags this process has.
- */
-function workerEntry(): { url: URL; execArgv: string[] | undefined } {
-  const js = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { url: js, execArgv: undefined };
-  return { url: new URL('./worker.ts', import.meta.url), execArgv: process.execArgv };
-}
 
 /**
  * `a` ready to cross to a worker: its body moved as it is when umbra owns it
@@ -200,7 +198,7 @@ export class ComparePool {
   }
 
   private spawn(index: number): Slot {
-    const { url, execArgv } = workerEntry();
+    const { url, execArgv } = workerEntry(import.meta.url, 'worker');
     const worker = new Worker(url, {
       ...(execArgv === undefined ? {} : { execArgv }),
       workerData: { budget: this.budget.shared, slot: index },

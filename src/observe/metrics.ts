@@ -96,6 +96,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly captureRecords = new Counter({
+    name: 'umbra_capture_records_total',
+    help: 'Captured exchanges (DESIGN §10): written to a capture file, or dropped (too large, no memory, queue full, write error).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   /** Divergence records for the store (DESIGN §11); its series are made at 0 when a store is configured. */
   readonly storeWrites = new Counter({
     name: 'umbra_store_writes_total',
@@ -136,6 +142,8 @@ export class Metrics {
     for (const t of ['dark', 'secondary'] as const) this.shadowInFlight.set({ target: t }, 0);
     // Both series from the start, so that an alert sees the first failed reload as an increase from 0.
     for (const result of ['success', 'failure'] as const) this.configReloads.inc({ result }, 0);
+    // Both series exist from the start, so that a rate() over them is defined before the first record.
+    for (const result of ['written', 'dropped'] as const) this.captureRecords.inc({ result }, 0);
   }
 
   /**

@@ -37,8 +37,8 @@ export interface RecorderDeps {
   readonly log: Logger;
   readonly store: DivergenceStore;
   readonly redactor: Redactor;
-  /** For the replay line of a divergence. */
-  readonly liveUrl: string;
+  /** For the replay line of a divergence; liveUrl null for `umbra replay` (live's answer was recorded, darkUrl is the target). */
+  readonly liveUrl: string | null;
   readonly darkUrl: string;
   /** Lets a divergence log line through (limits.mismatchLogsPerSecond). */
   readonly logLimit: { tryTake(): boolean };

@@ -1,5 +1,6 @@
 // "Copy as curl" for a divergence: one shell line that sends the same request
-// to the live and the dark backend, with secret headers and fields left out.
+// to the live and the dark backend (to the target alone for `umbra replay`),
+// with secret headers and fields left out.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Redactor } from './redact.js';
 import { FORWARDED_HEADERS, HOP_BY_HOP } from '../http/headers.js';
@@ -33,7 +34,9 @@ export interface ReplayInput {
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: Buffer | null;
-  readonly liveUrl: string;
+  /** null when there is no live backend to send it to (`umbra replay`: live's answer was recorded). */
+  readonly liveUrl: string | null;
+  /** The dark backend, or the replay target. */
   readonly darkUrl: string;
   /** A request with side effects (not GET, HEAD or OPTIONS): replayed against dark only. */
   readonly write?: boolean;
@@ -83,8 +86,10 @@ export function replayCommand(input: ReplayInput, redactor: Redactor): string {
   }
   const target = redactTarget(input.url);
   // A write would change live's data a second time: it replays against dark alone.
-  const targets = input.write === true ? shellQuote(input.darkUrl) : `${shellQuote(input.liveUrl)} ${shellQuote(input.darkUrl)}`;
+  const againstLive = input.liveUrl !== null && input.write !== true;
+  const targets = againstLive ? `${shellQuote(input.liveUrl)} ${shellQuote(input.darkUrl)}` : shellQuote(input.darkUrl);
   const line = `for u in ${targets}; do ${parts.join(' ')} "$u"${shellQuote(target)}; echo; done`;
-  const notes = [...(input.write === true ? ['a write: replayed against dark only'] : []), ...(omitted.length > 0 ? [`left out: ${omitted.join(', ')}`] : [])];
+  const writeNote = input.write === true && input.liveUrl !== null ? ['a write: replayed against dark only'] : [];
+  const notes = [...writeNote, ...(omitted.length > 0 ? [`left out: ${omitted.join(', ')}`] : [])];
   return notes.length > 0 ? `${line}  # ${notes.join('; ')}` : line;
 }

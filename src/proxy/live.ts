@@ -83,7 +83,7 @@ class LiveExchange implements ForwardHandler {
     const { raw, headers } = downstreamHeaders(rawHeaders, this.observer !== null);
     if (statusText === '') res.writeHead(status, raw);
     else res.writeHead(status, statusText, raw);
-    this.observer?.responseStart(status, headers);
+    this.observer?.responseStart(status, headers, raw);
     return true;
   }
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import type { Answer } from '../../src/compare/index.js';
-import { CUT, CompareBusyError, ComparePool, MemoryBudget, NoiseLearner, compareAnswers, compileRules, exactText, isExactNumber, writeJson } from '../../src/compare/index.js';
+import { CUT, CompareBusyError, ComparePool, ComparePoolError, MemoryBudget, NoiseLearner, compareAnswers, compileRules, engineSkipReason, exactText, isExactNumber, writeJson } from '../../src/compare/index.js';
 
 const rules = compileRules(
   { ignoreHeaders: [], ignore: ['$.items[*].updatedAt'], unordered: ['$.tags'], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
@@ -105,6 +105,7 @@ void t.test('the queue bound rejects with busy', async (t) => {
   t.equal(ok.length, 3, 'one running + two queued');
   t.equal(busy.length, 2, 'the rest rejected as busy');
   t.equal((busy[0] as PromiseRejectedResult).reason.code, 'UMBRA_COMPARE_BUSY');
+  t.equal(engineSkipReason((busy[0] as PromiseRejectedResult).reason), 'busy', 'the skip reason a caller counts');
   // After the burst, the pool accepts again.
   t.equal((await pool.compare(a, b, rules, ctx)).result, 'mismatch');
 });
@@ -265,4 +266,12 @@ void t.test('a job that needs more heap than limits.compareHeap ends its worker 
   pool.workerHeapMb = 256;
   const v = await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync('{"a":1}'), { 'content-encoding': 'gzip' }), rules, ctx);
   t.equal(v.result, 'match', 'a fresh worker took the next job');
+});
+
+void t.test("engineSkipReason: each pool failure's skip reason", async (t) => {
+  t.equal(engineSkipReason(new CompareBusyError()), 'busy');
+  t.equal(engineSkipReason(new ComparePoolError('UMBRA_COMPARE_OVER_MEMORY', 'x')), 'over_memory');
+  t.equal(engineSkipReason(new ComparePoolError('UMBRA_COMPARE_HEAP', 'x')), 'compare_heap');
+  t.equal(engineSkipReason(new ComparePoolError('UMBRA_COMPARE_TIMEOUT', 'x')), 'compare_error');
+  t.equal(engineSkipReason(new Error('anything else')), 'compare_error');
 });

@@ -1,9 +1,10 @@
 // The Kubernetes manifests, the Dockerfile and .dockerignore are wired together:
 // every port, path, name and file one of them names is the one the other provides.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
 import { ConfigError, parseConfigText } from '../../src/config/load.js';
+import { finalTargetLabels, podTargetLabels, relabel, type RelabelConfig } from '../helpers/promql.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
@@ -21,12 +22,32 @@ interface Container {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { drop?: string[] };
+  };
   volumeMounts?: Array<{ name: string; mountPath: string; subPath?: string }>;
+  lifecycle?: { preStop?: { sleep?: { seconds?: number }; exec?: { command?: string[] } } };
 }
 interface PodTemplate {
   metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec: { containers: Container[]; volumes?: Array<{ name: string; configMap?: { name: string } }> };
+  spec: {
+    containers: Container[];
+    volumes?: Array<{ name: string; configMap?: { name: string } }>;
+    terminationGracePeriodSeconds?: number;
+    securityContext?: { seccompProfile?: { type?: string } };
+  };
+}
+interface Relabeling {
+  sourceLabels?: string[];
+  separator?: string;
+  regex?: string;
+  targetLabel?: string;
+  replacement?: string;
+  action?: string;
 }
 interface Resource {
   apiVersion: string;
@@ -36,24 +57,41 @@ interface Resource {
     selector?: Record<string, string> & { matchLabels?: Record<string, string> };
     ports?: Port[];
     template?: PodTemplate;
-    endpoints?: Array<{ port?: string; path?: string }>;
-    jobLabel?: string;
+    podMetricsEndpoints?: Array<{ port?: string; path?: string; relabelings?: Relabeling[] }>;
   };
   data?: Record<string, string>;
   stringData?: Record<string, string>;
   file: string;
 }
 
-const files = readdirSync(new URL('deploy/kubernetes/', root)).filter((f) => f.endsWith('.yaml')).sort();
-const resources: Resource[] = [];
-const parseErrors: string[] = [];
-for (const file of files) {
-  for (const doc of parseAllDocuments(read(`deploy/kubernetes/${file}`))) {
-    for (const e of doc.errors) parseErrors.push(`${file}: ${e.message}`);
-    const value = doc.toJS() as Omit<Resource, 'file'> | null;
-    if (value !== null) resources.push({ ...value, file });
-  }
+/** Every .yaml file under deploy/kubernetes/, sub-directories included, relative to it. */
+function yamlFiles(dir = ''): string[] {
+  return readdirSync(new URL(`deploy/kubernetes/${dir}`, root)).flatMap((f) => {
+    const rel = `${dir}${f}`;
+    if (statSync(new URL(`deploy/kubernetes/${rel}`, root)).isDirectory()) return yamlFiles(`${rel}/`);
+    return /\.ya?ml$/.test(f) ? [rel] : [];
+  }).sort();
 }
+
+const parseErrors: string[] = [];
+function load(list: readonly string[]): Resource[] {
+  const out: Resource[] = [];
+  for (const file of list) {
+    for (const doc of parseAllDocuments(read(`deploy/kubernetes/${file}`))) {
+      for (const e of doc.errors) parseErrors.push(`${file}: ${e.message}`);
+      const value = doc.toJS() as Omit<Resource, 'file'> | null;
+      if (value !== null) out.push({ ...value, file });
+    }
+  }
+  return out;
+}
+
+// The main set (`kubectl apply -f deploy/kubernetes/`, not recursive) and the
+// optional files beside it, which need CRDs or choices of their own.
+const allFiles = yamlFiles('');
+const files = allFiles.filter((f) => !f.includes('/'));
+const resources = load(files);
+const optional = load(allFiles.filter((f) => f.startsWith('optional/')));
 
 const ofKind = (kind: string): Resource[] => resources.filter((r) => r.kind === kind);
 const named = (kind: string, name: string): Resource | undefined => ofKind(kind).find((r) => r.metadata.name === name);
@@ -102,7 +140,7 @@ const configText = configMap?.data?.[configKey] ?? '';
 const tokenEnv = umbra?.env?.find((e) => e.name === 'UMBRA_ADMIN_TOKEN');
 
 void t.test('manifests parse', (t) => {
-  t.ok(files.length >= 4, `files: ${files.join(', ')}`);
+  t.ok(files.length >= 3, `files: ${files.join(', ')}`);
   t.same(parseErrors, [], 'no YAML errors');
   for (const r of resources) {
     t.ok(r.apiVersion && r.kind && r.metadata.name, `${r.file}: ${r.kind}/${r.metadata.name} has apiVersion, kind, name`);
@@ -160,13 +198,19 @@ void t.test('dark backend', (t) => {
   t.end();
 });
 
-void t.test('admin token from a Secret', (t) => {
+void t.test('admin token from a Secret created out of band', (t) => {
   t.match(configText, /token:\s*\$\{UMBRA_ADMIN_TOKEN\}/, 'the config takes the token from the environment, without a default');
   const ref = tokenEnv?.valueFrom?.secretKeyRef;
   t.ok(ref, 'UMBRA_ADMIN_TOKEN comes from a secretKeyRef');
-  const secret = named('Secret', ref?.name ?? '');
-  t.ok(secret, `the example Secret ${ref?.name ?? '?'} is there`);
-  t.ok(secret?.stringData?.[ref?.key ?? ''] ?? secret?.data?.[ref?.key ?? ''], `with key ${ref?.key ?? '?'}`);
+  // A placeholder Secret in the manifests would overwrite the real one on every
+  // `kubectl apply -f deploy/kubernetes/`.
+  for (const file of allFiles) {
+    const kinds = parseAllDocuments(read(`deploy/kubernetes/${file}`)).map((d) => (d.toJS() as { kind?: string } | null)?.kind);
+    t.notOk(kinds.includes('Secret'), `${file}: no Secret`);
+  }
+  const doc = read('docs/deploy.md');
+  const create = new RegExp(`kubectl create secret generic ${ref?.name ?? '?'} --from-literal=${ref?.key ?? '?'}=`);
+  t.match(doc, create, `docs/deploy.md shows how to create Secret ${ref?.name ?? '?'} with key ${ref?.key ?? '?'}`);
   const config = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 'test-token' });
   t.equal(config.admin.token, 'test-token');
   t.throws(() => parseConfigText(configText, 'umbra-config', {}), ConfigError, 'without the Secret the config is refused');
@@ -186,19 +230,6 @@ void t.test('probes, scraping, resources, config mount', (t) => {
   t.equal(resolvePort([umbra ?? { name: 'umbra' }], Number(ann['prometheus.io/port'])), umbraAdmin, 'scrapes the admin port');
   t.equal(ann['prometheus.io/path'], '/metrics', 'at /metrics');
 
-  for (const sm of ofKind('ServiceMonitor')) {
-    const svc = ofKind('Service').find((s) => matches(sm.spec?.selector?.matchLabels, s.metadata.labels));
-    t.ok(svc, `ServiceMonitor ${sm.metadata.name} selects a Service`);
-    t.ok(matches(svc?.spec?.selector, pod?.metadata.labels), 'which selects the sidecar pods');
-    for (const ep of sm.spec?.endpoints ?? []) {
-      const port = svc?.spec?.ports?.find((p) => p.name === ep.port);
-      t.equal(resolvePort([umbra ?? { name: 'umbra' }], port?.targetPort), umbraAdmin, `endpoint ${ep.port ?? '?'} is the admin port`);
-      t.equal(ep.path, '/metrics');
-    }
-    if (sm.spec?.jobLabel !== undefined) {
-      t.equal(svc?.metadata.labels?.[sm.spec.jobLabel], 'umbra', 'the job is "umbra", as the alert rules expect');
-    }
-  }
 
   const { requests = {}, limits = {} } = umbra?.resources ?? {};
   for (const r of ['cpu', 'memory']) {
@@ -354,5 +385,136 @@ void t.test('.dockerignore', (t) => {
   for (const path of ['src/cli.ts', 'bin/umbra.js', 'config/umbra.yaml', 'package-lock.json']) {
     t.notOk(ignoredBy(ignore, path), `keeps ${path}`);
   }
+  t.end();
+});
+
+// ---------------------------------------------------------------- stopping, hardening, scraping
+
+/** Seconds a preStop hook waits: the sleep action, or `sleep N` run in the container. */
+function preStopSeconds(c: Container): number | undefined {
+  const hook = c.lifecycle?.preStop;
+  if (hook?.sleep?.seconds !== undefined) return hook.sleep.seconds;
+  const cmd = hook?.exec?.command ?? [];
+  if (/(^|\/)sleep$/.test(cmd[0] ?? '') && cmd.length === 2) return Number(cmd[1]);
+  return undefined;
+}
+
+void t.test('every container waits in preStop, and the grace period covers umbra\'s drain', (t) => {
+  for (const d of deployments) {
+    for (const c of d.spec?.template?.spec.containers ?? []) {
+      const s = preStopSeconds(c);
+      t.ok(s !== undefined && s > 0, `${d.metadata.name}/${c.name}: preStop waits (${String(s)} s)`);
+    }
+    const grace = d.spec?.template?.spec.terminationGracePeriodSeconds ?? 30;
+    for (const c of d.spec?.template?.spec.containers ?? []) {
+      t.ok(grace > (preStopSeconds(c) ?? 0), `${d.metadata.name}/${c.name}: the grace period (${grace} s) outlasts its preStop`);
+    }
+  }
+  const config = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 'test-token' });
+  const drain = config.limits.drainTimeout / 1000;
+  const umbraWait = (umbra ? preStopSeconds(umbra) : undefined) ?? NaN;
+  const grace = pod?.spec.terminationGracePeriodSeconds ?? 30;
+  t.ok(grace >= umbraWait + drain, `grace ${grace} s >= umbra's preStop ${umbraWait} s + drainTimeout ${drain} s`);
+  // The app receives SIGTERM when its own preStop ends: it must still answer the
+  // requests umbra is draining.
+  const appWait = (app ? preStopSeconds(app) : undefined) ?? NaN;
+  t.ok(appWait >= umbraWait + drain, `the app's preStop (${appWait} s) lasts until umbra has drained (${umbraWait + drain} s)`);
+  t.ok(grace - appWait >= 10, `the app keeps ${grace - appWait} s for its own shutdown`);
+  t.end();
+});
+
+void t.test('pods run with the runtime\'s default seccomp profile; umbra hardened', (t) => {
+  for (const d of deployments) {
+    t.equal(d.spec?.template?.spec.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${d.metadata.name}: pod seccompProfile RuntimeDefault`);
+  }
+  const sc = umbra?.securityContext;
+  t.equal(sc?.allowPrivilegeEscalation, false, 'umbra: no privilege escalation');
+  t.equal(sc?.readOnlyRootFilesystem, true, 'umbra: read-only root file system');
+  t.same(sc?.capabilities?.drop, ['ALL'], 'umbra: every capability dropped');
+  t.end();
+});
+
+void t.test('the monitor is optional and only in optional/', (t) => {
+  for (const r of resources) {
+    t.notOk(r.apiVersion.startsWith('monitoring.coreos.com/'), `${r.file}: ${r.kind} needs no CRD (the main set applies on any cluster)`);
+  }
+  t.ok(optional.some((r) => r.kind === 'PodMonitor'), 'optional/ has a PodMonitor');
+  t.notOk(optional.some((r) => r.kind === 'ServiceMonitor'), 'and no ServiceMonitor beside it (every series would be scraped twice)');
+  t.end();
+});
+
+// Prometheus' Kubernetes discovery of the live pod, once per container port.
+const podName = 'shop-api-7d9f8b6c5-x2x4q';
+const discovered = containers.flatMap((c) => (c.ports ?? []).map((p) => podTargetLabels({
+  name: podName,
+  namespace: 'shop',
+  ip: '10.1.2.3',
+  labels: pod?.metadata.labels ?? {},
+  annotations: pod?.metadata.annotations ?? {},
+  container: c.name,
+  port: { ...(p.name === undefined ? {} : { name: p.name }), containerPort: p.containerPort ?? 0 },
+})));
+
+void t.test('PodMonitor: the admin port, job umbra, app label as service, pod name as pod', (t) => {
+  const pm = optional.find((r) => r.kind === 'PodMonitor');
+  t.equal(pm?.apiVersion, 'monitoring.coreos.com/v1');
+  t.ok(pm?.metadata.labels?.release, 'a release label, which kube-prometheus-stack\'s default podMonitorSelector needs');
+  t.match(read(`deploy/kubernetes/${pm?.file ?? '?'}`), /podMonitorSelectorNilUsesHelmValues/, 'the file says how to select it otherwise');
+  t.ok(matches(pm?.spec?.selector?.matchLabels, pod?.metadata.labels), 'it selects the sidecar pods');
+  const dark = deployments.filter((d) => d !== live);
+  for (const d of dark) t.notOk(matches(pm?.spec?.selector?.matchLabels, d.spec?.template?.metadata.labels), `and not ${d.metadata.name}`);
+  const eps = pm?.spec?.podMetricsEndpoints ?? [];
+  t.equal(eps.length, 1, 'one endpoint');
+  const ep = eps[0];
+  t.equal(resolvePort([umbra ?? { name: 'umbra' }], ep?.port), umbraAdmin, 'on umbra\'s admin port');
+  t.equal(ep?.path, '/metrics');
+  // The operator keeps the port the endpoint names, then applies these relabelings.
+  const relabelings: RelabelConfig[] = (ep?.relabelings ?? []).map((r) => ({
+    ...(r.sourceLabels === undefined ? {} : { source_labels: r.sourceLabels }),
+    ...(r.separator === undefined ? {} : { separator: r.separator }),
+    ...(r.regex === undefined ? {} : { regex: r.regex }),
+    ...(r.targetLabel === undefined ? {} : { target_label: r.targetLabel }),
+    ...(r.replacement === undefined ? {} : { replacement: r.replacement }),
+    ...(r.action === undefined ? {} : { action: r.action }),
+  }));
+  const kept = discovered.filter((l) => l.__meta_kubernetes_pod_container_port_name === ep?.port);
+  t.equal(kept.length, 1, 'one target per pod');
+  const target = relabel({ ...kept[0], job: 'podMonitor/shop/umbra/0' }, relabelings);
+  t.ok(pod?.metadata.labels?.app, 'the pod template has an app label');
+  t.match(target ?? {}, { job: 'umbra', service: pod?.metadata.labels?.app, pod: podName }, 'job umbra, service from the app label, pod from the name');
+  t.end();
+});
+
+void t.test('deploy/prometheus/scrape-config.yaml: annotated pods, the admin port, the same labels', (t) => {
+  const scrape = parse(read('deploy/prometheus/scrape-config.yaml')) as {
+    scrape_configs: Array<{ job_name: string; metrics_path?: string; kubernetes_sd_configs?: Array<{ role: string }>; relabel_configs?: RelabelConfig[] }>;
+  };
+  t.equal(scrape.scrape_configs.length, 1, 'one job');
+  const job = scrape.scrape_configs[0];
+  t.equal(job?.job_name, 'umbra', 'called umbra, as UmbraDown expects');
+  t.same(job?.kubernetes_sd_configs?.map((c) => c.role), ['pod'], 'discovers pods');
+  const run = (labels: Record<string, string>): Record<string, string> | null => {
+    // Prometheus sets job from job_name before relabelling.
+    const out = relabel({ ...labels, job: job?.job_name ?? '', __metrics_path__: job?.metrics_path ?? '/metrics' }, job?.relabel_configs ?? []);
+    return out === null ? null : { ...finalTargetLabels(out), __address__: out.__address__ ?? '', __metrics_path__: out.__metrics_path__ ?? '' };
+  };
+  const targets = discovered.map(run).filter((x) => x !== null);
+  t.equal(targets.length, 1, `one target of the pod's ${discovered.length} container ports`);
+  t.match(targets[0] ?? {}, {
+    job: 'umbra',
+    service: pod?.metadata.labels?.app,
+    pod: podName,
+    namespace: 'shop',
+    __address__: `10.1.2.3:${umbraAdmin ?? '?'}`,
+    __metrics_path__: pod?.metadata.annotations?.['prometheus.io/path'],
+  }, 'umbra\'s admin port, with service, pod and job');
+
+  const admin = discovered.find((l) => l.__meta_kubernetes_pod_container_port_name === 'umbra-admin') ?? {};
+  const without = Object.fromEntries(Object.entries(admin).filter(([k]) => !k.includes('annotation')));
+  t.equal(run(without), null, 'a pod without the scrape annotation is not scraped');
+  t.equal(run({ ...admin, __meta_kubernetes_pod_annotation_prometheus_io_scrape: 'false' }), null, 'nor one annotated "false"');
+  t.equal(run({ ...admin, __meta_kubernetes_pod_phase: 'Succeeded' }), null, 'nor a finished pod');
+  const noApp = Object.fromEntries(Object.entries(admin).filter(([k]) => !k.endsWith('_label_app')));
+  t.equal(run(noApp)?.service, pod?.metadata.labels?.['app.kubernetes.io/name'], 'without an app label, service is app.kubernetes.io/name');
   t.end();
 });

@@ -23,7 +23,18 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   { name: 'umbra_store_writes_total', type: 'counter', labels: ['result'] },
 ];
 
-/** Labels every scraped series carries (DESIGN §6: the scrape config adds service and pod), plus the histogram bucket bound. */
+/**
+ * DESIGN §6 metrics that alert rules may use before umbra exports them (the rules
+ * then match nothing): in the catalog, but not required on the dashboard.
+ */
+export const ALERT_ONLY_METRICS: ReadonlyArray<{ name: string; type: MetricType; labels: readonly string[] }> = [
+  { name: 'umbra_route_expiry_timestamp_seconds', type: 'gauge', labels: ['route'] },
+];
+
+/**
+ * Labels every scraped series carries: Prometheus' own, and the two the shipped
+ * scrape configs add (the pod's `app` label as `service`, its name as `pod`).
+ */
 const TARGET_LABELS = ['job', 'instance', 'service', 'pod'];
 
 function add(map: Map<string, ReadonlySet<string>>, name: string, type: string, labels: readonly string[]): void {
@@ -48,7 +59,7 @@ function add(map: Map<string, ReadonlySet<string>>, name: string, type: string, 
  */
 export function umbraCatalog(): Catalog {
   const map = new Map<string, ReadonlySet<string>>();
-  for (const m of UMBRA_METRICS) add(map, m.name, m.type, m.labels);
+  for (const m of [...UMBRA_METRICS, ...ALERT_ONLY_METRICS]) add(map, m.name, m.type, m.labels);
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   for (const metric of registry.getMetricsAsArray()) {
@@ -278,4 +289,81 @@ export function checkVariableQuery(query: string, catalog: Catalog): string[] {
   const qr = /^query_result\((.*)\)$/s.exec(q);
   if (qr) return checkExpr(qr[1] ?? '', catalog);
   return [`unsupported variable query: ${query}`];
+}
+
+/** One relabelling step, in a scrape config's spelling (a PodMonitor's camelCase is mapped by the caller). */
+export interface RelabelConfig {
+  readonly source_labels?: readonly string[];
+  readonly separator?: string;
+  readonly regex?: string;
+  readonly target_label?: string;
+  readonly replacement?: string;
+  readonly action?: string;
+}
+
+/**
+ * Prometheus' relabelling, enough of it for the scrape configs shipped in deploy/:
+ * replace, keep and drop, anchored regexes, `$1` / `${1}` in the replacement, a
+ * missing label read as "". Returns null when the target is dropped. Labels
+ * starting with `__` are left in place: the caller reads `__address__` and
+ * `__metrics_path__` and drops the rest, as Prometheus does after relabelling.
+ */
+export function relabel(labels: Readonly<Record<string, string>>, configs: readonly RelabelConfig[]): Record<string, string> | null {
+  const out: Record<string, string> = { ...labels };
+  for (const c of configs) {
+    const value = (c.source_labels ?? []).map((l) => out[l] ?? '').join(c.separator ?? ';');
+    const re = new RegExp(`^(?:${c.regex ?? '(.*)'})$`);
+    const m = re.exec(value);
+    const action = (c.action ?? 'replace').toLowerCase();
+    if (action === 'keep') { if (!m) return null; continue; }
+    if (action === 'drop') { if (m) return null; continue; }
+    if (action !== 'replace') throw new Error(`relabel action ${action} is not simulated`);
+    if (!m || c.target_label === undefined) continue;
+    const result = (c.replacement ?? '$1').replace(/\$\{(\d+)\}|\$(\d+)/g, (_, a: string | undefined, b: string | undefined) => m[Number(a ?? b)] ?? '');
+    if (result === '') delete out[c.target_label];
+    else out[c.target_label] = result;
+  }
+  return out;
+}
+
+/** The labels Prometheus' Kubernetes discovery (role pod) gives one container port of a pod. */
+export function podTargetLabels(pod: {
+  name: string;
+  namespace: string;
+  ip: string;
+  phase?: string;
+  labels?: Readonly<Record<string, string>>;
+  annotations?: Readonly<Record<string, string>>;
+  container: string;
+  port: { name?: string; containerPort: number };
+}): Record<string, string> {
+  const sanitize = (s: string): string => s.replace(/[^a-zA-Z0-9_]/g, '_');
+  const out: Record<string, string> = {
+    __address__: `${pod.ip}:${pod.port.containerPort}`,
+    __metrics_path__: '/metrics',
+    __meta_kubernetes_namespace: pod.namespace,
+    __meta_kubernetes_pod_name: pod.name,
+    __meta_kubernetes_pod_ip: pod.ip,
+    __meta_kubernetes_pod_phase: pod.phase ?? 'Running',
+    __meta_kubernetes_pod_container_name: pod.container,
+    __meta_kubernetes_pod_container_port_name: pod.port.name ?? '',
+    __meta_kubernetes_pod_container_port_number: String(pod.port.containerPort),
+  };
+  for (const [k, v] of Object.entries(pod.labels ?? {})) {
+    out[`__meta_kubernetes_pod_label_${sanitize(k)}`] = v;
+    out[`__meta_kubernetes_pod_labelpresent_${sanitize(k)}`] = 'true';
+  }
+  for (const [k, v] of Object.entries(pod.annotations ?? {})) {
+    out[`__meta_kubernetes_pod_annotation_${sanitize(k)}`] = v;
+    out[`__meta_kubernetes_pod_annotationpresent_${sanitize(k)}`] = 'true';
+  }
+  return out;
+}
+
+/** What a target looks like once scraped: `instance` from the address, the `__` labels gone. */
+export function finalTargetLabels(labels: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) if (!k.startsWith('__')) out[k] = v;
+  out.instance ??= labels.__address__ ?? '';
+  return out;
 }

@@ -71,3 +71,11 @@ t.test('a write replays against dark only, and says so', async (t) => {
   const read = replayCommand({ method: 'GET', url: '/cart', headers: {}, body: null, liveUrl: 'http://live:1', darkUrl: 'http://dark:2' }, redactor);
   t.match(read, /^for u in 'http:\/\/live:1' 'http:\/\/dark:2'; do/);
 });
+
+t.test('without a live backend (umbra replay) the line targets the replay target alone, a write included', async (t) => {
+  for (const write of [false, true]) {
+    const cmd = replayCommand({ method: write ? 'POST' : 'GET', url: '/cart', headers: {}, body: null, liveUrl: null, darkUrl: 'http://target:3', write }, redactor);
+    t.match(cmd, /^for u in 'http:\/\/target:3'; do curl /);
+    t.notMatch(cmd, /a write: replayed against dark only/, 'there is no live backend to warn about');
+  }
+});
