@@ -18,6 +18,7 @@ import { CaptureWriter } from './observe/capture.js';
 import { DivergenceStore } from './observe/divergences.js';
 import { createLogger, type Logger } from './observe/log.js';
 import { Metrics } from './observe/metrics.js';
+import { FleetStore, type StoreTiming } from './observe/store.js';
 import { LiveProxy, type LiveState } from './proxy/live.js';
 import { applyLimits, createProxyServer } from './proxy/server.js';
 import { Tunnels } from './proxy/tunnel.js';
@@ -27,6 +28,8 @@ export interface UmbraOptions {
   readonly metrics?: Metrics;
   /** Extra admin handlers (behind the token), tried after the API. */
   readonly handlers?: readonly ApiHandler[];
+  /** The store's background timings (tests shorten them). */
+  readonly storeTiming?: Partial<StoreTiming>;
 }
 
 export interface Umbra {
@@ -39,6 +42,8 @@ export interface Umbra {
   readonly ready: boolean;
   /** The mirror in force, or null without a dark backend. */
   readonly mirror: Mirror | null;
+  /** The fleet's store (store.url), or null: samples stay in memory only. */
+  readonly fleet: FleetStore | null;
   /** Swap in a new validated config without dropping connections (hot reload). */
   reload(config: Config): Promise<void>;
   /** Graceful stop: not ready, stop accepting, let in-flight requests finish (up to drainTimeout). */
@@ -91,6 +96,21 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const pool = new ComparePool({ maxQueue: initial.limits.compareQueue, workerHeapMb: initial.limits.compareHeap / 1024 ** 2 });
   // One memory budget for all shadow work, kept across reloads (the mirror sets its maximum).
   metrics.bufferedBytesSource = () => pool.budget.bytes;
+  // With store.url, every sample also goes to PostgreSQL, queued against the same budget (DESIGN §2.8, §11).
+  const fleet =
+    initial.store === null
+      ? null
+      : new FleetStore({
+          config: initial.store,
+          service: initial.service,
+          instance: initial.instance,
+          log,
+          metrics,
+          budget: pool.budget,
+          routes: () => gen.mirror?.views() ?? [],
+          ...(opts.storeTiming !== undefined ? { timing: opts.storeTiming } : {}),
+        });
+  if (fleet !== null) store.sink = (sample) => fleet.enqueue(sample);
   let ready = false;
   let stopping: Promise<void> | null = null;
 
@@ -133,6 +153,8 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     store: () => store,
     routeNames: () => gen.router.routes.map((r) => r.name),
     log,
+    fleet: () => fleet,
+    service: () => initial.service,
   });
   const adminServer = createAdminServer({
     token: () => gen.config.admin.token,
@@ -154,17 +176,21 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     await gen.mirror?.close(0);
     await gen.writer?.close(0);
     await live.close();
+    await fleet?.close();
     throw err;
   }
   ready = true;
+  // Live traffic first: the store connects (and creates its schema) in the background, retrying until it answers.
+  fleet?.start();
   // The shadow budget in force and where it came from (the file, the container's memory limit or the default).
   const budget = initial.dark === null && initial.capture === null ? {} : { maxBufferedBytes: initial.mirror.maxBufferedBytes, maxBufferedBytesFrom: initial.mirror.maxBufferedBytesFrom };
   const capturing = initial.capture === null ? {} : { capture: initial.capture.dir };
-  log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, ...capturing, ...budget }, 'umbra started');
+  log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, ...capturing, store: fleet?.url ?? null, ...budget }, 'umbra started');
 
   const reload = async (config: Config): Promise<void> => {
     const old = gen;
     const restartOnly = restartOnlyChanges(old.config, config);
+    if (JSON.stringify(old.config.store) !== JSON.stringify(config.store)) restartOnly.push('store');
     gen = build(config, old);
     // One assignment: requests under way finish with the state they started with.
     live.setState(gen.state);
@@ -205,6 +231,8 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     await gen.mirror?.close(Math.min(1000, gen.config.limits.drainTimeout));
     // Every live answer is in: what capture has queued is written before the file closes.
     await gen.writer?.close(Math.max(1000, Math.min(CAPTURE_FLUSH_MS, deadline - performance.now())));
+    // What the store has queued gets one bounded last write.
+    await fleet?.close();
     await pool.close();
     adminServer.close();
     adminServer.closeAllConnections();
@@ -225,6 +253,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     get mirror() {
       return gen.mirror;
     },
+    fleet,
     reload,
     stop: () => (stopping ??= stop()),
   };

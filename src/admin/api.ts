@@ -2,7 +2,9 @@
 // and the kill switch. Changes are logged as audit lines (who, when, old, new).
 import type { Logger } from '../observe/log.js';
 import type { DivergenceStore } from '../observe/divergences.js';
+import type { FleetStore, RouteSummary } from '../observe/store.js';
 import type { Mirror } from '../mirror/mirror.js';
+import { parseDuration } from '../config/units.js';
 import { errorResult, type AdminRequest, type AdminResult, type ApiHandler } from './server.js';
 
 export interface ApiDeps {
@@ -11,6 +13,14 @@ export interface ApiDeps {
   readonly store: () => DivergenceStore;
   readonly routeNames: () => readonly string[];
   readonly log: Logger;
+  /**
+   * The fleet store when store.url is set: /api/divergences and /api/routes then
+   * answer for the whole fleet, or, when the database does not answer in time,
+   * with this instance's own view and `fleet: false` (DESIGN §11, docs/store.md).
+   */
+  readonly fleet?: () => FleetStore | null;
+  /** Config `service`: the fleet's routes of this service are merged with the local view. */
+  readonly service?: () => string;
 }
 
 const MAX_LIMIT = 500;
@@ -23,31 +33,95 @@ function parseLimit(raw: string | null): number | string {
   return Math.min(n, MAX_LIMIT);
 }
 
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h|d)$/;
+
+/** `since=`: an ISO 8601 time, or a duration back from now (`15m`, `2h`, `7d`); null when absent. */
+export function parseSince(raw: string | null, now = Date.now()): Date | null | string {
+  if (raw === null || raw === '') return null;
+  const bad = 'since must be an ISO 8601 time (2024-05-01T12:00:00Z) or a duration back from now such as 15m, 2h or 7d';
+  if (DURATION.test(raw)) {
+    const ms = parseDuration(raw);
+    return ms === undefined ? bad : new Date(now - ms);
+  }
+  if (!ISO_TIME.test(raw)) return bad;
+  const t = Date.parse(raw);
+  return Number.isNaN(t) ? bad : new Date(t);
+}
+
+const param = (q: URLSearchParams, name: string): string | null => {
+  const v = q.get(name);
+  return v === null || v === '' ? null : v;
+};
+
+/** Why the store did not answer, for `store` in a local-view answer (the password is already scrubbed). */
+const unavailable = (err: unknown): string => `unavailable: ${err instanceof Error ? err.message : String(err)}`;
+
 export function createApiHandler(deps: ApiDeps): ApiHandler {
   const audit = (req: AdminRequest, action: string, fields: Record<string, unknown>): void => {
     deps.log.info({ audit: true, action, who: req.who, when: new Date().toISOString(), ...fields }, `admin: ${action}`);
   };
 
-  return (req: AdminRequest): AdminResult | null => {
+  const routes = async (): Promise<AdminResult> => {
+    const mirror = deps.mirror();
+    const local: RouteSummary[] =
+      mirror !== null
+        ? mirror.views()
+        : deps.routeNames().map((name) => ({ name, sample: 0, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: {}, topFields: [] }));
+    const paused = mirror?.paused ?? false;
+    const fleet = deps.fleet?.() ?? null;
+    if (fleet === null) return { status: 200, json: { paused, routes: local } };
+    const service = deps.service?.() ?? '';
+    try {
+      const all = await fleet.routes(local);
+      // This service's routes in config order, each its local view (the dial, ...) with fleet counts; then the rest of the fleet.
+      const own = local.map((l) => {
+        const f = all.find((r) => r.service === service && r.name === l.name);
+        return f === undefined ? { ...l, service, instances: 1 } : { ...l, ...f, sample: l.sample };
+      });
+      const others = all.filter((r) => r.service !== service || !local.some((l) => l.name === r.name));
+      return { status: 200, json: { paused, fleet: true, routes: [...own, ...others] } };
+    } catch (err) {
+      return { status: 200, json: { paused, fleet: false, store: unavailable(err), routes: local.map((l) => ({ ...l, service, instances: 1 })) } };
+    }
+  };
+
+  const divergences = async (req: AdminRequest): Promise<AdminResult> => {
+    const fleet = deps.fleet?.() ?? null;
+    const route = param(req.query, 'route');
+    // With a store, a route may be another service's: only the local view knows what is unknown.
+    if (fleet === null && route !== null && !deps.routeNames().includes(route)) return errorResult(404, `unknown route "${route}"`);
+    const limit = parseLimit(req.query.get('limit'));
+    if (typeof limit === 'string') return errorResult(400, limit);
+    const since = parseSince(req.query.get('since'));
+    if (typeof since === 'string') return errorResult(400, since);
+    const q = { route, limit, since, field: param(req.query, 'field'), service: param(req.query, 'service'), instance: param(req.query, 'instance') };
+    let store: string | undefined;
+    if (fleet !== null) {
+      try {
+        // The records as stored JSON text: exact numbers stay digit for digit.
+        const records = await fleet.divergences(q);
+        return { status: 200, text: `{"fleet":true,"divergences":[${records.join(',')}]}`, contentType: 'application/json' };
+      } catch (err) {
+        store = unavailable(err);
+      }
+    }
+    const list = deps
+      .store()
+      .list(q.route, limit, q.field, q.since?.toISOString() ?? null)
+      .filter((s) => (q.service === null || s.service === q.service) && (q.instance === null || s.instance === q.instance));
+    return { status: 200, json: store === undefined ? { divergences: list } : { fleet: false, store, divergences: list } };
+  };
+
+  return (req: AdminRequest): AdminResult | null | Promise<AdminResult> => {
     const { method, path } = req;
     if (path === '/api/routes') {
       if (method !== 'GET') return errorResult(405, 'use GET');
-      const mirror = deps.mirror();
-      const routes =
-        mirror !== null
-          ? mirror.views()
-          : deps.routeNames().map((name) => ({ name, sample: 0, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: {}, topFields: [] }));
-      return { status: 200, json: { paused: mirror?.paused ?? false, routes } };
+      return routes();
     }
     if (path === '/api/divergences') {
       if (method !== 'GET') return errorResult(405, 'use GET');
-      const route = req.query.get('route');
-      if (route !== null && route !== '' && !deps.routeNames().includes(route)) return errorResult(404, `unknown route "${route}"`);
-      const limit = parseLimit(req.query.get('limit'));
-      if (typeof limit === 'string') return errorResult(400, limit);
-      const field = req.query.get('field');
-      const divergences = deps.store().list(route === null || route === '' ? null : route, limit, field === null || field === '' ? null : field);
-      return { status: 200, json: { divergences } };
+      return divergences(req);
     }
     const dial = SAMPLE_PATH.exec(path);
     if (dial !== null) {

@@ -101,6 +101,8 @@ class RouteSamples {
 export class DivergenceStore {
   private readonly routes = new Map<string, RouteSamples>();
   private seq = 0;
+  /** Also handed every sample added (the fleet store's queue, when store.url is set). */
+  sink: ((sample: DivergenceSample) => void) | null = null;
 
   constructor(private perRoute: number) {}
 
@@ -126,15 +128,20 @@ export class DivergenceStore {
       this.routes.set(sample.route, r);
     }
     r.add(sample, this.perRoute);
+    this.sink?.(sample);
   }
 
-  /** Newest first, optionally for one route, and only samples with a difference at `field`. */
-  list(route: string | null, limit: number, field: string | null = null): DivergenceSample[] {
+  /** Newest first, optionally for one route, only samples with a difference at `field`, only those at or after `since` (ISO time). */
+  list(route: string | null, limit: number, field: string | null = null, since: string | null = null): DivergenceSample[] {
     const routes = route === null ? [...this.routes.values()] : [this.routes.get(route)].filter((r) => r !== undefined);
     let pool: DivergenceSample[] = [];
     for (const r of routes) {
-      if (field === null) pool.push(...r.kept());
-      else pool.push(...[...r.kept()].filter((s) => s.differences.some((d) => d.field === field)));
+      for (const s of r.kept()) {
+        if (field !== null && !s.differences.some((d) => d.field === field)) continue;
+        // Both are Date#toISOString text: they compare as strings.
+        if (since !== null && s.time < since) continue;
+        pool.push(s);
+      }
     }
     pool = pool.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : seqOf(b.id) - seqOf(a.id)));
     return pool.slice(0, limit);

@@ -102,6 +102,13 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  /** Divergence records for the store (DESIGN §11); its series are made at 0 when a store is configured. */
+  readonly storeWrites = new Counter({
+    name: 'umbra_store_writes_total',
+    help: 'Divergence records for the store: written, dropped (queue or memory budget full, or left at shutdown), failed (a batch the database refused or did not answer).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   /** Not in DESIGN §6's table: inbound requests umbra refused itself (limits hit). */
   readonly clientErrors = new Counter({
     name: 'umbra_client_errors_total',

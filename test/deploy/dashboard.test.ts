@@ -8,7 +8,7 @@ import { UMBRA_METRICS, checkExpr, checkVariableQuery, tokenize, umbraCatalog } 
 const root = new URL('../../', import.meta.url);
 const catalog = umbraCatalog();
 
-interface Target { expr?: string; refId?: string; datasource?: { type?: string; uid?: string } }
+interface Target { expr?: string; rawSql?: string; format?: string; refId?: string; datasource?: { type?: string; uid?: string } }
 interface Panel {
   id: number;
   type: string;
@@ -18,13 +18,20 @@ interface Panel {
   targets?: Target[];
   panels?: Panel[];
 }
-interface Variable { name: string; type: string; query?: string | { query?: string }; definition?: string; multi?: boolean; includeAll?: boolean }
+interface Variable { name: string; type: string; query?: string | { query?: string }; definition?: string; multi?: boolean; includeAll?: boolean; allValue?: string }
 interface Dashboard { schemaVersion: number; uid: string; title: string; panels: Panel[]; templating: { list: Variable[] } }
 
 const dashboard = JSON.parse(readFileSync(new URL('deploy/grafana/umbra-dashboard.json', root), 'utf8')) as Dashboard;
 const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 const queryPanels = panels.filter((p) => p.type !== 'row');
-const exprs = queryPanels.flatMap((p) => (p.targets ?? []).map((tg) => ({ panel: p.title, expr: tg.expr ?? '' })));
+/** The data sources a panel may use, each through its own datasource variable. */
+const SOURCES: Record<string, { variable: string; plugin: string }> = {
+  prometheus: { variable: 'datasource', plugin: 'prometheus' },
+  'grafana-postgresql-datasource': { variable: 'pgdatasource', plugin: 'grafana-postgresql-datasource' },
+  loki: { variable: 'lokidatasource', plugin: 'loki' },
+};
+const promPanels = queryPanels.filter((p) => p.datasource?.type === 'prometheus');
+const exprs = promPanels.flatMap((p) => (p.targets ?? []).map((tg) => ({ panel: p.title, expr: tg.expr ?? '' })));
 
 void t.test('the checker itself', (t) => {
   t.same(checkExpr('sum by (route) (rate(umbra_requests_total{code="200"}[5m]))', catalog), [], 'a good query passes');
@@ -78,20 +85,50 @@ void t.test('dashboard shape', (t) => {
   t.match(typeof route?.query === 'object' ? route.query.query : route?.query, /^label_values\(umbra_requests_total(\{[^}]*\})?, route\)$/);
   t.ok(route?.multi && route.includeAll, 'route is multi-value with All');
 
+  for (const [type, { variable, plugin }] of Object.entries(SOURCES)) {
+    t.match(vars.get(variable), { type: 'datasource', query: plugin }, `${variable}: a datasource variable of ${plugin} data sources`);
+    t.ok(queryPanels.some((p) => p.datasource?.type === type), `some panel uses ${type}`);
+  }
+  for (const name of ['service', 'pod']) {
+    // .* rather than .+: with a scrape config that adds no such label, All still shows every series.
+    t.match(vars.get(name), { type: 'query', multi: true, includeAll: true, allValue: '.*' }, `${name}: multi-value, All is .*`);
+  }
+
   for (const p of queryPanels) {
-    t.same(p.datasource, { type: 'prometheus', uid: '${datasource}' }, `${p.title}: uses the datasource variable`);
+    const source = SOURCES[p.datasource?.type ?? ''];
+    t.ok(source, `${p.title}: a known data source type (${p.datasource?.type ?? 'none'})`);
+    if (source === undefined) continue;
+    t.same(p.datasource, { type: p.datasource?.type, uid: `\${${source.variable}}` }, `${p.title}: uses the ${source.variable} variable`);
     t.ok((p.targets ?? []).length > 0, `${p.title}: has a query`);
     for (const tg of p.targets ?? []) {
-      t.equal(tg.datasource?.uid, '${datasource}', `${p.title} ${tg.refId ?? ''}: target datasource`);
-      t.ok(tg.expr, `${p.title} ${tg.refId ?? ''}: has an expr`);
+      t.same(tg.datasource, p.datasource, `${p.title} ${tg.refId ?? ''}: target datasource`);
+      if (p.datasource?.type === 'grafana-postgresql-datasource') t.ok(tg.rawSql && tg.format === 'table', `${p.title}: raw SQL as a table (checked against PostgreSQL in dashboard-sql.test.ts)`);
+      else t.ok(tg.expr, `${p.title} ${tg.refId ?? ''}: has an expr`);
     }
   }
-  // Every variable an expr uses is defined (or is one of Grafana's built-ins).
+  // Every variable a query uses is defined (or is one of Grafana's built-ins).
+  for (const p of queryPanels) {
+    for (const tg of p.targets ?? []) {
+      for (const [, name] of (tg.expr ?? tg.rawSql ?? '').matchAll(/\$\{?(\w+)/g)) {
+        t.ok(name?.startsWith('__') || vars.has(name ?? ''), `${p.title}: variable $${name ?? ''} is defined`);
+      }
+    }
+  }
+  // Every selector of the Prometheus panels narrows to the chosen services and pods.
   for (const { panel, expr } of exprs) {
-    for (const [, name] of expr.matchAll(/\$\{?(\w+)/g)) {
-      t.ok(name?.startsWith('__') || vars.has(name ?? ''), `${panel}: variable $${name ?? ''} is defined`);
+    for (const [selector] of expr.matchAll(/\{[^}]*\}/g)) {
+      t.match(selector, /service=~"\$service", pod=~"\$pod"/, `${panel}: ${selector} filters by service and pod`);
     }
   }
+  t.end();
+});
+
+void t.test('the Loki panel reads the divergence lines of the chosen services and pods', (t) => {
+  const loki = queryPanels.filter((p) => p.datasource?.type === 'loki');
+  t.equal(loki.length, 1);
+  const expr = loki[0]?.targets?.[0]?.expr ?? '';
+  t.match(expr, /^\{service=~"\$service", pod=~"\$pod"\}/, 'stream selector on the labels the metrics carry (service, pod)');
+  t.match(expr, /\| json \| msg="divergence"/, 'the divergence lines (DESIGN §9), parsed');
   t.end();
 });
 
@@ -113,7 +150,7 @@ void t.test('every umbra metric appears on the dashboard', (t) => {
   }
   t.match(all, /\bnodejs_eventloop_lag_p99_seconds\b/, 'event-loop lag');
   const titles = queryPanels.map((p) => p.title).join('\n');
-  for (const title of [/decision/i, /mismatch rate by route/i, /diverging fields/i, /latency/i, /errors/i, /in flight/i, /sample ratio/i, /requests by code/i, /event-loop lag/i, /reloads/i]) {
+  for (const title of [/decision/i, /mismatch rate by route/i, /diverging fields/i, /latency/i, /errors/i, /in flight/i, /sample ratio/i, /requests by code/i, /event-loop lag/i, /reloads/i, /store writes/i, /recent divergences/i, /top fields by service and route/i, /divergence log lines/i]) {
     t.match(titles, title, `a panel titled ${String(title)}`);
   }
   t.end();

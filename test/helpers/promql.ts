@@ -20,6 +20,7 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   { name: 'umbra_shadow_in_flight', type: 'gauge', labels: ['target'] },
   { name: 'umbra_sample_ratio', type: 'gauge', labels: ['route'] },
   { name: 'umbra_config_reloads_total', type: 'counter', labels: ['result'] },
+  { name: 'umbra_store_writes_total', type: 'counter', labels: ['result'] },
 ];
 
 /**

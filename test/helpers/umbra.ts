@@ -1,7 +1,7 @@
 // Starts umbra in-process for a test, from YAML text, on loopback port 0.
 import { Writable } from 'node:stream';
 import { parseConfigText } from '../../src/config/load.js';
-import { startUmbra, type Umbra } from '../../src/app.js';
+import { startUmbra, type Umbra, type UmbraOptions } from '../../src/app.js';
 import { createLogger } from '../../src/observe/log.js';
 
 export interface TestUmbra extends Umbra {
@@ -16,7 +16,7 @@ export interface TestUmbra extends Umbra {
  */
 export async function startTestUmbra(
   yaml: string,
-  opts: { token?: string; level?: string; hosts?: readonly string[]; containerLimit?: number | null } = {},
+  opts: { token?: string; level?: string; hosts?: readonly string[]; containerLimit?: number | null; storeTiming?: UmbraOptions['storeTiming'] } = {},
 ): Promise<TestUmbra> {
   const text = [
     'listen: 127.0.0.1:0',
@@ -35,6 +35,6 @@ export async function startTestUmbra(
     },
   });
   const log = createLogger(opts.level ?? 'debug', config.redact.headers, sink, { service: config.service, instance: config.instance });
-  const umbra = await startUmbra(config, { log });
+  const umbra = await startUmbra(config, { log, ...(opts.storeTiming !== undefined ? { storeTiming: opts.storeTiming } : {}) });
   return Object.assign(Object.create(umbra) as Umbra, { logs, stop: () => umbra.stop() });
 }
