@@ -78,7 +78,7 @@ t.test('a target that differs in one field: exit 1, the field in the report and 
   t.same(json.routes[0].topFields, [{ field: '$.price', count: 1 }]);
   t.equal(json.divergences.length, 1);
   const d = json.divergences[0];
-  t.same(Object.keys(d).sort(), ['differences', 'dark', 'id', 'live', 'method', 'path', 'replay', 'route', 'time', 'write'].sort(), '/api/divergences fields');
+  t.same(Object.keys(d).sort(), ['differences', 'dark', 'id', 'instance', 'live', 'method', 'path', 'replay', 'route', 'service', 'time', 'write'].sort(), '/api/divergences fields');
   t.match(d, { route: 'default', method: 'GET', path: '/items/3', live: { status: 200, ms: 2 }, dark: { status: 200 }, write: false });
   t.same(d.differences, [{ part: 'body', field: '$.price', kind: 'changed', live: 10, dark: 11 }]);
   t.match(d.replay, new RegExp(`^for u in '${b.url}'; do curl -sS -i -X GET "\\$u"'/items/3'`));
