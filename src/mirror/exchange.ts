@@ -8,7 +8,7 @@
 // The live answer is tapped alongside (LiveTap) whatever the state. Every byte
 // held counts against the exchange's Reservation, released when it settles.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Answer, Verdict } from '../compare/index.js';
+import { engineSkipReason, type Answer, type Verdict } from '../compare/index.js';
 import type { DropDecision, LiveFailure, SkipReason } from '../errors.js';
 import { isSafeMethod } from '../http/headers.js';
 import type { FinishedExchange } from '../observe/record.js';
@@ -88,15 +88,6 @@ const NOT_SENT: ShadowOutcome = { ok: false, reason: 'reset', message: 'not sent
 
 const COMPARING: State = { kind: 'comparing' };
 const SETTLED: State = { kind: 'settled' };
-
-/** Why the comparison engine could not take a pair. */
-function engineFailure(err: unknown): SkipReason {
-  const code = (err as { code?: string }).code;
-  if (code === 'UMBRA_COMPARE_BUSY') return 'busy';
-  if (code === 'UMBRA_COMPARE_OVER_MEMORY') return 'over_memory';
-  if (code === 'UMBRA_COMPARE_HEAP') return 'compare_heap';
-  return 'compare_error';
-}
 
 export class MirroredExchange implements LiveObserver {
   private state: State;
@@ -261,7 +252,7 @@ export class MirroredExchange implements LiveObserver {
     this.held.give(d.reserved + (sec?.reserved ?? 0));
     verdict.then(
       (v) => this.finish(s.body, dark, v, v.reason ?? null),
-      (err: unknown) => this.skip(s.body, dark, engineFailure(err)),
+      (err: unknown) => this.skip(s.body, dark, engineSkipReason(err)),
     );
   }
 
