@@ -10,7 +10,7 @@ import type { Answer, ComparePool, MemoryBudget, Verdict } from '../compare/inde
 import { InternalError, type DropDecision } from '../errors.js';
 import { hopRules, type HopRules } from '../http/headers.js';
 import type { CompiledRoute } from '../http/routes.js';
-import type { DivergenceStore } from '../observe/divergences.js';
+import type { DivergenceStore, RouteView } from '../observe/divergences.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Recorder } from '../observe/record.js';
@@ -34,19 +34,7 @@ export interface MirrorDeps {
 }
 
 /** What the admin API sees of a route. */
-export interface RouteView {
-  name: string;
-  sample: number;
-  mirrored: number;
-  compared: number;
-  matches: number;
-  mismatches: number;
-  noise: number;
-  skipped: number;
-  errors: number;
-  dropped: Record<DropDecision, number>;
-  topFields: { field: string; count: number }[];
-}
+export type { RouteView };
 
 export class Mirror implements ShadowHook {
   paused = false;

@@ -22,6 +22,21 @@ export interface DivergenceSample {
   readonly replay: string;
 }
 
+/** One route as /api/routes shows it (the mirror's view, a replay's, a store's summary). */
+export interface RouteView {
+  name: string;
+  sample: number;
+  mirrored: number;
+  compared: number;
+  matches: number;
+  mismatches: number;
+  noise: number;
+  skipped: number;
+  errors: number;
+  dropped: Record<DropDecision, number>;
+  topFields: { field: string; count: number }[];
+}
+
 export class RouteStats {
   mirrored = 0;
   /** Requests not mirrored, by decision. */

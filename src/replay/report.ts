@@ -3,23 +3,11 @@
 import { closeSync, writeSync } from 'node:fs';
 import { writeJson } from '../compare/index.js';
 import type { NoiseLearner } from '../compare/index.js';
-import type { DropDecision } from '../errors.js';
-import type { DivergenceSample, RouteStats } from '../observe/divergences.js';
+import type { DivergenceSample, RouteStats, RouteView } from '../observe/divergences.js';
 
 /** One route as /api/routes shows it; `mirrored` counts the requests sent to the target. */
-export interface ReplayRouteView {
-  name: string;
-  /** Every captured exchange is replayed: 1. */
-  sample: number;
-  mirrored: number;
-  compared: number;
-  matches: number;
-  mismatches: number;
-  noise: number;
-  skipped: number;
-  errors: number;
-  dropped: Record<DropDecision, number>;
-  topFields: { field: string; count: number }[];
+export interface ReplayRouteView extends RouteView {
+  /** Fields learned as noise against --secondary. */
   noisy: string[];
 }
 
