@@ -57,7 +57,6 @@ export interface CaptureWriterOptions {
 /** The worker's heap (MiB): room to parse and redact two bodies of capture.maxBodyBytes. */
 const WORKER_HEAP_MB = 96;
 
-
 interface Queued {
   readonly record: CaptureInput;
   readonly held: HeldBytes;
