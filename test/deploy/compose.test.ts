@@ -114,7 +114,21 @@ void t.test('compose.yaml: services, images, mounts, ports', (t) => {
 });
 
 const umbraConfigPath = hostPath(service('umbra'), '/etc/umbra/umbra.yaml') ?? '';
-const umbraConfig = parseConfigText(read(umbraConfigPath), 'deploy/compose/umbra/umbra.yaml', { UMBRA_ADMIN_TOKEN: 'test-token' });
+const umbraEnv = { UMBRA_ADMIN_TOKEN: 'test-token', UMBRA_STORE_URL: String(service('umbra').environment?.UMBRA_STORE_URL ?? '') };
+const umbraConfig = parseConfigText(read(umbraConfigPath), 'deploy/compose/umbra/umbra.yaml', umbraEnv);
+
+void t.test('umbra in the stack writes its divergences to the stack\'s PostgreSQL', (t) => {
+  const store = umbraConfig.store;
+  t.ok(store, 'store on, with the URL compose.yaml gives');
+  const u = new URL(store?.url ?? 'postgres://missing');
+  const pg = compose.services[u.hostname];
+  t.ok(pg, `the store's host ${u.hostname} is a service of the stack`);
+  t.equal(decodeURIComponent(u.username), pg?.environment?.POSTGRES_USER, 'its user');
+  t.equal(decodeURIComponent(u.password), pg?.environment?.POSTGRES_PASSWORD, 'its password');
+  t.equal(u.pathname.slice(1), pg?.environment?.POSTGRES_DB, 'its database');
+  t.equal(umbraConfig.service, 'shop', 'records and log lines name the service');
+  t.end();
+});
 
 void t.test('umbra in the stack: its config, its backends, its ports', (t) => {
   t.ok(existsSync(umbraConfigPath), 'the image\'s config path is mounted from the repository');
