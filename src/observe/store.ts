@@ -9,7 +9,7 @@ import pg from 'pg';
 import type { ByteBudget } from '../compare/index.js';
 import { writeJson } from '../compare/index.js';
 import type { StoreConfig } from '../config/types.js';
-import type { DivergenceSample } from './divergences.js';
+import type { DivergenceSample, RouteView } from './divergences.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { migrate, SCHEMA_LOCK } from './store-schema.js';
@@ -56,20 +56,8 @@ export const DEFAULT_STORE_TIMING: StoreTiming = {
   closeMs: 1_000,
 };
 
-/** A route as the mirror reports it (mirror's RouteView fits; observe does not import mirror). */
-export interface RouteSummary {
-  readonly name: string;
-  readonly sample: number;
-  readonly mirrored: number;
-  readonly compared: number;
-  readonly matches: number;
-  readonly mismatches: number;
-  readonly noise: number;
-  readonly skipped: number;
-  readonly errors: number;
-  readonly dropped: Readonly<Record<string, number>>;
-  readonly topFields: readonly { readonly field: string; readonly count: number }[];
-}
+/** A route as the mirror reports it: its RouteView, with `dropped` as read back from the database (any decision name). */
+export type RouteSummary = Readonly<Omit<RouteView, 'dropped'>> & { readonly dropped: Readonly<Record<string, number>> };
 
 /** One route summed over the fleet's instances. */
 export interface FleetRoute {
