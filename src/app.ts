@@ -108,6 +108,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
           metrics,
           budget: pool.budget,
           routes: () => gen.mirror?.views() ?? [],
+          minutes: (after) => gen.mirror?.minutes(after) ?? [],
           ...(opts.storeTiming !== undefined ? { timing: opts.storeTiming } : {}),
         });
   if (fleet !== null) store.sink = (sample) => fleet.enqueue(sample);

@@ -1,7 +1,8 @@
 // The JSON API of DESIGN §7: route views, divergence samples, the release dial
 // and the kill switch. Changes are logged as audit lines (who, when, old, new).
 import type { Logger } from '../observe/log.js';
-import type { DivergenceStore } from '../observe/divergences.js';
+import { RouteStats, type DivergenceStore } from '../observe/divergences.js';
+import { BUCKET_MS, MAX_WINDOW_MS } from '../observe/counts.js';
 import type { FleetStore, RouteSummary } from '../observe/store.js';
 import type { Mirror } from '../mirror/mirror.js';
 import { parseDuration } from '../config/units.js';
@@ -62,27 +63,31 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     deps.log.info({ audit: true, action, who: req.who, when: new Date().toISOString(), ...fields }, `admin: ${action}`);
   };
 
-  const routes = async (): Promise<AdminResult> => {
+  const routes = async (req: AdminRequest): Promise<AdminResult> => {
+    const since = parseSince(req.query.get('since'));
+    if (typeof since === 'string') return errorResult(400, since);
+    if (since !== null && Date.now() - since.getTime() > MAX_WINDOW_MS + BUCKET_MS) {
+      return errorResult(400, `since reaches back at most ${MAX_WINDOW_MS / 3_600_000}h for route counts (they are kept minute by minute for that long)`);
+    }
+    const at = since?.getTime() ?? null;
     const mirror = deps.mirror();
-    const local: RouteSummary[] =
-      mirror !== null
-        ? mirror.views()
-        : deps.routeNames().map((name) => ({ name, sample: 0, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: {}, topFields: [] }));
+    const local: RouteSummary[] = mirror !== null ? mirror.views(at) : deps.routeNames().map((name) => new RouteStats().view(name, 0, []));
     const paused = mirror?.paused ?? false;
+    const window = since === null ? {} : { since: since.toISOString() };
     const fleet = deps.fleet?.() ?? null;
-    if (fleet === null) return { status: 200, json: { paused, routes: local } };
+    if (fleet === null) return { status: 200, json: { paused, ...window, routes: local } };
     const service = deps.service?.() ?? '';
     try {
-      const all = await fleet.routes(local);
+      const all = await fleet.routes(local, since);
       // This service's routes in config order, each its local view (the dial, ...) with fleet counts; then the rest of the fleet.
       const own = local.map((l) => {
         const f = all.find((r) => r.service === service && r.name === l.name);
         return f === undefined ? { ...l, service, instances: 1 } : { ...l, ...f, sample: l.sample };
       });
       const others = all.filter((r) => r.service !== service || !local.some((l) => l.name === r.name));
-      return { status: 200, json: { paused, fleet: true, routes: [...own, ...others] } };
+      return { status: 200, json: { paused, ...window, fleet: true, routes: [...own, ...others] } };
     } catch (err) {
-      return { status: 200, json: { paused, fleet: false, store: unavailable(err), routes: local.map((l) => ({ ...l, service, instances: 1 })) } };
+      return { status: 200, json: { paused, ...window, fleet: false, store: unavailable(err), routes: local.map((l) => ({ ...l, service, instances: 1 })) } };
     }
   };
 
@@ -117,7 +122,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const { method, path } = req;
     if (path === '/api/routes') {
       if (method !== 'GET') return errorResult(405, 'use GET');
-      return routes();
+      return routes(req);
     }
     if (path === '/api/divergences') {
       if (method !== 'GET') return errorResult(405, 'use GET');

@@ -11,6 +11,7 @@ import { InternalError, type DropDecision } from '../errors.js';
 import { hopRules, type HopRules } from '../http/headers.js';
 import type { CompiledRoute } from '../http/routes.js';
 import type { DivergenceStore, RouteView } from '../observe/divergences.js';
+import type { RouteMinute } from '../observe/counts.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Recorder } from '../observe/record.js';
@@ -194,24 +195,14 @@ export class Mirror implements ShadowHook {
     return p;
   }
 
-  /** The admin API's view of every route. */
-  views(): RouteView[] {
-    return this.runtimes.map((rt) => {
-      const s = rt.stats;
-      return {
-        name: rt.name,
-        sample: rt.sample,
-        mirrored: s.mirrored,
-        compared: s.compared,
-        matches: s.matches,
-        mismatches: s.mismatches,
-        noise: s.noise,
-        skipped: s.skipped,
-        errors: s.errors,
-        dropped: { ...s.dropped },
-        topFields: s.topFields(),
-      };
-    });
+  /** The admin API's view of every route: since start, or over the minutes from `since` (ms since the epoch). */
+  views(since: number | null = null): RouteView[] {
+    return this.runtimes.map((rt) => rt.stats.view(rt.name, rt.sample, rt.learner.noisyFields(), since));
+  }
+
+  /** Every route's minute buckets from the minute of `after` (ms) on: what the fleet store writes. */
+  minutes(after: number): RouteMinute[] {
+    return this.runtimes.flatMap((rt) => rt.stats.counts.minutesSince(after).map((b) => ({ route: rt.name, start: b.start, counts: b.counts })));
   }
 
   runtime(name: string): RouteRuntime | undefined {

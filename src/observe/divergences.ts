@@ -1,7 +1,8 @@
 // What a person reads: per-route counts and top fields, and bounded rings of
 // recent divergence samples per route and per field, already redacted when stored.
 import type { Difference } from '../compare/index.js';
-import { DECISIONS, type Decision, type DropDecision } from '../errors.js';
+import type { Decision, DropDecision, ShadowErrorReason, SkipReason } from '../errors.js';
+import { WindowedCounts, type Result } from './counts.js';
 import { MAX_FIELDS_PER_ROUTE } from './metrics.js';
 
 export interface DivergenceSample {
@@ -32,40 +33,91 @@ export interface RouteView {
   mismatches: number;
   noise: number;
   skipped: number;
+  /** Skipped comparisons by reason (only reasons seen). */
+  skippedBy: Partial<Record<SkipReason, number>>;
   errors: number;
+  /** Dark failures by reason (only reasons seen). */
+  errorsBy: Partial<Record<ShadowErrorReason, number>>;
   dropped: Record<DropDecision, number>;
   topFields: { field: string; count: number }[];
+  /** Fields the route has learned as noisy (docs/compare.md#noise): differences there are noise, not mismatches. */
+  noisy: string[];
 }
 
+/** A route's counts (since start, and minute by minute for `since=` windows). */
 export class RouteStats {
-  mirrored = 0;
-  /** Requests not mirrored, by decision. */
-  readonly dropped = Object.fromEntries(DECISIONS.filter((d) => d !== 'mirrored').map((d) => [d, 0])) as Record<DropDecision, number>;
-  /** Dark requests that failed (timeout, connect, reset, protocol, too_large). */
-  errors = 0;
-  compared = 0;
-  matches = 0;
-  mismatches = 0;
-  noise = 0;
-  skipped = 0;
-  private readonly fields = new Map<string, number>();
+  readonly counts: WindowedCounts;
+
+  constructor(now?: () => number) {
+    this.counts = new WindowedCounts(MAX_FIELDS_PER_ROUTE, now);
+  }
+
+  get mirrored(): number {
+    return this.counts.total.mirrored;
+  }
+
+  get compared(): number {
+    return this.counts.total.compared;
+  }
+
+  get mismatches(): number {
+    return this.counts.total.mismatches;
+  }
+
+  get errors(): number {
+    return this.counts.total.errors;
+  }
 
   decided(decision: Decision): void {
-    if (decision === 'mirrored') this.mirrored++;
-    else this.dropped[decision]++;
+    this.counts.total.decided(decision);
+    this.counts.minute().decided(decision);
+  }
+
+  /** A dark request failed. */
+  error(reason: ShadowErrorReason): void {
+    this.counts.total.error(reason);
+    this.counts.minute().error(reason);
+  }
+
+  skip(reason: SkipReason): void {
+    this.counts.total.skip(reason);
+    this.counts.minute().skip(reason);
+  }
+
+  result(r: Result): void {
+    this.counts.total.result(r);
+    this.counts.minute().result(r);
   }
 
   /** Count one mismatching field; past the cap, fields fold into `_other` as in the metric. */
   countField(field: string): void {
-    const key = this.fields.has(field) || this.fields.size < MAX_FIELDS_PER_ROUTE ? field : '_other';
-    this.fields.set(key, (this.fields.get(key) ?? 0) + 1);
+    this.counts.total.field(field);
+    this.counts.minute().field(field);
   }
 
   topFields(n = 10): { field: string; count: number }[] {
-    return [...this.fields.entries()]
-      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-      .slice(0, n)
-      .map(([field, count]) => ({ field, count }));
+    return this.counts.total.topFields(n);
+  }
+
+  /** The admin API's view: since start, or over the minutes from `since` (ms since the epoch). */
+  view(name: string, sample: number, noisy: string[], since: number | null = null): RouteView {
+    const c = since === null ? this.counts.total : this.counts.since(since);
+    return {
+      name,
+      sample,
+      mirrored: c.mirrored,
+      compared: c.compared,
+      matches: c.matches,
+      mismatches: c.mismatches,
+      noise: c.noise,
+      skipped: c.skipped,
+      skippedBy: { ...c.skippedBy },
+      errors: c.errors,
+      errorsBy: { ...c.errorsBy },
+      dropped: { ...c.dropped },
+      topFields: c.topFields(),
+      noisy,
+    };
   }
 }
 

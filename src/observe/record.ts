@@ -63,7 +63,7 @@ export class Recorder {
     if (failure === null || failure === 'too_large') metrics.shadowRoute(route).duration[target].observe(ms / 1000);
     if (failure === null) return;
     metrics.shadowErrors.inc({ route, target, reason: failure });
-    if (target === 'dark') stats.errors++;
+    if (target === 'dark') stats.error(failure);
     if (failure === 'too_large') return;
     // A warn line per failure (DESIGN §9), capped like divergence lines: a dark that
     // fails every request must not flood the log; the next line says how many were held back.
@@ -82,21 +82,18 @@ export class Recorder {
     metrics.shadowRoute(route).comparisons[verdict.result].inc();
     if (verdict.result === 'skipped') {
       const reason = x.skip ?? verdict.reason ?? 'compare_error';
-      stats.skipped++;
+      stats.skip(reason);
       metrics.comparisonSkips.inc({ route, reason });
       this.deps.log.debug({ route, reason }, 'comparison skipped');
       return;
     }
-    stats.compared++;
-    if (verdict.result === 'match') stats.matches++;
-    else if (verdict.result === 'noise') stats.noise++;
-    else this.mismatch(x);
+    stats.result(verdict.result);
+    if (verdict.result === 'mismatch') this.mismatch(x);
   }
 
   private mismatch(x: FinishedExchange): void {
     const { metrics, redactor, store } = this.deps;
     const { route, stats, verdict, request } = x;
-    stats.mismatches++;
     const parts = new Set<string>();
     const fields = new Set<string>();
     for (const d of verdict.differences) {

@@ -62,6 +62,27 @@ CREATE TABLE IF NOT EXISTS umbra_routes (
 CREATE INDEX IF NOT EXISTS umbra_routes_updated ON umbra_routes (updated_at);
 `,
   },
+  {
+    // Dark failures and skipped comparisons by reason, and learned noise, per
+    // route row; per-minute counts for windows (since=). Minute rows live as
+    // long as the longest window (6 h), whatever store.retention says.
+    version: 2,
+    sql: `
+ALTER TABLE umbra_routes
+  ADD COLUMN IF NOT EXISTS errors_by  jsonb NOT NULL DEFAULT '{}',
+  ADD COLUMN IF NOT EXISTS skipped_by jsonb NOT NULL DEFAULT '{}',
+  ADD COLUMN IF NOT EXISTS noisy      jsonb NOT NULL DEFAULT '[]';
+CREATE TABLE IF NOT EXISTS umbra_route_minutes (
+  service     text        NOT NULL,
+  instance    text        NOT NULL,
+  route       text        NOT NULL,
+  minute      timestamptz NOT NULL,
+  counts      jsonb       NOT NULL,
+  PRIMARY KEY (service, instance, route, minute)
+);
+CREATE INDEX IF NOT EXISTS umbra_route_minutes_minute ON umbra_route_minutes (minute);
+`,
+  },
 ];
 
 /** The schema version this umbra writes. */

@@ -12,6 +12,7 @@ import type { StoreConfig } from '../config/types.js';
 import type { DivergenceSample, RouteView } from './divergences.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { countsJson, MAX_WINDOW_MS, type CountsJson, type RouteMinute } from './counts.js';
 import { migrate, SCHEMA_LOCK } from './store-schema.js';
 
 /** How often and how much the background loop does; the defaults suit production, tests shorten them. */
@@ -56,8 +57,12 @@ export const DEFAULT_STORE_TIMING: StoreTiming = {
   closeMs: 1_000,
 };
 
-/** A route as the mirror reports it: its RouteView, with `dropped` as read back from the database (any decision name). */
-export type RouteSummary = Readonly<Omit<RouteView, 'dropped'>> & { readonly dropped: Readonly<Record<string, number>> };
+/** A route as the mirror reports it: its RouteView, with the maps as read back from the database (any key). */
+export type RouteSummary = Readonly<Omit<RouteView, 'dropped' | 'errorsBy' | 'skippedBy'>> & {
+  readonly dropped: Readonly<Record<string, number>>;
+  readonly errorsBy: Readonly<Record<string, number>>;
+  readonly skippedBy: Readonly<Record<string, number>>;
+};
 
 /** One route summed over the fleet's instances. */
 export interface FleetRoute {
@@ -71,9 +76,12 @@ export interface FleetRoute {
   mismatches: number;
   noise: number;
   skipped: number;
+  skippedBy: Record<string, number>;
   errors: number;
+  errorsBy: Record<string, number>;
   dropped: Record<string, number>;
   topFields: { field: string; count: number }[];
+  noisy: string[];
 }
 
 export interface DivergenceQuery {
@@ -95,6 +103,8 @@ export interface FleetStoreDeps {
   readonly budget: ByteBudget;
   /** This instance's routes now (the mirror's views; empty without a dark backend). */
   readonly routes: () => readonly RouteSummary[];
+  /** This instance's per-minute route counts from the minute of `after` (ms) on, for windows (since=). */
+  readonly minutes?: (after: number) => readonly RouteMinute[];
   readonly timing?: Partial<StoreTiming>;
 }
 
@@ -138,6 +148,24 @@ export function scrubber(url: string): (message: string) => string {
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 
+/** Parameters in one statement: PostgreSQL allows 65 535. */
+const MAX_PARAMS = 10_000;
+
+const SCALARS = ['mirrored', 'compared', 'matches', 'mismatches', 'noise', 'skipped', 'errors'] as const;
+
+/** A minute sum as a route's counts (all zero when the instance had no minute in the window). */
+function summaryOf(c: CountsJson | null): Omit<RouteSummary, 'name' | 'sample' | 'noisy'> {
+  if (c === null) return { mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, skippedBy: {}, errors: 0, errorsBy: {}, dropped: {}, topFields: [] };
+  const { fields, ...rest } = c;
+  return {
+    ...rest,
+    topFields: Object.entries(fields)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, 10)
+      .map(([field, count]) => ({ field, count })),
+  };
+}
+
 export class FleetStore {
   readonly url: string;
   private readonly timing: StoreTiming;
@@ -153,6 +181,8 @@ export class FleetStore {
   private backoff = 0;
   private retryAt = 0;
   private nextSummary = 0;
+  /** When the minute rows were last written: the minutes from then on are written again. */
+  private minutesWritten = 0;
   private nextRetention = 0;
   /** For the rate-limited warn line: when the last went out, and what happened since. */
   private lastWarn = 0;
@@ -312,25 +342,41 @@ export class FleetStore {
     }
   }
 
-  /** Upsert this instance's route rows (cumulative counts since it started). */
+  /** Upsert this instance's route rows (cumulative counts since it started) and the minutes changed since the last time. */
   private async writeSummaries(): Promise<void> {
     const routes = this.deps.routes();
     if (routes.length === 0) return;
-    const cols = 13;
-    const values: unknown[] = [];
-    const rows: string[] = [];
-    for (const [i, r] of routes.entries()) {
-      rows.push(`(${Array.from({ length: cols }, (_, j) => `$${i * cols + j + 1}`).join(',')}, now())`);
-      values.push(this.deps.service, this.deps.instance, r.name, r.sample, r.mirrored, r.compared, r.matches, r.mismatches, r.noise, r.skipped, r.errors, JSON.stringify(r.dropped), JSON.stringify(r.topFields.slice(0, FIELDS_PER_ROW)));
-    }
-    await this.pool.query(
-      `INSERT INTO umbra_routes (service, instance, route, sample, mirrored, compared, matches, mismatches, noise, skipped, errors, dropped, top_fields, updated_at)
-       VALUES ${rows.join(',')}
-       ON CONFLICT (service, instance, route) DO UPDATE SET sample = EXCLUDED.sample, mirrored = EXCLUDED.mirrored, compared = EXCLUDED.compared,
+    const started = Date.now();
+    const { service, instance } = this.deps;
+    await this.upsert(
+      'umbra_routes (service, instance, route, sample, mirrored, compared, matches, mismatches, noise, skipped, errors, dropped, top_fields, errors_by, skipped_by, noisy, updated_at)',
+      routes.map((r) => [service, instance, r.name, r.sample, r.mirrored, r.compared, r.matches, r.mismatches, r.noise, r.skipped, r.errors, JSON.stringify(r.dropped), JSON.stringify(r.topFields.slice(0, FIELDS_PER_ROW)), JSON.stringify(r.errorsBy), JSON.stringify(r.skippedBy), JSON.stringify(r.noisy)]),
+      `(service, instance, route) DO UPDATE SET sample = EXCLUDED.sample, mirrored = EXCLUDED.mirrored, compared = EXCLUDED.compared,
          matches = EXCLUDED.matches, mismatches = EXCLUDED.mismatches, noise = EXCLUDED.noise, skipped = EXCLUDED.skipped, errors = EXCLUDED.errors,
-         dropped = EXCLUDED.dropped, top_fields = EXCLUDED.top_fields, updated_at = EXCLUDED.updated_at`,
-      values,
+         dropped = EXCLUDED.dropped, top_fields = EXCLUDED.top_fields, errors_by = EXCLUDED.errors_by, skipped_by = EXCLUDED.skipped_by, noisy = EXCLUDED.noisy,
+         updated_at = EXCLUDED.updated_at`,
+      'now()',
     );
+    const minutes = this.deps.minutes?.(this.minutesWritten) ?? [];
+    await this.upsert(
+      'umbra_route_minutes (service, instance, route, minute, counts)',
+      minutes.map((m) => [service, instance, m.route, new Date(m.start), JSON.stringify(countsJson(m.counts))]),
+      '(service, instance, route, minute) DO UPDATE SET counts = EXCLUDED.counts',
+    );
+    this.minutesWritten = started;
+  }
+
+  /** Multi-row INSERT ... ON CONFLICT, in statements of at most MAX_PARAMS parameters. */
+  private async upsert(into: string, rows: readonly (readonly unknown[])[], onConflict: string, extra = ''): Promise<void> {
+    if (rows.length === 0) return;
+    const cols = rows[0]?.length ?? 1;
+    const per = Math.max(1, Math.floor(MAX_PARAMS / cols));
+    for (let at = 0; at < rows.length; at += per) {
+      const chunk = rows.slice(at, at + per);
+      const values = chunk.flat();
+      const tuples = chunk.map((_, i) => `(${Array.from({ length: cols }, (_, j) => `$${i * cols + j + 1}`).join(',')}${extra === '' ? '' : `, ${extra}`})`);
+      await this.pool.query(`INSERT INTO ${into} VALUES ${tuples.join(',')} ON CONFLICT ${onConflict}`, values);
+    }
   }
 
   /**
@@ -353,7 +399,11 @@ export class FleetStore {
             'DELETE FROM umbra_divergences WHERE ctid = ANY(ARRAY(SELECT ctid FROM umbra_divergences WHERE time < $1 LIMIT $2))',
             [before, this.timing.retentionBatch],
           );
-          if (i === 0) await client.query('DELETE FROM umbra_routes WHERE updated_at < $1', [before]);
+          if (i === 0) {
+            await client.query('DELETE FROM umbra_routes WHERE updated_at < $1', [before]);
+            // Minutes are only read for windows, the longest of which is MAX_WINDOW_MS.
+            await client.query('DELETE FROM umbra_route_minutes WHERE minute < $1', [new Date(Date.now() - Math.min(this.deps.config.retention, MAX_WINDOW_MS + 60_000))]);
+          }
           await client.query('COMMIT');
           if ((r.rowCount ?? 0) < this.timing.retentionBatch) return;
         }
@@ -426,32 +476,72 @@ export class FleetStore {
   }
 
   /**
-   * Every route of the fleet, summed over instances. This instance's own rows
-   * are replaced by `local` (its counts now, not as of the last upsert).
+   * Every route of the fleet, summed over instances: since each instance
+   * started, or over the minutes from `since`. This instance's own rows are
+   * replaced by `local` (its counts now, not as of the last upsert).
    */
-  async routes(local: readonly RouteSummary[]): Promise<FleetRoute[]> {
+  async routes(local: readonly RouteSummary[], since: Date | null = null): Promise<FleetRoute[]> {
+    const own = [this.deps.service, this.deps.instance];
     const rows = await this.read<Record<string, unknown>>(
-      'SELECT service, instance, route, sample, mirrored, compared, matches, mismatches, noise, skipped, errors, dropped, top_fields FROM umbra_routes WHERE NOT (service = $1 AND instance = $2)',
-      [this.deps.service, this.deps.instance],
+      `SELECT service, instance, route, sample, mirrored, compared, matches, mismatches, noise, skipped, errors, dropped, top_fields, errors_by, skipped_by, noisy
+       FROM umbra_routes WHERE NOT (service = $1 AND instance = $2)`,
+      own,
     );
+    const windowed = since === null ? null : await this.minuteSums(since);
     const all = [
-      ...rows.map((r) => ({
-        service: String(r['service']),
-        name: String(r['route']),
-        sample: num(r['sample']),
-        mirrored: num(r['mirrored']),
-        compared: num(r['compared']),
-        matches: num(r['matches']),
-        mismatches: num(r['mismatches']),
-        noise: num(r['noise']),
-        skipped: num(r['skipped']),
-        errors: num(r['errors']),
-        dropped: (r['dropped'] ?? {}) as Record<string, number>,
-        topFields: (r['top_fields'] ?? []) as { field: string; count: number }[],
-      })),
+      ...rows.map((r): RouteSummary & { service: string } => {
+        const service = String(r['service']);
+        const name = String(r['route']);
+        const base = { service, name, sample: num(r['sample']), noisy: (r['noisy'] ?? []) as string[] };
+        if (windowed !== null) return { ...base, ...summaryOf(windowed.get(`${service}\u0000${String(r['instance'])}\u0000${name}`) ?? null) };
+        return {
+          ...base,
+          mirrored: num(r['mirrored']),
+          compared: num(r['compared']),
+          matches: num(r['matches']),
+          mismatches: num(r['mismatches']),
+          noise: num(r['noise']),
+          skipped: num(r['skipped']),
+          skippedBy: (r['skipped_by'] ?? {}) as Record<string, number>,
+          errors: num(r['errors']),
+          errorsBy: (r['errors_by'] ?? {}) as Record<string, number>,
+          dropped: (r['dropped'] ?? {}) as Record<string, number>,
+          topFields: (r['top_fields'] ?? []) as { field: string; count: number }[],
+        };
+      }),
       ...local.map((r) => ({ ...r, service: this.deps.service })),
     ];
     return sumRoutes(all);
+  }
+
+  /** The other instances' minute counts from `since` on, summed per (service, instance, route) by the database. */
+  private async minuteSums(since: Date): Promise<Map<string, CountsJson>> {
+    const from = new Date(since.getTime() - (since.getTime() % 60_000));
+    const own = [this.deps.service, this.deps.instance, from];
+    const [totals, entries] = await Promise.all([
+      this.read<Record<string, unknown>>(
+        `SELECT service, instance, route, ${SCALARS.map((k) => `sum((counts->>'${k}')::bigint) AS "${k}"`).join(', ')}
+         FROM umbra_route_minutes WHERE minute >= $3 AND NOT (service = $1 AND instance = $2) GROUP BY service, instance, route`,
+        own,
+      ),
+      this.read<{ service: string; instance: string; route: string; map: string; key: string; n: unknown }>(
+        `SELECT service, instance, route, m.map, e.key, sum(e.value::bigint) AS n
+         FROM umbra_route_minutes, LATERAL (VALUES ('dropped'), ('errorsBy'), ('skippedBy'), ('fields')) AS m(map), LATERAL jsonb_each_text(counts -> m.map) AS e
+         WHERE minute >= $3 AND NOT (service = $1 AND instance = $2) GROUP BY service, instance, route, m.map, e.key`,
+        own,
+      ),
+    ]);
+    const out = new Map<string, CountsJson>();
+    for (const r of totals) {
+      const c: CountsJson = { mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: {}, errorsBy: {}, skippedBy: {}, fields: {} };
+      for (const k of SCALARS) c[k] = num(r[k]);
+      out.set(`${String(r['service'])}\u0000${String(r['instance'])}\u0000${String(r['route'])}`, c);
+    }
+    for (const e of entries) {
+      const c = out.get(`${e.service}\u0000${e.instance}\u0000${e.route}`);
+      if (c !== undefined) c[e.map as 'dropped' | 'errorsBy' | 'skippedBy' | 'fields'][e.key] = num(e.n);
+    }
+    return out;
   }
 
   /**
@@ -489,29 +579,37 @@ export class FleetStore {
   }
 }
 
-/** Sum route rows by (service, route): counts added, drops by decision added, top fields merged. */
+/** Sum route rows by (service, route): counts added, maps by key added, top fields merged, noisy fields united. */
 export function sumRoutes(rows: readonly (RouteSummary & { service: string })[]): FleetRoute[] {
-  const out = new Map<string, FleetRoute & { fields: Map<string, number> }>();
+  type Acc = FleetRoute & { fields: Map<string, number>; noisySet: Set<string> };
+  const out = new Map<string, Acc>();
+  const addMap = (to: Record<string, number>, from: Readonly<Record<string, number>>): void => {
+    for (const [k, n] of Object.entries(from)) to[k] = (to[k] ?? 0) + n;
+  };
   for (const r of rows) {
     const key = `${r.service}\u0000${r.name}`;
     let f = out.get(key);
     if (f === undefined) {
-      f = { service: r.service, name: r.name, sample: r.sample, instances: 0, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: {}, topFields: [], fields: new Map() };
+      f = { service: r.service, name: r.name, sample: r.sample, instances: 0, ...summaryOf(null), topFields: [], noisy: [], fields: new Map(), noisySet: new Set() };
       out.set(key, f);
     }
     f.instances++;
     f.sample = Math.max(f.sample, r.sample);
-    for (const k of ['mirrored', 'compared', 'matches', 'mismatches', 'noise', 'skipped', 'errors'] as const) f[k] += r[k];
-    for (const [d, n] of Object.entries(r.dropped)) f.dropped[d] = (f.dropped[d] ?? 0) + n;
+    for (const k of SCALARS) f[k] += r[k];
+    addMap(f.dropped, r.dropped);
+    addMap(f.errorsBy, r.errorsBy);
+    addMap(f.skippedBy, r.skippedBy);
     for (const { field, count } of r.topFields) f.fields.set(field, (f.fields.get(field) ?? 0) + count);
+    for (const n of r.noisy) f.noisySet.add(n);
   }
   return [...out.values()]
     .sort((a, b) => a.service.localeCompare(b.service) || a.name.localeCompare(b.name))
-    .map(({ fields, ...f }) => ({
+    .map(({ fields, noisySet, ...f }) => ({
       ...f,
       topFields: [...fields.entries()]
         .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
         .slice(0, 10)
         .map(([field, count]) => ({ field, count })),
+      noisy: [...noisySet].sort(),
     }));
 }

@@ -55,20 +55,7 @@ export interface ReplayReport {
 }
 
 export function routeView(name: string, stats: RouteStats, learner: NoiseLearner): ReplayRouteView {
-  return {
-    name,
-    sample: 1,
-    mirrored: stats.mirrored,
-    compared: stats.compared,
-    matches: stats.matches,
-    mismatches: stats.mismatches,
-    noise: stats.noise,
-    skipped: stats.skipped,
-    errors: stats.errors,
-    dropped: { ...stats.dropped },
-    topFields: stats.topFields(),
-    noisy: learner.noisyFields(),
-  };
+  return stats.view(name, 1, learner.noisyFields());
 }
 
 /** The verdict: passed when something was compared and no more than the allowed share mismatched. */

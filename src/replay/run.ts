@@ -217,7 +217,7 @@ export async function runReplay(opts: ReplayOptions, io: ReplayIO): Promise<Repl
   if (corrupt > problems.length) io.stderr.write(`... and ${corrupt - problems.length} more corrupt lines not shown\n`);
 
   const used = routes.filter((r) => r.stats.mirrored > 0);
-  const sum = (k: 'mirrored' | 'compared' | 'matches' | 'mismatches' | 'noise' | 'skipped' | 'errors'): number => used.reduce((n, r) => n + r.stats[k], 0);
+  const sum = (k: 'mirrored' | 'compared' | 'matches' | 'mismatches' | 'noise' | 'skipped' | 'errors'): number => used.reduce((n, r) => n + r.stats.counts.total[k], 0);
   const compared = sum('compared');
   const mismatches = sum('mismatches');
   const v = verdict(compared, mismatches, opts.maxMismatchRate);

@@ -83,3 +83,46 @@ t.test('a list difference shows every example; a long value its marker; ?field= 
   t.equal((await json(`${umbra.adminUrl}/api/divergences?route=default&field=${encodeURIComponent('$.blob')}&limit=1`)).body.divergences.length, 1, 'with route and limit');
   t.strictSame((await json(`${umbra.adminUrl}/api/divergences?field=${encodeURIComponent('$.nope')}`)).body.divergences, [], 'a field that never diverged: none');
 });
+
+t.test('/api/routes: dark failures and skips by reason, learned noisy fields, since=', async (t) => {
+  let n = 0;
+  const l = await startBackend((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ requestId: `live-${n++}`, price: 1 }));
+  });
+  const s = await startBackend((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ requestId: `secondary-${n++}`, price: 1 }));
+  });
+  const d = await startBackend((req, res) => {
+    if (req.url === '/boom') return void req.socket.destroy();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ requestId: `dark-${n++}`, price: 2 }));
+  });
+  const umbra = await startTestUmbra(`live: { url: "${l.url}" }\ndark: { url: "${d.url}" }\nsecondary: { url: "${s.url}" }\nmirror: { sample: 1.0 }`, { level: 'info' });
+  t.teardown(async () => {
+    await umbra.stop();
+    await Promise.all([l.close(), s.close(), d.close()]);
+  });
+  for (let i = 0; i < 5; i++) await request(`${umbra.proxyUrl}/items/${i}`);
+  for (let i = 0; i < 2; i++) await request(`${umbra.proxyUrl}/boom`);
+  const route = await until(async () => {
+    const r = (await json(`${umbra.adminUrl}/api/routes`)).body.routes[0];
+    return r.compared + r.skipped === 7 ? r : null;
+  }, 10_000, 'every exchange compared or skipped');
+  t.same(route.errorsBy, { reset: 2 }, 'dark failures by reason');
+  t.equal(route.errors, 2);
+  t.same(route.skippedBy, { dark_reset: 2 }, 'the comparisons they cost, by reason');
+  t.same(route.noisy, ['$.requestId'], 'the field live and secondary disagree on is learned as noisy');
+  t.equal(route.mismatches, 5, '$.price still mismatches');
+  t.same(route.topFields, [{ field: '$.price', count: 5 }]);
+
+  const windowed = await json(`${umbra.adminUrl}/api/routes?since=5m`);
+  t.equal(windowed.status, 200);
+  t.match(windowed.body, { since: /Z$/, routes: [{ mirrored: 7, errors: 2, mismatches: 5, errorsBy: { reset: 2 } }] }, 'a window that holds everything');
+  const future = new Date(Date.now() + 120_000).toISOString();
+  t.match((await json(`${umbra.adminUrl}/api/routes?since=${future}`)).body.routes[0], { mirrored: 0, errors: 0, errorsBy: {}, topFields: [] }, 'a window after it all is empty');
+  const tooOld = await json(`${umbra.adminUrl}/api/routes?since=2026-01-01T00:00:00Z`);
+  t.equal(tooOld.status, 400);
+  t.match(tooOld.body.error, /at most 6h/);
+});

@@ -57,7 +57,7 @@ t.test('a target that answers as recorded: exit 0, and the report in the API sha
   t.same(Object.keys(json).sort(), ['divergences', 'routes', 'summary']);
   t.match(json.summary, { files: 1, exchanges: 5, corrupt: 0, sent: 5, compared: 5, matches: 5, mismatches: 0, noise: 0, skipped: 0, errors: 0, mismatchRate: 0, maxMismatchRate: 0, passed: true, interrupted: false, target: b.url });
   t.equal(json.routes.length, 1);
-  t.same(Object.keys(json.routes[0]).sort(), ['compared', 'dropped', 'errors', 'matches', 'mirrored', 'mismatches', 'name', 'noise', 'noisy', 'sample', 'skipped', 'topFields'].sort(), '/api/routes fields');
+  t.same(Object.keys(json.routes[0]).sort(), ['compared', 'dropped', 'errors', 'errorsBy', 'matches', 'mirrored', 'mismatches', 'name', 'noise', 'noisy', 'sample', 'skipped', 'skippedBy', 'topFields'].sort(), '/api/routes fields');
   t.match(json.routes[0], { name: 'default', mirrored: 5, compared: 5, matches: 5, mismatches: 0, topFields: [] });
   t.same(json.divergences, []);
   t.match(r.stdout, /^route\s+sent\s+compared\s+match\s+mismatch\s+noise\s+errors\s+top fields\n/);
