@@ -10,7 +10,9 @@ import type { AdminRequest } from '../../src/admin/server.js';
 import { startUmbra, type Umbra } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { createLogger } from '../../src/observe/log.js';
-import { json, request, startBackend, type Backend } from '../helpers/net.js';
+import { closedPort, json, request, startBackend, until, type Backend } from '../helpers/net.js';
+import { pgProxy, testDatabase } from '../helpers/pg.js';
+import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -163,7 +165,7 @@ t.test('the divergence page: routes, samples, live and dark side by side, replay
 
   const diff = (field: string) => page.locator('#differences tbody tr', { has: page.locator('code', { hasText: field }) });
   const price = diff('$.price');
-  t.same(await price.locator('td').allInnerTexts(), ['body', '$.price', 'changed', '12.5', '13'], 'price: live and dark side by side');
+  t.same(await price.locator('td').allInnerTexts(), ['body', '$.price\nCopy ignore rule', 'changed', '12.5', '13'], 'price: live and dark side by side');
   t.equal(await price.locator('td.diff-live mark').innerText(), '12.5', 'the live value is highlighted');
   t.equal(await price.locator('td.diff-dark mark').innerText(), '13', 'the dark value is highlighted');
   const bg = await price.locator('td.diff-dark').evaluate((el) => (globalThis as any).getComputedStyle(el).backgroundColor as string);
@@ -175,7 +177,7 @@ t.test('the divergence page: routes, samples, live and dark side by side, replay
   t.match(await label.locator('td.diff-live').innerText(), /^"desk-lamp-classic-0001"$/);
 
   const badge = diff('$.badge');
-  t.same(await badge.locator('td').allInnerTexts(), ['body', '$.badge', 'added', 'absent in live', '"new"']);
+  t.same(await badge.locator('td').allInnerTexts(), ['body', '$.badge\nCopy ignore rule', 'added', 'absent in live', '"new"']);
 
   t.ok(await page.locator('#replay').isVisible(), 'the replay command is shown');
   const command = await page.locator('#replay-command').innerText();
@@ -304,3 +306,134 @@ t.test(
     t.equal((await request(`${s.umbra.adminUrl}/api/routes`)).status, 401, 'the API still needs it');
   },
 );
+
+/** An umbra from a config body (listen/admin added), stopped with its backends in teardown. */
+async function umbraFor(t: Test, yaml: string, backends: Backend[], storeTiming?: object): Promise<TestUmbra> {
+  const u = await startTestUmbra(yaml, { level: 'info', ...(storeTiming !== undefined ? { storeTiming } : {}) });
+  t.teardown(async () => {
+    await u.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  });
+  return u;
+}
+
+t.test('a dark that fails every request is called out on the page, not shown as calm', async (t) => {
+  const browser = await launch(t);
+  if (browser === null) return;
+  const live = await startBackend(item(LIVE_ITEM));
+  const u = await umbraFor(t, [`live: { url: "${live.url}" }`, `dark: { url: "http://127.0.0.1:${await closedPort()}" }`, 'routes:', '  - name: get-item', '    match: { path: /items/:id }', '    mirror: { sample: 1.0 }'].join('\n'), [live]);
+  for (let i = 0; i < 3; i++) t.equal((await request(`${u.proxyUrl}/items/${i}`)).status, 200, 'live answers');
+  await until(async () => (await json(`${u.adminUrl}/api/routes`)).body.routes[0].skipped === 3, 10_000, 'three skips');
+
+  const page = await open(t, browser);
+  await page.goto(`${u.adminUrl}/`);
+  const alert = page.locator('#alerts .alert');
+  await alert.waitFor();
+  t.match(await alert.innerText(), /^Dark is failing on get-item: 3 of 3 shadow requests failed \(connect 3\); 0 compared\.$/, 'a banner says so in words');
+  const row = routeRow(page, 'get-item');
+  t.match(await row.getAttribute('class'), /failing/, 'the row is marked');
+  t.match(await row.locator('td.errors').innerText(), /^3 100\.0%\s+connect 3$/, 'dark errors: count, share of mirrored, by reason');
+  t.match(await row.locator('td.skipped').innerText(), /^3\s+dark connect 3$/, 'skipped, by reason');
+  t.match(await row.locator('td.dropped').innerText(), /^0$/, 'nothing dropped');
+  t.equal(await row.locator('td.bad').first().innerText(), '0', 'compared 0 out of 3 mirrored is shown as bad');
+  const color = await row.locator('td.errors').evaluate((el) => (globalThis as any).getComputedStyle(el).color as string);
+  t.not(color, await page.locator('h2').first().evaluate((el) => (globalThis as any).getComputedStyle(el).color as string), 'errors are not in the text colour');
+  t.ok(await page.locator('#samples-empty').isVisible(), 'no samples: nothing was compared');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}divergence-page-failing-dark.png`, fullPage: true });
+
+  // Narrow screen: the header controls and every sample's status stay in view.
+  await page.setViewportSize({ width: 420, height: 800 });
+  const status = await page.locator('#status').boundingBox();
+  t.ok(status !== null && status.x >= 0 && status.x + status.width <= 420, `the status is within the viewport (${JSON.stringify(status)})`);
+});
+
+t.test('learned noise, the window control, and a copied ignore rule that loads', async (t) => {
+  const browser = await launch(t);
+  if (browser === null) return;
+  let n = 0;
+  const answer = (price: number) => (req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'application/json', 'x-build': price === 13 ? 'v2' : 'v1' });
+    res.end(JSON.stringify({ requestId: `r-${n++}`, price }));
+  };
+  const live = await startBackend(answer(12.5));
+  const secondary = await startBackend(answer(12.5));
+  const dark = await startBackend(answer(13));
+  const routes = ['routes:', '  - name: get-item', '    match: { path: /items/:id }', '    mirror: { sample: 1.0 }'];
+  const u = await umbraFor(t, [`live: { url: "${live.url}" }`, `dark: { url: "${dark.url}" }`, `secondary: { url: "${secondary.url}" }`, ...routes].join('\n'), [live, secondary, dark]);
+  for (let i = 0; i < 5; i++) await request(`${u.proxyUrl}/items/${i}`);
+  await until(async () => (await json(`${u.adminUrl}/api/routes`)).body.routes[0].compared === 5, 10_000, 'five comparisons');
+
+  const page = await open(t, browser);
+  await page.goto(`${u.adminUrl}/`);
+  const row = routeRow(page, 'get-item');
+  await row.locator('td.noisy code').waitFor();
+  t.equal(await row.locator('td.noisy').innerText(), '$.requestId', 'the learned noisy field is listed');
+
+  // The window: both calls ask for it.
+  const asked = Promise.all([
+    page.waitForRequest((r) => r.url().includes('/api/routes?since=15m')),
+    page.waitForRequest((r) => r.url().includes('/api/divergences?') && r.url().includes('since=15m')),
+  ]);
+  await page.getByLabel('Window').selectOption('15m');
+  await asked;
+  await waitForText(row, /100%\s+5\s+5\s+100\.0%/);
+
+  // Copy the ignore rule of $.price and of the header, and check each loads as config.
+  const price = page.locator('#differences tbody', { has: page.locator('code', { hasText: '$.price' }) });
+  await price.waitFor();
+  await price.getByRole('button', { name: 'Copy ignore rule' }).click();
+  await waitForText(page.locator('#rule-status'), /under the route get-item/);
+  const rule = (await page.evaluate('navigator.clipboard.readText()')) as string;
+  t.equal(rule, "compare: { ignore: ['$.price'] }", 'the YAML line');
+  const header = page.locator('#differences tbody', { has: page.locator('code', { hasText: 'x-build' }) });
+  await header.getByRole('button', { name: 'Copy ignore rule' }).click();
+  await waitForText(page.locator('#rule-status'), /ignoreHeaders/);
+  const headerRule = (await page.evaluate('navigator.clipboard.readText()')) as string;
+  t.equal(headerRule, "compare: { ignoreHeaders: ['x-build'] }");
+  const base = ['listen: 127.0.0.1:0', `live: { url: "${live.url}" }`, `dark: { url: "${dark.url}" }`, ...routes];
+  for (const r of [rule, headerRule]) {
+    const config = parseConfigText([...base, `    ${r}`].join('\n'), 'with-rule.yaml', {});
+    t.ok(config.routes[0]?.compare, `${r} loads under the route`);
+  }
+  const withRule = parseConfigText([...base, `    ${rule}`].join('\n'), 'with-rule.yaml', {});
+  t.ok(withRule.routes[0]?.compare.ignore.some((f) => String(f) === '$.price' || JSON.stringify(f).includes('price')), 'and it ignores $.price');
+  t.equal(await page.locator('#differences tbody', { has: page.locator('td', { hasText: /^status$/ }) }).getByRole('button').count(), 0, 'no rule is offered for a status');
+});
+
+t.test('with a store, the page shows the fleet, and says so when the database does not answer', async (t) => {
+  const browser = await launch(t);
+  if (browser === null) return;
+  const db = await testDatabase(t);
+  const proxy = await pgProxy(t);
+  const live = await startBackend(item(LIVE_ITEM));
+  const dark = await startBackend(item(DARK_ITEM));
+  const FAST = { flushMs: 50, summaryMs: 100, warnEveryMs: 200, connectTimeoutMs: 500, statementTimeoutMs: 1_000, apiTimeoutMs: 1_000, backoffMinMs: 50, backoffMaxMs: 300 };
+  const config = (pod: string): string =>
+    ['service: shop', `instance: ${pod}`, `live: { url: "${live.url}" }`, `dark: { url: "${dark.url}" }`, 'routes:', '  - name: get-item', '    match: { path: /items/:id }', '    mirror: { sample: 1.0 }', `store: { url: "postgres://postgres@127.0.0.1:${proxy.port}/${db.name}" }`].join('\n');
+  const a = await umbraFor(t, config('pod-a'), [live, dark], FAST);
+  const b = await umbraFor(t, config('pod-b'), [], FAST);
+  await request(`${a.proxyUrl}/items/1`);
+  await request(`${b.proxyUrl}/items/2`);
+  await request(`${b.proxyUrl}/items/3`);
+  await until(async () => (await json(`${a.adminUrl}/api/divergences`)).body.divergences?.length === 3, 10_000, 'three records in the store');
+  await until(async () => (await json(`${a.adminUrl}/api/routes`)).body.routes[0]?.instances === 2, 10_000, 'both pods in the route rows');
+
+  const page = await open(t, browser);
+  await page.goto(`${a.adminUrl}/`);
+  await waitForText(page.locator('#scope'), /^Fleet · 2 pods$/);
+  const row = routeRow(page, 'get-item');
+  await waitForText(row, /get-item\s+shop\s+2\s+100%\s+3\s+3\s+100\.0%/);
+  t.ok(await page.locator('#routes th.fleet-only').isVisible(), 'a Pods column');
+  await page.locator('#samples tbody tr').nth(2).waitFor();
+  const pods = await page.locator('#samples tbody td:nth-child(2) .small').allInnerTexts();
+  t.same([...pods].sort(), ['pod-a', 'pod-b', 'pod-b'], 'each sample says which pod saw it');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}divergence-page-fleet.png`, fullPage: true });
+
+  proxy.cut();
+  await waitForText(page.locator('#store-banner'), /^Fleet view unavailable \(unavailable: .+\): showing this instance only\.$/, 10_000);
+  t.ok(await page.locator('#scope').isHidden(), 'no fleet chip');
+  await waitForText(row, /get-item\s+100%\s+1\s+1\s+100\.0%/);
+  t.notMatch(await page.locator('body').innerText(), /postgres:\/\/postgres:/, 'no credentials on the page');
+});

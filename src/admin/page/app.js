@@ -18,6 +18,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY) || '',
   route: '', // '' = all routes
+  since: '', // '' = since start; else a duration for ?since= (the Window control)
+  fleet: false, // the last /api/routes answer was the fleet's (a store is set)
   selected: null, // the divergence shown in the detail pane
   paused: false,
   timer: null,
@@ -50,9 +52,15 @@ async function refresh() {
   clearTimeout(state.timer);
   const query = new URLSearchParams({ limit: String(SAMPLE_LIMIT) });
   if (state.route) query.set('route', state.route);
+  const window = new URLSearchParams();
+  if (state.since) {
+    query.set('since', state.since);
+    window.set('since', state.since);
+  }
+  const routesPath = state.since ? `api/routes?${window}` : 'api/routes';
   try {
     // Relative URLs: the page still works behind a path-prefixing proxy.
-    const [routes, samples] = await Promise.all([api('api/routes'), api(`api/divergences?${query}`)]);
+    const [routes, samples] = await Promise.all([api(routesPath), api(`api/divergences?${query}`)]);
     showError('');
     renderRoutes(routes);
     renderSamples(samples.divergences || []);
@@ -187,35 +195,87 @@ function setStatus() {
   $('status').textContent = state.paused ? `Paused · last updated ${time}` : `Updated ${time} · every ${REFRESH_MS / 1000} s`;
 }
 
+function count(n) {
+  return typeof n === 'number' ? n.toLocaleString('en') : '0';
+}
+
+/** Reason → count maps as a short list, largest first; words for codes a person reads. */
+const WORDS = { not_sampled: 'not sampled', method_excluded: 'method excluded', body_too_large: 'body too large', too_large: 'too large' };
+function reasons(map, skip) {
+  const items = Object.entries(map || {})
+    .filter(([k, n]) => n > 0 && k !== skip)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([k, n]) => el('li', {}, WORDS[k] || k.replace(/_/g, ' '), ' ', el('span', { class: 'n' }, count(n))));
+  return items.length ? el('ul', { class: 'reasons' }, ...items) : null;
+}
+
+/** A route whose dark fails (or whose exchanges cannot be compared) at least this often is called out. */
+const FAILING_SHARE = 0.5;
+
+/** Why a route's numbers are not to be trusted as calm: a failing dark, nothing compared. */
+function trouble(r) {
+  const mirrored = r.mirrored || 0;
+  if (mirrored === 0) return null;
+  const errors = r.errors || 0;
+  const skipped = r.skipped || 0;
+  const list = (map) => Object.entries(map || {}).filter(([, n]) => n > 0).map(([k, n]) => `${k.replace(/_/g, ' ')} ${count(n)}`).join(', ');
+  if (errors / mirrored >= FAILING_SHARE) {
+    return `Dark is failing on ${r.name}: ${count(errors)} of ${count(mirrored)} shadow requests failed (${list(r.errorsBy)}); ${count(r.compared)} compared.`;
+  }
+  if (r.compared === 0 && skipped > 0) return `Nothing compared on ${r.name}: ${count(skipped)} of ${count(mirrored)} exchanges skipped (${list(r.skippedBy)}).`;
+  return null;
+}
+
 // --- routes -------------------------------------------------------------
 
 function renderRoutes(body) {
   $('paused-banner').hidden = body.paused !== true;
-  const text = JSON.stringify([body.routes, state.route]);
+  state.fleet = body.fleet === true;
+  const storeDown = body.fleet === false && typeof body.store === 'string';
+  $('store-banner').hidden = !storeDown;
+  $('store-banner').textContent = storeDown ? `Fleet view unavailable (${body.store}): showing this instance only.` : '';
+  const routes = body.routes || [];
+  const pods = Math.max(0, ...routes.map((r) => r.instances || 0));
+  $('scope').hidden = !state.fleet;
+  $('scope').textContent = state.fleet ? `Fleet · ${pods} ${pods === 1 ? 'pod' : 'pods'}` : '';
+  for (const th of document.querySelectorAll('#routes .fleet-only')) th.hidden = !state.fleet;
+  const text = JSON.stringify([routes, state.route, state.fleet]);
   if (text === state.lastRoutes) return;
   state.lastRoutes = text;
-  const rows = (body.routes || []).map((r) => {
+  const alerts = routes.map(trouble).filter((t) => t !== null);
+  $('alerts').replaceChildren(...alerts.map((t) => el('p', { class: 'card alert' }, t)));
+  const rows = routes.map((r) => {
     const rate = r.compared > 0 ? r.mismatches / r.compared : 0;
     const fields = (r.topFields || []).slice(0, 5).map((f) => el('li', {}, el('code', {}, f.field), ` ${f.count}`));
+    const noisy = (r.noisy || []).slice(0, 8).map((f) => el('li', {}, el('code', {}, f)));
+    const errors = r.errors || 0;
+    const skipped = r.skipped || 0;
+    const dropped = Object.entries(r.dropped || {}).reduce((n, [, v]) => n + v, 0);
+    const failing = trouble(r) !== null;
     return el(
       'tr',
-      { 'aria-current': r.name === state.route ? 'true' : false },
+      { 'aria-current': r.name === state.route ? 'true' : false, class: failing ? 'failing' : null },
       el('th', { scope: 'row' }, el('button', {
         type: 'button',
         class: 'link',
         'aria-pressed': String(r.name === state.route),
         title: r.name === state.route ? 'Show samples of every route' : `Show only samples of ${r.name}`,
         onclick: () => chooseRoute(r.name === state.route ? '' : r.name),
-      }, r.name)),
+      }, r.name), state.fleet && r.service ? el('div', { class: 'muted small' }, r.service) : null),
+      state.fleet ? el('td', { class: 'num' }, count(r.instances)) : null,
       el('td', { class: 'num' }, `${Number((r.sample * 100).toFixed(1))}%`),
-      el('td', { class: 'num' }, String(r.mirrored)),
-      el('td', { class: 'num' }, String(r.compared)),
+      el('td', { class: 'num' }, count(r.mirrored)),
+      el('td', { class: `num${r.mirrored > 0 && r.compared === 0 ? ' bad' : ''}` }, count(r.compared)),
       el('td', { class: `num rate${rate > 0 ? ' bad' : ''}` }, percent(r.mismatches, r.compared), r.compared > 0 ? bar(rate) : null),
-      el('td', { class: 'num' }, String(r.noise)),
+      el('td', { class: 'num' }, count(r.noise)),
+      el('td', { class: `num errors${errors > 0 ? ' bad' : ''}` }, count(errors), errors > 0 ? el('span', { class: 'share' }, ` ${percent(errors, r.mirrored)}`) : null, reasons(r.errorsBy)),
+      el('td', { class: `num skipped${skipped > 0 ? ' warn' : ''}` }, count(skipped), reasons(r.skippedBy)),
+      el('td', { class: 'num dropped' }, count(dropped), reasons(r.dropped)),
       el('td', {}, fields.length ? el('ul', { class: 'fields' }, ...fields) : el('span', { class: 'muted' }, 'none')),
+      el('td', { class: 'noisy' }, noisy.length ? el('ul', { class: 'fields' }, ...noisy) : el('span', { class: 'muted' }, 'none')),
     );
   });
-  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 7, class: 'muted' }, 'No routes.')));
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 12, class: 'muted' }, 'No routes.')));
   $('routes').tBodies[0].replaceChildren(...rows);
 }
 
@@ -247,7 +307,7 @@ function renderSamples(samples) {
       'tr',
       { class: selected ? 'selected' : null, 'aria-current': selected ? 'true' : false },
       el('td', { class: 'nowrap', title: String(s.time) }, el('time', { datetime: String(s.time) }, clock(s.time))),
-      el('td', { class: 'nowrap' }, s.route),
+      el('td', { class: 'nowrap' }, s.route, state.fleet && s.instance ? el('div', { class: 'muted small' }, s.instance) : null),
       el('td', { class: 'request' }, el('button', {
         type: 'button',
         class: 'link',
@@ -255,8 +315,9 @@ function renderSamples(samples) {
         'aria-controls': 'detail',
         onclick: () => select(s),
       }, el('span', { class: 'method' }, s.method), ' ', s.path, ...(s.write === true ? [' ', el('span', { class: 'write', title: 'a mirrored write: it changed data on dark' }, 'write')] : []))),
-      el('td', { class: `num${statusDiffers ? ' diff-live' : ''}` }, `${s.live.status} · ${ms(s.live.ms)}`),
-      el('td', { class: `num${statusDiffers ? ' diff-dark' : ''}` }, `${s.dark.status} · ${ms(s.dark.ms)}`),
+      el('td', { class: 'num statuses' },
+        el('span', { class: `status-chip${statusDiffers ? ' diff-live' : ''}` }, el('span', { class: 'side' }, 'live '), `${s.live.status} · ${ms(s.live.ms)}`),
+        el('span', { class: `status-chip${statusDiffers ? ' diff-dark' : ''}` }, el('span', { class: 'side' }, 'dark '), `${s.dark.status} · ${ms(s.dark.ms)}`)),
     );
   });
   $('samples').tBodies[0].replaceChildren(...rows);
@@ -300,16 +361,53 @@ function renderDetail(s) {
   $('replay').hidden = replay === null;
   $('replay-command').textContent = replay || '';
   $('copy-status').textContent = '';
+  $('rule-status').textContent = '';
 }
 
 /** The rows of one difference: part, field and kind once, then live and dark for each example. */
 function differenceRows(d) {
+  const count = typeof d.count === 'number' ? d.count : Array.isArray(d.examples) && d.examples.length > 0 ? d.examples.length : 1;
+  return differenceGroup(d, count);
+}
+
+/** A YAML single-quoted string: nothing to escape but the quote itself. */
+function yamlQuote(text) {
+  return `'${String(text).replace(/'/g, "''")}'`;
+}
+
+/**
+ * The config line that stops this difference from counting (docs/config.md): a
+ * body field goes in the route's compare.ignore (the path as shown selects that
+ * field), a header in compare.ignoreHeaders. A status cannot be ignored.
+ */
+function ignoreRule(d) {
+  if (d.part === 'body' && typeof d.field === 'string' && d.field.startsWith('$')) return `compare: { ignore: [${yamlQuote(d.field)}] }`;
+  // A header difference's field is `header:<name>`; the rule takes the name.
+  const name = d.part === 'header' && typeof d.field === 'string' ? d.field.replace(/^header:/, '') : '';
+  if (name !== '') return `compare: { ignoreHeaders: [${yamlQuote(name)}] }`;
+  return null;
+}
+
+async function copyRule(rule) {
+  const where = state.selected ? ` under the route ${state.selected.route} (merge with any compare: it has)` : '';
+  try {
+    await navigator.clipboard.writeText(rule);
+    $('rule-status').textContent = `Copied ${rule}: paste it${where} in umbra.yaml.`;
+  } catch {
+    $('rule-status').textContent = `Add ${rule}${where} in umbra.yaml.`;
+  }
+}
+
+function differenceGroup(d, count) {
   const examples = Array.isArray(d.examples) && d.examples.length > 0 ? d.examples : [d];
-  const count = typeof d.count === 'number' ? d.count : examples.length;
   const notKept = count - examples.length;
   const span = examples.length + (notKept > 0 ? 1 : 0);
   const field = el('td', { rowspan: span }, el('code', {}, d.field));
   if (count > 1) field.append(' ', el('span', { class: 'count', title: `found ${count} times in this answer` }, `×${count}`));
+  const rule = ignoreRule(d);
+  if (rule !== null) {
+    field.append(el('br'), el('button', { type: 'button', class: 'rule', title: rule, onclick: () => copyRule(rule) }, 'Copy ignore rule'));
+  }
   const rows = examples.map((ex, i) => {
     const cells = sideBySide(d.kind, ex);
     if (i > 0) return el('tr', { class: 'example' }, ...cells);
@@ -446,7 +544,16 @@ function togglePause() {
   }
 }
 
+function chooseWindow() {
+  state.since = $('since').value;
+  state.lastRoutes = '';
+  state.lastSamples = '';
+  state.selected = null;
+  refresh();
+}
+
 $('pause').addEventListener('click', togglePause);
+$('since').addEventListener('change', chooseWindow);
 $('token-form').addEventListener('submit', useToken);
 $('copy').addEventListener('click', copyReplay);
 // No polling while the tab is hidden; catch up as soon as it is shown again.
