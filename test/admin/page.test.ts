@@ -384,12 +384,12 @@ t.test('learned noise, the window control, and a copied ignore rule that loads',
   await price.waitFor();
   await price.getByRole('button', { name: 'Copy ignore rule' }).click();
   await waitForText(page.locator('#rule-status'), /under the route get-item/);
-  const rule = (await page.evaluate('navigator.clipboard.readText()')) as string;
+  const rule = await page.evaluate<string>('navigator.clipboard.readText()');
   t.equal(rule, "compare: { ignore: ['$.price'] }", 'the YAML line');
   const header = page.locator('#differences tbody', { has: page.locator('code', { hasText: 'x-build' }) });
   await header.getByRole('button', { name: 'Copy ignore rule' }).click();
   await waitForText(page.locator('#rule-status'), /ignoreHeaders/);
-  const headerRule = (await page.evaluate('navigator.clipboard.readText()')) as string;
+  const headerRule = await page.evaluate<string>('navigator.clipboard.readText()');
   t.equal(headerRule, "compare: { ignoreHeaders: ['x-build'] }");
   const base = ['listen: 127.0.0.1:0', `live: { url: "${live.url}" }`, `dark: { url: "${dark.url}" }`, ...routes];
   for (const r of [rule, headerRule]) {
