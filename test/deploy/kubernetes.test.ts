@@ -18,7 +18,7 @@ interface Container {
   image?: string;
   args?: string[];
   ports?: Port[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }>;
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -217,6 +217,23 @@ void t.test('admin token from a Secret created out of band', (t) => {
   t.end();
 });
 
+void t.test('the store URL from an optional Secret: no Secret, no store', (t) => {
+  const env = umbra?.env?.find((e) => e.name === 'UMBRA_STORE_URL');
+  const ref = env?.valueFrom?.secretKeyRef;
+  t.ok(ref, 'UMBRA_STORE_URL comes from a secretKeyRef');
+  t.equal(ref?.optional, true, 'optional: the pod starts without that Secret');
+  t.match(configText, /url:\s*"\$\{UMBRA_STORE_URL:-\}"/, 'the config reads it with an empty default');
+  const without = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 't' });
+  t.equal(without.store, null, 'without the Secret: no store');
+  t.equal(without.service, 'shop-api', 'the service is named');
+  const url = 'postgres://umbra:p%40ss@postgres.shop.svc:5432/umbra?sslmode=require';
+  const withStore = parseConfigText(configText, 'umbra-config', { UMBRA_ADMIN_TOKEN: 't', UMBRA_STORE_URL: url });
+  t.equal(withStore.store?.url, url, 'with it: the store URL as given');
+  const create = new RegExp(`kubectl create secret generic ${ref?.name ?? '?'} \\\\\\n\\s+--from-literal=${ref?.key ?? '?'}='postgres://`);
+  t.match(read('docs/deploy.md'), create, `docs/deploy.md shows how to create Secret ${ref?.name ?? '?'} with key ${ref?.key ?? '?'}`);
+  t.end();
+});
+
 void t.test('probes, scraping, resources, config mount', (t) => {
   const ready = umbra?.readinessProbe?.httpGet;
   const alive = umbra?.livenessProbe?.httpGet;
@@ -260,7 +277,7 @@ void t.test('the shadow memory budget fits under the umbra container\'s memory l
 
 void t.test('the embedded config has the keys of DESIGN §4', (t) => {
   const raw = parse(configText.replace(/\$\{[^}]*\}/g, 'x')) as Record<string, unknown>;
-  const known = ['listen', 'admin', 'live', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'routes', 'limits', 'log'];
+  const known = ['service', 'instance', 'listen', 'admin', 'live', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'store', 'routes', 'limits', 'log'];
   for (const key of Object.keys(raw)) t.ok(known.includes(key), `known top-level key ${key}`);
   for (const key of ['listen', 'admin', 'live', 'dark', 'mirror', 'compare', 'redact', 'routes']) t.ok(key in raw, `has ${key}`);
   t.ok(Array.isArray(raw.routes) && raw.routes.length > 0, 'declares example routes');
