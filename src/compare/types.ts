@@ -8,6 +8,11 @@ export interface Answer {
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** Captured bytes, still content-encoded as received. */
   body: Buffer;
+  /**
+   * Trailers (lower-case names), when the answer had any: gRPC's grpc-status and
+   * grpc-message arrive here. Compared like headers, as `trailer:<name>`.
+   */
+  trailers?: Readonly<Record<string, string | string[] | undefined>>;
   /** true = the body was over maxBodyBytes and capture stopped. */
   truncated: boolean;
   /**
@@ -18,7 +23,7 @@ export interface Answer {
   owned?: boolean;
 }
 
-export type Part = 'status' | 'header' | 'body';
+export type Part = 'status' | 'header' | 'trailer' | 'body';
 export type Kind = 'changed' | 'added' | 'removed' | 'type' | 'order';
 
 /** One occurrence's values; a side without a value (`added`: live, `removed`: dark) is left out. */
