@@ -206,6 +206,8 @@ export const REFUSALS = {
   too_many_headers: { status: 431, text: 'Request Header Fields Too Large', message: 'too many header fields' },
   timeout: { status: 408, text: 'Request Timeout', message: 'request not received in time' },
   draining: { status: 503, text: 'Service Unavailable', message: 'shutting down' },
+  /** HTTP/2: a client that resets streams faster than limits.http2.maxResetsPerSecond loses its connection (GOAWAY). */
+  rapid_reset: { status: 429, text: 'Too Many Requests', message: 'too many streams reset' },
 } as const satisfies Record<string, { status: number; text: string; message: string }>;
 export type Refusal = keyof typeof REFUSALS;
 

@@ -182,14 +182,25 @@ export function upstreamHeaders(req: IncomingMessage, rules: HopRules, keepLengt
   const listed = connectionListed(req.headers.connection);
   const raw = req.rawHeaders;
   const out: string[] = [];
+  let host = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
+    // HTTP/2's pseudo-headers (:method, :path, :scheme, :authority) are the next hop's to make.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     const lower = name.toLowerCase();
+    if (lower === 'te' && req.httpVersionMajor === 2 && (raw[i + 1] as string).trim().toLowerCase() === 'trailers') {
+      // The one TE an HTTP/2 request may carry, and gRPC needs it end to end.
+      out.push(lower, 'trailers');
+      continue;
+    }
     if (isHopByHop(lower, listed) || lower === 'expect' || rules.markers.has(lower) || FORWARDED_HEADERS.has(lower)) continue;
+    if (lower === 'host') host = true;
     if (!keepLength && lower === 'content-length') continue;
     if (edits !== null && (edits.remove.includes(lower) || Object.hasOwn(edits.set, lower))) continue;
     out.push(name, raw[i + 1] as string);
   }
+  // An HTTP/2 client names the host :authority (copied to headers.host by the listener).
+  if (!host && req.headers.host !== undefined) out.push('host', req.headers.host);
   out.push('x-forwarded-for', fwd.for, 'x-forwarded-proto', fwd.proto);
   if (fwd.host !== undefined) out.push('x-forwarded-host', fwd.host);
   if (edits !== null) for (const name of Object.keys(edits.set)) out.push(name, edits.set[name] as string);

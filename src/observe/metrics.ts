@@ -112,7 +112,7 @@ export class Metrics {
   /** Not in DESIGN §6's table: inbound requests umbra refused itself (limits hit). */
   readonly clientErrors = new Counter({
     name: 'umbra_client_errors_total',
-    help: 'Inbound requests refused by umbra before forwarding (malformed, header_too_large, too_many_headers, timeout, draining).',
+    help: 'Inbound requests refused by umbra before forwarding (malformed, header_too_large, too_many_headers, timeout, draining), and HTTP/2 connections closed for resetting streams too fast (rapid_reset).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

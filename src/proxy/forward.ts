@@ -26,7 +26,8 @@ export interface ForwardHandler {
   onRequestSent(): void;
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
   onData(chunk: Buffer): boolean;
-  onComplete(): void;
+  /** Trailers: a flat raw list from an HTTP/1.1 backend, an object from an HTTP/2 one. */
+  onComplete(trailers?: Buffer[] | Record<string, string | string[] | undefined> | null): void;
   onError(err: Error): void;
 }
 

@@ -28,6 +28,46 @@ const ERROR_BODIES = Object.fromEntries(
   }),
 ) as Record<UpstreamFailure, { status: number; body: string }>;
 
+/** Response headers for an HTTP/2 client: lower-case names, repeats as lists (the hop-by-hop ones are already gone). */
+export function h2Headers(raw: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev, value];
+  }
+  return out;
+}
+
+/**
+ * undici's trailers as header fields, or null when there are none: a flat raw
+ * list from an HTTP/1.1 backend, an object from an HTTP/2 one.
+ */
+export function trailerFields(trailers: Buffer[] | Record<string, string | string[] | undefined> | null | undefined): Record<string, string | string[]> | null {
+  if (trailers === null || trailers === undefined) return null;
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  const add = (name: string, value: string): void => {
+    // A trailer may not frame or route the message (RFC 9110 §6.5.1).
+    if (name.charCodeAt(0) === 58 /* : */ || name === 'content-length' || name === 'transfer-encoding' || name === 'host' || name === 'trailer' || name === 'connection') return;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    any = true;
+  };
+  if (Array.isArray(trailers)) {
+    for (let i = 0; i + 1 < trailers.length; i += 2) add((trailers[i] as Buffer).toString('latin1').toLowerCase(), (trailers[i + 1] as Buffer).toString('latin1'));
+  } else {
+    for (const [name, value] of Object.entries(trailers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) add(name.toLowerCase(), v);
+    }
+  }
+  return any ? out : null;
+}
+
 const kExchange = Symbol('umbra.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: LiveExchange };
 
@@ -44,9 +84,13 @@ class LiveExchange implements ForwardHandler {
   private resume: (() => void) | null = null;
   private failed = false;
   private closed = false;
+  /** The answer was ended (complete, or umbra's error answer). An HTTP/2 response that was reset reads as finished too. */
+  private ended = false;
   readonly started = performance.now();
   /** The client's connection (Node detaches it from req and res by the time they close). */
   readonly socket: Duplex;
+  /** The client speaks HTTP/2: no reason phrase, no connection-specific headers, header names in lower case. */
+  readonly h2: boolean;
 
   constructor(
     private readonly proxy: LiveProxy,
@@ -57,6 +101,7 @@ class LiveExchange implements ForwardHandler {
     private readonly observer: LiveObserver | null,
   ) {
     this.socket = req.socket;
+    this.h2 = req.httpVersionMajor === 2;
   }
 
   // undici's handler interface (legacy dispatch handler: raw headers, no parsing we do not need).
@@ -81,7 +126,8 @@ class LiveExchange implements ForwardHandler {
     if (res.headersSent || res.destroyed) return false;
     this.resume = resume;
     const { raw, headers } = downstreamHeaders(rawHeaders, this.observer !== null);
-    if (statusText === '') res.writeHead(status, raw);
+    if (this.h2) res.writeHead(status, h2Headers(raw));
+    else if (statusText === '') res.writeHead(status, raw);
     else res.writeHead(status, statusText, raw);
     this.observer?.responseStart(status, headers, raw);
     return true;
@@ -95,7 +141,11 @@ class LiveExchange implements ForwardHandler {
     return false;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: Buffer[] | Record<string, string | string[] | undefined> | null): void {
+    const t = trailerFields(trailers);
+    // HTTP/1.1 carries trailers only in a chunked answer; Node leaves them out of one with a Content-Length.
+    if (t !== null) this.res.addTrailers(t);
+    this.ended = true;
     this.res.end();
     const ms = performance.now() - this.started;
     this.metrics.observeDuration(ms / 1000);
@@ -119,6 +169,7 @@ class LiveExchange implements ForwardHandler {
     const { status, body } = ERROR_BODIES[reason];
     this.proxy.log.warn({ route: this.route.name, method: this.req.method, reason, err: err.message }, 'live backend failed');
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.ended = true;
     res.end(body);
   }
 
@@ -129,7 +180,7 @@ class LiveExchange implements ForwardHandler {
     // 499: the client left before an answer could be sent (nginx's convention).
     const code = res.headersSent ? String(res.statusCode) : '499';
     this.metrics.countRequest(this.req.method ?? 'GET', code);
-    if (!res.writableFinished) {
+    if (!this.ended || !res.writableFinished) {
       this.abort?.();
       this.fail('client_abort', null);
     }
@@ -207,10 +258,15 @@ export class LiveProxy {
     const exchange = new LiveExchange(this, req, res, route, this.metrics.liveRoute(route.name), observer);
     (res as TaggedResponse)[kExchange] = exchange;
     this.inFlight++;
-    if (this.draining) res.setHeader('connection', 'close');
+    const h2 = req.httpVersionMajor === 2;
+    // (HTTP/2 has no Connection header: its sessions get GOAWAY when umbra drains.)
+    if (this.draining && !h2) res.setHeader('connection', 'close');
     res.once('close', onResponseClose);
     const h = req.headers;
-    const hasBody = (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
+    // An HTTP/2 request has a body unless its HEADERS frame ended the stream (Content-Length is optional there).
+    const hasBody = h2
+      ? (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders !== true
+      : (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
     this.forwarder.dispatch(
       {
         path: req.url ?? '/',
@@ -233,7 +289,7 @@ export class LiveProxy {
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ route: x.route.name, code, ms: Math.round(performance.now() - x.started) }, 'request');
     }
-    this.onAnswered?.(x.socket);
+    if (!x.h2) this.onAnswered?.(x.socket);
     this.inFlight--;
     if (this.draining && this.inFlight === 0) {
       for (const w of this.drainWaiters.splice(0)) w();
