@@ -137,7 +137,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
       mirror,
       writer,
       state: {
-        target: { url: config.live.url, timeout: config.live.timeout },
+        target: { url: config.live.url, protocol: config.live.protocol, timeout: config.live.timeout },
         router,
         // The live path sees one hook: the mirror, capture, both, or none.
         shadow: combineHooks(mirror, captureHook),

@@ -66,4 +66,6 @@ export interface Verdict {
 export interface CompareContext {
   /** Request method, upper case. HEAD bodies are not compared. */
   method: string;
+  /** The request's path without the query (for gRPC: /pkg.Service/Method, which names the messages' types). */
+  path?: string;
 }

@@ -234,3 +234,33 @@ export function addHeader(headers: Record<string, string | string[]>, lower: str
   else if (Array.isArray(prev)) prev.push(value);
   else headers[lower] = `${prev}, ${value}`;
 }
+
+/**
+ * undici's trailers as header fields, or null when there are none: a flat raw
+ * list from an HTTP/1.1 backend, an object from an HTTP/2 one.
+ */
+export function trailerFields(trailers: readonly (Buffer | string)[] | Readonly<Record<string, string | string[] | undefined>> | null | undefined): Record<string, string | string[]> | null {
+  if (trailers === null || trailers === undefined) return null;
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  const add = (name: string, value: string): void => {
+    // A trailer may not frame or route the message (RFC 9110 §6.5.1).
+    if (name.charCodeAt(0) === 58 /* : */ || name === 'content-length' || name === 'transfer-encoding' || name === 'host' || name === 'trailer' || name === 'connection') return;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    any = true;
+  };
+  if (isList(trailers)) {
+    for (let i = 0; i + 1 < trailers.length; i += 2) add(latin1(trailers[i]).toLowerCase(), latin1(trailers[i + 1]));
+  } else {
+    for (const [name, value] of Object.entries(trailers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) add(name.toLowerCase(), v);
+    }
+  }
+  return any ? out : null;
+}
+
+
+const latin1 = (v: Buffer | string | undefined): string => (v === undefined ? '' : typeof v === 'string' ? v : v.toString('latin1'));
+const isList = (v: unknown): v is readonly (Buffer | string)[] => Array.isArray(v);

@@ -116,6 +116,13 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  /** Not in DESIGN §6's table: live gRPC answers by gRPC status (umbra_requests_total's code stays the HTTP status). */
+  readonly grpcResponses = new Counter({
+    name: 'umbra_grpc_responses_total',
+    help: 'Live answers to gRPC calls, by route and gRPC status name (OK, NOT_FOUND, ..., OTHER); code in umbra_requests_total stays the HTTP status.',
+    labelNames: ['route', 'code'] as const,
+    registers: [this.registry],
+  });
   /** Not in DESIGN §6's table: why comparisons were skipped (a bounded set of reasons). */
   readonly comparisonSkips = new Counter({
     name: 'umbra_comparison_skips_total',

@@ -2,11 +2,13 @@
 // answer streams back untouched (less hop-by-hop headers). Shadow work only
 // observes (mirror/hook.ts); nothing here waits for it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Http2ServerResponse } from 'node:http2';
+import { pipeline, Transform, type Duplex, type Readable } from 'node:stream';
 import { LiveError, type LiveFailure, type UpstreamFailure } from '../errors.js';
-import { downstreamHeaders, upstreamHeaders, type HopRules } from '../http/headers.js';
+import { downstreamHeaders, trailerFields, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { requestPath, type CompiledRoute, type Router } from '../http/routes.js';
 import { classifyUpstreamError } from '../http/upstream.js';
+import { grpcCodeName, grpcStatusOf, isGrpcContentType } from '../http/grpc.js';
 import type { LiveObserver, ShadowHook } from '../mirror/hook.js';
 import type { Logger } from '../observe/log.js';
 import type { LiveRouteMetrics, Metrics } from '../observe/metrics.js';
@@ -43,29 +45,19 @@ export function h2Headers(raw: readonly string[]): Record<string, string | strin
 }
 
 /**
- * undici's trailers as header fields, or null when there are none: a flat raw
- * list from an HTTP/1.1 backend, an object from an HTTP/2 one.
+ * The client's body as forwarded, each chunk shown to the observer on its way
+ * (the HTTP/2 live hop's stand-in for onBodySent). A client that aborts ends
+ * the tap with an error, which aborts the live request.
  */
-export function trailerFields(trailers: Buffer[] | Record<string, string | string[] | undefined> | null | undefined): Record<string, string | string[]> | null {
-  if (trailers === null || trailers === undefined) return null;
-  const out: Record<string, string | string[]> = {};
-  let any = false;
-  const add = (name: string, value: string): void => {
-    // A trailer may not frame or route the message (RFC 9110 §6.5.1).
-    if (name.charCodeAt(0) === 58 /* : */ || name === 'content-length' || name === 'transfer-encoding' || name === 'host' || name === 'trailer' || name === 'connection') return;
-    const prev = out[name];
-    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
-    any = true;
-  };
-  if (Array.isArray(trailers)) {
-    for (let i = 0; i + 1 < trailers.length; i += 2) add((trailers[i] as Buffer).toString('latin1').toLowerCase(), (trailers[i + 1] as Buffer).toString('latin1'));
-  } else {
-    for (const [name, value] of Object.entries(trailers)) {
-      if (value === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) add(name.toLowerCase(), v);
-    }
-  }
-  return any ? out : null;
+function tapBody(req: IncomingMessage, observer: LiveObserver): Readable {
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      observer.requestChunk(chunk);
+      cb(null, chunk);
+    },
+  });
+  pipeline(req, tap, () => undefined);
+  return tap;
 }
 
 const kExchange = Symbol('umbra.exchange');
@@ -91,6 +83,16 @@ class LiveExchange implements ForwardHandler {
   readonly socket: Duplex;
   /** The client speaks HTTP/2: no reason phrase, no connection-specific headers, header names in lower case. */
   readonly h2: boolean;
+  /** A gRPC call (by its content type): its status is counted by name. */
+  private readonly grpc: boolean;
+  /** grpc-status in the answer's headers (a trailers-only answer), when a gRPC call has one. */
+  private grpcStatusHeader: string | null = null;
+  /**
+   * A gRPC answer's head for an HTTP/2 client, held until the first body byte:
+   * an answer that turns out to have no body and no trailers is sent as one
+   * HEADERS frame that ends the stream (gRPC's trailers-only form), as live sent it.
+   */
+  private heldHead: { status: number; headers: Record<string, string | string[]> } | null = null;
 
   constructor(
     private readonly proxy: LiveProxy,
@@ -102,6 +104,7 @@ class LiveExchange implements ForwardHandler {
   ) {
     this.socket = req.socket;
     this.h2 = req.httpVersionMajor === 2;
+    this.grpc = isGrpcContentType(req.headers['content-type']);
   }
 
   // undici's handler interface (legacy dispatch handler: raw headers, no parsing we do not need).
@@ -112,8 +115,14 @@ class LiveExchange implements ForwardHandler {
     else this.abort = abort;
   }
 
+  /** The request body reaches the observer through a tap (LiveProxy.handle), not through onBodySent. */
+  tapped = false;
+
   onBodySent(chunk: Buffer): void {
-    this.observer?.requestChunk(chunk);
+    // Over HTTP/2, undici 7 reports the ANSWER's chunks here (it listens for 'data'
+    // on the stream it pipes the body into): a live pool that may speak HTTP/2
+    // taps the client's body instead.
+    if (!this.tapped) this.observer?.requestChunk(chunk);
   }
 
   onRequestSent(): void {
@@ -126,15 +135,25 @@ class LiveExchange implements ForwardHandler {
     if (res.headersSent || res.destroyed) return false;
     this.resume = resume;
     const { raw, headers } = downstreamHeaders(rawHeaders, this.observer !== null);
-    if (this.h2) res.writeHead(status, h2Headers(raw));
+    if (this.grpc) for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'grpc-status') this.grpcStatusHeader = raw[i + 1] as string;
+    if (this.h2 && this.grpc) this.heldHead = { status, headers: h2Headers(raw) };
+    else if (this.h2) res.writeHead(status, h2Headers(raw));
     else if (statusText === '') res.writeHead(status, raw);
     else res.writeHead(status, statusText, raw);
     this.observer?.responseStart(status, headers, raw);
     return true;
   }
 
+  private sendHeldHead(): void {
+    const h = this.heldHead;
+    if (h === null) return;
+    this.heldHead = null;
+    this.res.writeHead(h.status, h.headers);
+  }
+
   onData(chunk: Buffer): boolean {
     this.observer?.responseChunk(chunk);
+    this.sendHeldHead();
     if (this.res.write(chunk)) return true;
     // The client is slower than the backend: pause the upstream until it drains.
     if (this.resume !== null) this.res.once('drain', this.resume);
@@ -143,13 +162,22 @@ class LiveExchange implements ForwardHandler {
 
   onComplete(trailers?: Buffer[] | Record<string, string | string[] | undefined> | null): void {
     const t = trailerFields(trailers);
-    // HTTP/1.1 carries trailers only in a chunked answer; Node leaves them out of one with a Content-Length.
-    if (t !== null) this.res.addTrailers(t);
+    const held = this.heldHead;
     this.ended = true;
-    this.res.end();
+    if (held !== null && t === null && !this.res.destroyed) {
+      // Trailers-only: one HEADERS frame with END_STREAM.
+      this.heldHead = null;
+      (this.res as unknown as Http2ServerResponse).stream.respond({ ...held.headers, ':status': held.status }, { endStream: true });
+    } else {
+      this.sendHeldHead();
+      // HTTP/1.1 carries trailers only in a chunked answer; Node leaves them out of one with a Content-Length.
+      if (t !== null) this.res.addTrailers(t);
+      this.res.end();
+    }
     const ms = performance.now() - this.started;
     this.metrics.observeDuration(ms / 1000);
-    this.observer?.responseEnd(ms);
+    if (this.grpc) this.proxy.countGrpc(this.route.name, grpcStatusOf(this.grpcStatusHeader === null ? null : { 'grpc-status': this.grpcStatusHeader }, t));
+    this.observer?.responseEnd(ms, t);
   }
 
   onError(err: Error): void {
@@ -161,7 +189,8 @@ class LiveExchange implements ForwardHandler {
     }
     const reason = classifyUpstreamError(err);
     this.fail(reason, err);
-    if (res.headersSent) {
+    // A held gRPC head counts as sent: the answer was under way.
+    if (res.headersSent || this.heldHead !== null) {
       // The backend broke off mid-body: never end the client's answer as if complete.
       res.destroy();
       return;
@@ -264,19 +293,30 @@ export class LiveProxy {
     res.once('close', onResponseClose);
     const h = req.headers;
     // An HTTP/2 request has a body unless its HEADERS frame ended the stream (Content-Length is optional there).
+    // (Computed below; the observer reads the client's body chunks as they are forwarded.)
     const hasBody = h2
       ? (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders !== true
       : (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
+    let body: Readable | null = hasBody ? req : null;
+    if (observer !== null && hasBody && this.forwarder.mayBeH2) {
+      exchange.tapped = true;
+      body = tapBody(req, observer);
+    }
     this.forwarder.dispatch(
       {
         path: req.url ?? '/',
         method,
         headers: upstreamHeaders(req, state.hop, true),
-        body: hasBody ? req : null,
+        body,
       },
       exchange,
     );
   };
+
+  /** @internal LiveExchange: a gRPC call's live answer ended with this status (null: none sent). */
+  countGrpc(route: string, status: number | null): void {
+    this.metrics.grpcResponses.inc({ route, code: grpcCodeName(status) });
+  }
 
   /** @internal LiveExchange: the exchange failed (once per exchange). */
   failed(x: LiveExchange, reason: LiveFailure, err: Error | null): void {
