@@ -4,12 +4,10 @@
 // sends a short burst of traffic, and prints what umbra found, read from
 // umbra's own admin API as any user would read it.
 import { DemoError } from '../errors.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { startUmbra, type Umbra } from '../app.js';
-import { parseConfigText } from '../config/load.js';
-import { startCatalogue, type CatalogueServer } from './catalogue.js';
+import type { Umbra } from '../app.js';
+import { startCatalogue } from './catalogue.js';
+import { burstSize, fetchRoutes, formatSummary, getJson, lcg, runBurst, settle, show, startDemoUmbra, waitForSignal, type BurstResult, type Out } from './harness.js';
 
 export interface DemoOptions {
   /** Keep serving after the burst until SIGINT/SIGTERM. */
@@ -19,25 +17,11 @@ export interface DemoOptions {
   /** Requests in flight at once; default 8. */
   readonly concurrency?: number;
   /** Where the demo writes; default process.stdout. */
-  readonly out?: NodeJS.WritableStream & { readonly isTTY?: boolean };
+  readonly out?: Out;
   /** Where a failure is explained; default process.stderr. */
   readonly err?: NodeJS.WritableStream;
   /** Read for UMBRA_DEMO_REQUESTS; default process.env. */
   readonly env?: NodeJS.ProcessEnv;
-}
-
-type Out = NonNullable<DemoOptions['out']>;
-
-/** One row of GET /api/routes (DESIGN §7). */
-export interface RouteSummary {
-  readonly name: string;
-  readonly sample: number;
-  readonly mirrored: number;
-  readonly compared: number;
-  readonly matches: number;
-  readonly mismatches: number;
-  readonly noise: number;
-  readonly topFields: ReadonlyArray<{ readonly field: string; readonly count: number }>;
 }
 
 interface DivergenceSample {
@@ -47,71 +31,7 @@ interface DivergenceSample {
 }
 
 const DEFAULT_REQUESTS = 400;
-const DEMO_ROUTES = ['list-products', 'get-product', 'categories'];
-
-
-/** config/demo.yaml, from src/demo/ and from dist/demo/ alike. */
-function demoConfigPath(): string {
-  const path = fileURLToPath(new URL('../../config/demo.yaml', import.meta.url));
-  if (!existsSync(path)) throw new DemoError(`cannot find the demo config at ${path}`);
-  return path;
-}
-
-function burstSize(opts: DemoOptions): number {
-  if (opts.requests !== undefined) return opts.requests;
-  const raw = (opts.env ?? process.env).UMBRA_DEMO_REQUESTS;
-  if (raw === undefined || raw === '') return DEFAULT_REQUESTS;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new DemoError(`UMBRA_DEMO_REQUESTS must be a positive integer, not "${raw}"`);
-  return n;
-}
-
-async function startDemoUmbra(backends: Record<'live' | 'dark' | 'secondary', CatalogueServer>, keep: boolean): Promise<Umbra> {
-  const path = demoConfigPath();
-  const text = readFileSync(path, 'utf8');
-  const configFor = (listen: string, admin: string): ReturnType<typeof parseConfigText> =>
-    parseConfigText(text, 'config/demo.yaml', {
-      DEMO_LISTEN: listen,
-      DEMO_ADMIN: admin,
-      DEMO_LIVE_URL: backends.live.url,
-      DEMO_DARK_URL: backends.dark.url,
-      DEMO_SECONDARY_URL: backends.secondary.url,
-    });
-  if (keep) {
-    // Memorable ports for a demo that stays up, when they are free.
-    try {
-      return await startUmbra(configFor('127.0.0.1:8080', '127.0.0.1:9901'));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
-    }
-  }
-  return startUmbra(configFor('127.0.0.1:0', '127.0.0.1:0'));
-}
-
-async function getJson(url: string): Promise<unknown> {
-  const res = await request(url);
-  const text = await res.body.text();
-  if (res.statusCode !== 200) {
-    throw new DemoError(`${url} answered ${res.statusCode}: ${text.slice(0, 200)}`);
-  }
-  return JSON.parse(text) as unknown;
-}
-
-async function fetchRoutes(adminUrl: string): Promise<RouteSummary[]> {
-  const body = (await getJson(`${adminUrl}/api/routes`)) as { routes?: unknown };
-  if (!Array.isArray(body.routes)) throw new DemoError(`${adminUrl}/api/routes has no "routes" list`);
-  return body.routes as RouteSummary[];
-}
-
-/** A seeded generator, so every run sends the same mix. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+export const DEMO_ROUTES = ['list-products', 'get-product', 'categories'];
 
 /** The burst's paths: half single products (a few unknown ids), a third list pages, the rest categories. */
 export function trafficPlan(n: number): string[] {
@@ -127,114 +47,20 @@ export function trafficPlan(n: number): string[] {
   });
 }
 
-interface BurstResult {
-  readonly sent: number;
-  readonly failed: number;
-  readonly ms: number;
-}
-
 async function sendBurst(proxyUrl: string, paths: readonly string[], concurrency: number, out: Out): Promise<BurstResult> {
-  const total = paths.length;
-  // ~15 ms a request, at most 8 s: long enough to watch, short enough to wait for.
-  const durationMs = Math.min(8000, total * 15);
-  const interval = durationMs / total;
   const agent = new Agent({ connections: concurrency });
-  const tty = out.isTTY === true;
-  const started = Date.now();
-  let next = 0;
-  let done = 0;
-  let failed = 0;
-  let lastQuarter = 0;
-
-  const progress = (final: boolean): void => {
-    const width = 30;
-    const filled = Math.round((done / total) * width);
-    const line = `  traffic [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} requests, ${failed} failed`;
-    if (tty) out.write(`\r${line}${final ? '\n' : ''}`);
-    else {
-      const quarter = Math.floor((done / total) * 4);
-      if (final || quarter > lastQuarter) out.write(`${line}\n`);
-      lastQuarter = quarter;
-    }
-  };
-  const ticker = tty ? setInterval(() => progress(false), 100) : null;
-
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const i = next++;
-      const path = paths[i];
-      if (path === undefined) return;
-      const wait = started + i * interval - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      try {
-        const res = await request(`${proxyUrl}${path}`, {
-          dispatcher: agent,
-          headers: { accept: 'application/json', 'x-user-id': `user-${(i * 7919) % 97}` },
-        });
-        await res.body.dump();
-        if (res.statusCode >= 500) failed++;
-      } catch {
-        failed++;
-      }
-      done++;
-      if (!tty) progress(false);
-    }
-  };
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+    return await runBurst(paths, concurrency, out, 'requests', async (path, i) => {
+      const res = await request(`${proxyUrl}${path}`, {
+        dispatcher: agent,
+        headers: { accept: 'application/json', 'x-user-id': `user-${(i * 7919) % 97}` },
+      });
+      await res.body.dump();
+      return res.statusCode < 500;
+    });
   } finally {
-    if (ticker !== null) clearInterval(ticker);
     await agent.close();
   }
-  // The non-TTY line for 100% was written by the last request.
-  if (tty) progress(true);
-  return { sent: done, failed, ms: Date.now() - started };
-}
-
-/** Polls /api/routes until every mirror is compared or the numbers stop moving. */
-async function settle(adminUrl: string, maxMs = 10_000): Promise<RouteSummary[]> {
-  const deadline = Date.now() + maxMs;
-  let last = '';
-  let steady = 0;
-  for (;;) {
-    const routes = await fetchRoutes(adminUrl);
-    const mirrored = routes.reduce((n, r) => n + r.mirrored, 0);
-    const compared = routes.reduce((n, r) => n + r.compared, 0);
-    const key = JSON.stringify(routes.map((r) => [r.mirrored, r.compared]));
-    steady = key === last ? steady + 1 : 0;
-    last = key;
-    // Shadow errors are mirrored but never compared: hence the steady-state exit.
-    if ((mirrored > 0 && compared >= mirrored) || steady >= 3 || Date.now() > deadline) return routes;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function pct(part: number, whole: number): string {
-  return whole === 0 ? '-' : `${((part / whole) * 100).toFixed(1)}%`;
-}
-
-/** The summary table, one row per route, as plain text. */
-export function formatSummary(routes: readonly RouteSummary[]): string {
-  const header = ['route', 'mirrored', 'compared', 'mismatch rate', 'noise', 'top fields'];
-  const rows = routes
-    .filter((r) => r.mirrored > 0 || DEMO_ROUTES.includes(r.name))
-    .map((r) => [
-      r.name,
-      String(r.mirrored),
-      String(r.compared),
-      pct(r.mismatches, r.compared),
-      String(r.noise),
-      r.topFields.length === 0 ? '-' : r.topFields.slice(0, 3).map((f) => `${f.field} (${f.count})`).join(', '),
-    ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const numeric = [false, true, true, true, true, false];
-  const line = (cells: readonly string[]): string =>
-    `  ${cells.map((c, i) => (numeric[i] === true ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
-
-function show(v: unknown): string {
-  return v === undefined ? '(absent)' : JSON.stringify(v);
 }
 
 async function exampleDivergence(adminUrl: string): Promise<string | null> {
@@ -245,18 +71,6 @@ async function exampleDivergence(adminUrl: string): Promise<string | null> {
   return [`  e.g. ${sample.method} ${sample.path}`, ...lines].join('\n');
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
-      resolve(signal);
-    };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
-
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
   const say = (text = ''): void => {
@@ -265,10 +79,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const started: Array<{ close(): Promise<void> }> = [];
   let umbra: Umbra | null = null;
   try {
-    const requests = burstSize(opts);
+    const requests = burstSize(opts, DEFAULT_REQUESTS);
     const [live, dark, secondary] = await Promise.all([startCatalogue('v1'), startCatalogue('v2'), startCatalogue('v1')]);
     started.push(live, dark, secondary);
-    umbra = await startDemoUmbra({ live, dark, secondary }, opts.keep);
+    umbra = await startDemoUmbra('config/demo.yaml', { live, dark, secondary }, opts.keep);
     // Fail before the burst if this build has no divergence API to read.
     await fetchRoutes(umbra.adminUrl);
 
@@ -285,7 +99,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     say();
     say('What umbra found (from its admin API, /api/routes):');
     say();
-    say(formatSummary(routes));
+    say(formatSummary(routes, DEMO_ROUTES));
     say();
     const example = await exampleDivergence(umbra.adminUrl);
     if (example !== null) {

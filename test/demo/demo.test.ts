@@ -3,7 +3,8 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { PRODUCTS, catalogueHandler, priceOf, startCatalogue } from '../../src/demo/catalogue.js';
-import { formatSummary, runDemo, trafficPlan } from '../../src/demo/run.js';
+import { formatSummary } from '../../src/demo/harness.js';
+import { DEMO_ROUTES, runDemo, trafficPlan } from '../../src/demo/run.js';
 import { json } from '../helpers/net.js';
 import { runUmbra, spawnUmbra, staleDist } from '../helpers/spawn.js';
 
@@ -100,7 +101,7 @@ t.test('formatSummary: aligned columns, rates, top fields', (t) => {
     { name: 'get-product', sample: 1, mirrored: 10, compared: 8, matches: 0, mismatches: 2, noise: 6, topFields: [{ field: '$.price', count: 2 }] },
     { name: 'categories', sample: 1, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, topFields: [] },
     { name: 'default', sample: 0.1, mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, topFields: [] },
-  ]);
+  ], DEMO_ROUTES);
   const rows = parseSummary(text);
   t.same(rows.get('get-product'), { route: 'get-product', mirrored: 10, compared: 8, rate: 25, noise: 6, fields: '$.price (2)' });
   t.equal(rows.get('categories')?.rate, null, 'no rate without comparisons');
