@@ -11,6 +11,23 @@ import { DemoError } from '../errors.js';
 /** Where a demo writes: a terminal gets a redrawn progress line, anything else a line per quarter. */
 export type Out = NodeJS.WritableStream & { readonly isTTY?: boolean };
 
+export interface DemoOptions {
+  /** Keep serving after the burst until SIGINT/SIGTERM (or `stop`). */
+  readonly keep: boolean;
+  /** With `keep`: stop serving when this is aborted, as on SIGTERM (for a caller that embeds the demo). */
+  readonly stop?: AbortSignal;
+  /** Calls in the burst; default UMBRA_DEMO_REQUESTS, else the demo's own (400 requests; 200 gRPC unary calls). */
+  readonly requests?: number;
+  /** Calls in flight at once; default 8. */
+  readonly concurrency?: number;
+  /** Where the demo writes; default process.stdout. */
+  readonly out?: Out;
+  /** Where a failure is explained; default process.stderr. */
+  readonly err?: NodeJS.WritableStream;
+  /** Read for UMBRA_DEMO_REQUESTS; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** One row of GET /api/routes (DESIGN §7), as far as the demos read it. */
 export interface RouteSummary {
   readonly name: string;
@@ -204,14 +221,19 @@ export function show(v: unknown): string {
   return v === undefined ? '(absent)' : JSON.stringify(v);
 }
 
-export function waitForSignal(): Promise<NodeJS.Signals> {
+/** Resolves on SIGINT or SIGTERM (its name), or when `stop` is aborted ('aborted'). */
+export function waitForSignal(stop?: AbortSignal): Promise<string> {
   return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals): void => {
+    const on = (signal: string): void => {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
+      stop?.removeEventListener('abort', onAbort);
       resolve(signal);
     };
+    const onAbort = (): void => on('aborted');
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
+    if (stop?.aborted === true) onAbort();
+    else stop?.addEventListener('abort', onAbort);
   });
 }

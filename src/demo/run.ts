@@ -7,22 +7,7 @@ import { DemoError } from '../errors.js';
 import { Agent, request } from 'undici';
 import type { Umbra } from '../app.js';
 import { startCatalogue } from './catalogue.js';
-import { burstSize, fetchRoutes, formatSummary, getJson, lcg, runBurst, settle, show, startDemoUmbra, waitForSignal, type BurstResult, type Out } from './harness.js';
-
-export interface DemoOptions {
-  /** Keep serving after the burst until SIGINT/SIGTERM. */
-  readonly keep: boolean;
-  /** Requests in the burst; default UMBRA_DEMO_REQUESTS, else 400. */
-  readonly requests?: number;
-  /** Requests in flight at once; default 8. */
-  readonly concurrency?: number;
-  /** Where the demo writes; default process.stdout. */
-  readonly out?: Out;
-  /** Where a failure is explained; default process.stderr. */
-  readonly err?: NodeJS.WritableStream;
-  /** Read for UMBRA_DEMO_REQUESTS; default process.env. */
-  readonly env?: NodeJS.ProcessEnv;
-}
+import { burstSize, fetchRoutes, formatSummary, getJson, lcg, runBurst, settle, show, startDemoUmbra, waitForSignal, type BurstResult, type DemoOptions, type Out } from './harness.js';
 
 interface DivergenceSample {
   readonly method: string;
@@ -123,7 +108,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     say();
     say(`Serving until Ctrl-C. Send your own requests through umbra, e.g.:`);
     say(`  curl ${umbra.proxyUrl}/products/8`);
-    const signal = await waitForSignal();
+    const signal = await waitForSignal(opts.stop);
     say(`\n${signal}: stopping`);
     return 0;
   } catch (err) {

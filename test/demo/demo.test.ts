@@ -147,6 +147,20 @@ t.test('UMBRA_DEMO_REQUESTS sets the burst; a bad value is refused', async (t) =
   t.match(err.text(), /UMBRA_DEMO_REQUESTS must be a positive integer/);
 });
 
+t.test('runDemo with keep: serves until its stop signal is aborted, then returns 0', async (t) => {
+  const { out, text } = capture();
+  const stop = new AbortController();
+  const run = runDemo({ keep: true, stop: stop.signal, requests: 8, out });
+  const deadline = Date.now() + 20_000;
+  while (!text().includes('Serving until Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const admin = /divergence page\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(text())?.[1];
+  t.ok(admin, `serving\n${text()}`);
+  t.equal((await json(`${admin}/api/routes`)).status, 200, 'still serving after the summary');
+  stop.abort();
+  t.equal(await run, 0);
+  t.match(text(), /aborted: stopping\n$/);
+});
+
 t.test('the real CLI: `umbra demo` and `umbra demo --keep`', (t) => {
   const stale = staleDist();
   if (stale.length > 0) {
