@@ -1,56 +1,12 @@
 // `umbra demo` must prove umbra's point on a fresh clone: it finds the planted
 // price regression and does not report the fields that differ by nature.
 import t from 'tap';
-import { Writable } from 'node:stream';
 import { PRODUCTS, catalogueHandler, priceOf, startCatalogue } from '../../src/demo/catalogue.js';
 import { formatSummary } from '../../src/demo/harness.js';
 import { DEMO_ROUTES, runDemo, trafficPlan } from '../../src/demo/run.js';
 import { json } from '../helpers/net.js';
 import { runUmbra, spawnUmbra, staleDist } from '../helpers/spawn.js';
-
-interface Row {
-  route: string;
-  mirrored: number;
-  compared: number;
-  rate: number | null;
-  noise: number;
-  fields: string;
-}
-
-/** The rows of the summary table the demo prints. */
-function parseSummary(text: string): Map<string, Row> {
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => /^\s+route\s+mirrored\s+compared\s+mismatch rate\s+noise\s+top fields/.test(l));
-  const rows = new Map<string, Row>();
-  if (start === -1) return rows;
-  for (const line of lines.slice(start + 2)) {
-    if (line.trim() === '') break;
-    const [route = '', mirrored = '', compared = '', rate = '', noise = '', ...fields] = line.trim().split(/\s{2,}/);
-    rows.set(route, {
-      route,
-      mirrored: Number(mirrored),
-      compared: Number(compared),
-      rate: rate === '-' ? null : Number(rate.replace('%', '')),
-      noise: Number(noise),
-      fields: fields.join('  '),
-    });
-  }
-  return rows;
-}
-
-function capture(): { out: NodeJS.WritableStream & { isTTY: boolean }; text: () => string } {
-  let text = '';
-  const out = Object.assign(
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        text += chunk.toString('utf8');
-        cb();
-      },
-    }),
-    { isTTY: false },
-  );
-  return { out, text: () => text };
-}
+import { capture, parseSummary } from '../helpers/demo.js';
 
 const NOISY = /requestId|generatedAt|x-request-id/i;
 
