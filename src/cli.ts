@@ -15,7 +15,7 @@ Usage:
   umbra [serve] --config FILE          run the proxy (UMBRA_CONFIG also works)
   umbra --live URL --dark URL [--sample 0.1] [--listen :8080] [--admin 127.0.0.1:9901]
   umbra check --config FILE            validate a config file; exit 0 or 2
-  umbra demo [--keep]                  self-contained demo (see README)
+  umbra demo [--grpc] [--keep]         self-contained demo, HTTP or (--grpc) gRPC (see README)
   umbra replay FILE|DIR... --target URL [options]
                                        captured traffic against a target (umbra replay --help)
   umbra --help | --version
@@ -65,6 +65,7 @@ const OPTIONS = {
   listen: { type: 'string' },
   admin: { type: 'string' },
   keep: { type: 'boolean' },
+  grpc: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -128,6 +129,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       return 0;
     }
     if (command === 'demo') {
+      if (values.grpc === true) {
+        const demo = (await import('./demo/grpc-run.js')) as { runGrpcDemo: (o: { keep: boolean }) => Promise<number> };
+        return await demo.runGrpcDemo({ keep: values.keep === true });
+      }
       const demo = (await import('./demo/run.js')) as { runDemo: (o: { keep: boolean }) => Promise<number> };
       return await demo.runDemo({ keep: values.keep === true });
     }

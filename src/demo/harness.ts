@@ -43,6 +43,9 @@ export interface RouteSummary {
   readonly skippedBy?: Readonly<Record<string, number>>;
   /** Requests not mirrored, by decision (e.g. `streaming`). */
   readonly dropped?: Readonly<Record<string, number>>;
+  /** Shadow requests that failed (timeout, connect, ...), by reason. */
+  readonly errors?: number;
+  readonly errorsBy?: Readonly<Record<string, number>>;
 }
 
 /** A demo config (`config/...`, relative to the package), from src/demo/ and from dist/demo/ alike. */
