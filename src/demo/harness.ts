@@ -61,9 +61,11 @@ function demoConfigPath(name: string): string {
  * With `keep`, on 127.0.0.1:8080 and :9901 when they are free.
  */
 export async function startDemoUmbra(name: string, backends: Record<'live' | 'dark' | 'secondary', { readonly url: string }>, keep: boolean): Promise<Umbra> {
-  const text = readFileSync(demoConfigPath(name), 'utf8');
+  const path = demoConfigPath(name);
+  const text = readFileSync(path, 'utf8');
+  // The config's own path as its source: paths in it (compare.protos) are relative to it, whatever the cwd.
   const configFor = (listen: string, admin: string): ReturnType<typeof parseConfigText> =>
-    parseConfigText(text, name, {
+    parseConfigText(text, path, {
       DEMO_LISTEN: listen,
       DEMO_ADMIN: admin,
       DEMO_LIVE_URL: backends.live.url,
