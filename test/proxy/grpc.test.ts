@@ -116,3 +116,44 @@ t.test('deadlines: the client\'s grpc-timeout ends the dark copy too, long befor
   t.ok(Date.now() - started < 1400, `the dark copy timed out at the client's deadline, not at dark.timeout (3 s) or dark's answer (1.5 s): ${Date.now() - started} ms`);
   t.equal(metricValue(m, 'umbra_comparison_skips_total', { route: 'get-item', reason: 'dark_timeout' }), 1);
 });
+
+t.test('clients that give up: deadlines shorter than live, cancelled POST streams; umbra stays up and answers', async (t) => {
+  const slow = await startGrpcServer({ GetItem: (_c, cb) => setTimeout(() => cb(null, pb({ 1: 'late' })), 200), ListItems: (c) => c.end() });
+  const dark = await startGrpcServer(catalogue(2));
+  const u = await startTestUmbra(
+    [`live: { url: "${slow.url}", protocol: h2c }`, `dark: { url: "${dark.url}", protocol: h2c }`, 'routes:', '  - name: get-item', '    match: { grpc: shop.v1.Catalog/GetItem }', '    mirror: { sample: 1.0 }'].join('\n'),
+    { level: 'info' },
+  );
+  t.teardown(async () => {
+    await u.stop();
+    await Promise.all([slow.close(), dark.close()]);
+  });
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  // (undici destroys a body whose client left before it was sent: that must not be an unhandled 'error'.)
+  const results = await Promise.all(Array.from({ length: 40 }, () => client.getItem(pb({ 1: 'x' }), { deadlineMs: 50 })));
+  t.ok(results.every((r) => r.error?.code === grpc.status.DEADLINE_EXCEEDED), 'every call ran out of time at the client');
+
+  // Raw HTTP/2 POSTs cancelled once their body is sent, and while it is being sent.
+  const http2 = await import('node:http2');
+  for (let round = 0; round < 3; round++) {
+    const session = http2.connect(u.proxyUrl);
+    session.on('error', () => undefined);
+    for (let i = 0; i < 15; i++) {
+      const s = session.request({ ':method': 'POST', ':path': '/shop.v1.Catalog/GetItem', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      s.on('error', () => undefined);
+      s.write(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x61]));
+      if (i % 2 === 0) s.end();
+      setTimeout(() => s.close(http2.constants.NGHTTP2_CANCEL), 5 + i);
+    }
+    await new Promise((r) => setTimeout(r, 60));
+    session.destroy();
+  }
+  const started = Date.now();
+  const r = await client.getItem(pb({ 1: 'after' }), { deadlineMs: 3000 });
+  t.equal(r.error, null, 'a call afterwards is answered');
+  t.ok(Date.now() - started < 2000, `promptly (${Date.now() - started} ms): the process is not stuck`);
+  const health = await fetch(`${u.adminUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+  t.equal(health.status, 200, 'the admin listener answers');
+  t.ok(metricValue(await metrics(u), 'umbra_live_errors_total', { route: 'get-item', reason: 'client_abort' }) >= 40, 'the abandoned calls are counted as client aborts');
+});
