@@ -323,6 +323,11 @@ export async function startChaosBackend({ maxBodyBytes = 1024 ** 2 } = {}) {
   return startBackendScript('./chaos-backend.js', ['--max-body-bytes', String(maxBodyBytes)], { name: 'backend(chaos)', timeoutMs: 30_000 });
 }
 
+/** Starts benchmarks/lib/h2-backend.js (h2c, the same JSON answer); returns the same as startBackend(). */
+export async function startH2Backend() {
+  return startBackendScript('./h2-backend.js', [], { name: 'backend(h2c)' });
+}
+
 async function startBackendScript(file, args, { name, timeoutMs }) {
   const script = new URL(file, import.meta.url);
   const { child, msg } = await forkReady(script, args, { name, timeoutMs });
