@@ -21,7 +21,7 @@ import { renderMarkdown, renderSvg } from './lib/report.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
-const SCENARIOS = ['passthrough', 'cpu', 'isolation', 'mirror-compare', 'dark-chaos', 'diff', 'capture', 'h2'];
+const SCENARIOS = ['passthrough', 'cpu', 'isolation', 'mirror-compare', 'dark-chaos', 'diff', 'capture', 'h2', 'grpc'];
 // A hard ceiling for the whole run. The suite is planned to take about 6.5 minutes;
 // the ceiling leaves room for the quiet-machine waits (up to 30 s) on top.
 const WATCHDOG_MS = 9 * 60 * 1000;

@@ -328,6 +328,11 @@ export async function startH2Backend() {
   return startBackendScript('./h2-backend.js', [], { name: 'backend(h2c)' });
 }
 
+/** Starts benchmarks/lib/grpc-backend.js (shop.v1.Catalog/GetItem); count() is the calls received. */
+export async function startGrpcBackend() {
+  return startBackendScript('./grpc-backend.js', [], { name: 'backend(grpc)' });
+}
+
 async function startBackendScript(file, args, { name, timeoutMs }) {
   const script = new URL(file, import.meta.url);
   const { child, msg } = await forkReady(script, args, { name, timeoutMs });
