@@ -3,19 +3,28 @@
 //   node benchmarks/lib/grpc-backend.js
 //
 // A @grpc/grpc-js server (h2c) of shop.v1.Catalog/GetItem that answers every call
-// at once with the same ~1 KB message (lib/grpc-catalog.js). It listens on
-// 127.0.0.1, port 0, sends {port} to its parent over IPC and answers 'count' with
-// {count} (calls received so far).
+// with the same ~1 KB message (lib/grpc-catalog.js) on the next turn of its event
+// loop (setImmediate), so calls that arrive together are open together and `peak`
+// shows how many a client, or umbra, really has in flight. It listens on 127.0.0.1,
+// port 0, sends {port} to its parent over IPC and answers 'count' with {count, peak}:
+// calls received so far, and the most calls open at once since the last 'count'.
 
 import * as grpc from '@grpc/grpc-js';
 import { ANSWER, CATALOG } from './grpc-catalog.js';
 
 let calls = 0;
+let open = 0;
+let peak = 0;
 const server = new grpc.Server();
 server.addService(CATALOG, {
   GetItem: (_call, callback) => {
     calls++;
-    callback(null, ANSWER);
+    open++;
+    if (open > peak) peak = open;
+    setImmediate(() => {
+      open--;
+      callback(null, ANSWER);
+    });
   },
 });
 
@@ -28,7 +37,10 @@ server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p
 });
 
 process.on('message', (m) => {
-  if (m === 'count') process.send?.({ count: calls });
+  if (m === 'count') {
+    process.send?.({ count: calls, peak });
+    peak = open;
+  }
 });
 
 const shutdown = () => {

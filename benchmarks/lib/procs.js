@@ -328,7 +328,10 @@ export async function startH2Backend() {
   return startBackendScript('./h2-backend.js', [], { name: 'backend(h2c)' });
 }
 
-/** Starts benchmarks/lib/grpc-backend.js (shop.v1.Catalog/GetItem); count() is the calls received. */
+/**
+ * Starts benchmarks/lib/grpc-backend.js (shop.v1.Catalog/GetItem); count() is the
+ * calls received, peak() the most calls open at once since the last count() or peak().
+ */
 export async function startGrpcBackend() {
   return startBackendScript('./grpc-backend.js', [], { name: 'backend(grpc)' });
 }
@@ -359,6 +362,8 @@ async function startBackendScript(file, args, { name, timeoutMs }) {
     mix: msg.mix,
     /** Requests the backend has received so far. */
     count: async () => (await ask())?.count ?? null,
+    /** The most calls open at once since the last count() or peak() (gRPC backend only). */
+    peak: async () => (await ask())?.peak ?? null,
     /** Requests answered so far by kind (chaos backend only). */
     served: async () => (await ask())?.served ?? null,
     stop: () => stop(child),

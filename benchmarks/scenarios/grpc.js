@@ -29,7 +29,9 @@ export const about =
   'with a second grpc-js server as `dark` (`protocol: h2c`, `timeout: 2s`, `maxInFlight` at its default 64) and the route at `mirror: { sample: 1.0 }` (every call ' +
   'mirrored and its answer, status and trailers compared; the dark server competes for the same 2 cores). calls/s ' +
   'counts calls that ended with status OK inside the round; p50/p99 are of those calls, from the call to its ' +
-  'callback. grpc-js is a Node.js client: it costs far more CPU per call than wrk or h2load, and its CPU is the ' +
+  'callback. Both servers answer on the next turn of their event loop, so calls that arrive together are open ' +
+  'together: *peak calls open* is the most a server had at once in the round, how many calls were really in flight ' +
+  'to it. grpc-js is a Node.js client: it costs far more CPU per call than wrk or h2load, and its CPU is the ' +
   '"client CPU" column. umbra\'s counters are deltas over the best round.';
 
 function umbraYaml(dark) {
@@ -48,9 +50,12 @@ async function startUmbra(live, dark, lifetime, key) {
       lifetime[key] = await requestCounters(u.adminUrl).catch(() => null);
       await u.stop();
     },
-    beforeRun: async () => ({ umbra: await requestCounters(u.adminUrl), dark: dark === null ? 0 : await dark.count() }),
+    // peak() and count() both start a new peak at the backend: the peaks cover the round.
+    beforeRun: async () => ({ umbra: await requestCounters(u.adminUrl), live: await live.peak(), dark: dark === null ? 0 : await dark.count() }),
     afterRun: async (before) => ({
       counters: counterDeltas(await requestCounters(u.adminUrl), before.umbra),
+      livePeak: await live.peak(),
+      darkPeak: dark === null ? null : await dark.peak(),
       darkCalls: dark === null ? null : (await dark.count()) - before.dark,
     }),
   };
@@ -74,7 +79,16 @@ export async function run(ctx) {
     results = await measureRounds(
       ctx,
       [
-        { key: DIRECT, start: async () => ({ url: live.url, pid: live.pid, stop: async () => {} }) },
+        {
+          key: DIRECT,
+          start: async () => ({
+            url: live.url,
+            pid: live.pid,
+            stop: async () => {},
+            beforeRun: () => live.peak(),
+            afterRun: async () => ({ livePeak: await live.peak() }),
+          }),
+        },
         { key: OFF, start: () => startUmbra(live, null, lifetime, OFF) },
         { key: MIRRORED, start: () => startUmbra(live, dark, lifetime, MIRRORED) },
       ],
@@ -121,6 +135,12 @@ export async function run(ctx) {
         'machine, not the server\'s, and umbra/direct understates what the umbra hop costs.',
     );
   }
+  if (off.extra.livePeak !== null && direct.extra.livePeak !== null && off.extra.livePeak < direct.extra.livePeak / 2) {
+    notes.push(
+      `With ${CONCURRENCY} calls in flight, the live server had at most ${off.extra.livePeak} calls open at once through umbra ` +
+        `(mirroring off, best round) and ${direct.extra.livePeak} when called directly: umbra forwarded fewer calls at a time than it received.`,
+    );
+  }
   const dropped = mirrored.extra.counters.decisions.over_in_flight ?? 0;
   if (dropped > 0) {
     notes.push(
@@ -156,7 +176,7 @@ export async function run(ctx) {
     about,
     tables: [
       {
-        head: ['configuration', 'calls/s', 'p50', 'p99', 'not OK', 'calls/s vs direct', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'client CPU', 'calls/s over rounds', 'other load (cores)'],
+        head: ['configuration', 'calls/s', 'p50', 'p99', 'not OK', 'calls/s vs direct', 'peak calls open at live', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'client CPU', 'calls/s over rounds', 'other load (cores)'],
         rows: CONFIGS.map((key) => {
           const r = results[key];
           return [
@@ -166,6 +186,7 @@ export async function run(ctx) {
             fmtMs(r.p99Ms),
             String(failures(r)),
             fmtRatio(ratio(r.rps, direct.rps)),
+            String(r.extra.livePeak ?? 'n/a'),
             fmtPct(r.cpuPercent),
             fmtMiB(r.rssHwmBytes),
             fmtPct(r.generatorCpuPercent),
@@ -175,7 +196,7 @@ export async function run(ctx) {
         }),
       },
       {
-        head: ['umbra, best round', 'answers by HTTP status', 'by gRPC status', 'mirror decisions', 'calls at dark', 'comparisons', 'comparison skips', 'errors (live, shadow, client)'],
+        head: ['umbra, best round', 'answers by HTTP status', 'by gRPC status', 'mirror decisions', 'calls at dark', 'peak calls open at dark', 'comparisons', 'comparison skips', 'errors (live, shadow, client)'],
         rows: [OFF, MIRRORED].map((key) => {
           const r = results[key];
           const c = r.extra.counters;
@@ -185,6 +206,7 @@ export async function run(ctx) {
             describeCounts(c.grpc),
             describeCounts(c.decisions),
             r.extra.darkCalls === null ? none : String(r.extra.darkCalls),
+            r.extra.darkPeak === null ? none : String(r.extra.darkPeak),
             key === OFF ? none : describeCounts(c.comparisons),
             key === OFF ? none : describeCounts(c.skips),
             errorsCell(c),
