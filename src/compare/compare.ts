@@ -7,6 +7,7 @@
 
 import type { Answer, CompareContext, Difference, SkipReason, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
+import { GRPC_STATUS_TRAILERS } from './rules.js';
 import { UNCOUNTED, type ByteBudget } from './budget.js';
 import { Collector } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
@@ -63,6 +64,7 @@ export function compareReady(
   const out = new Collector();
   if (live.status !== other.status) out.add('status', 'status', 'changed', live.status, other.status);
   diffHeaders(live.headers, other.headers, rules.ignoredHeaders, out);
+  diffTrailers(live, other, rules.ignoredTrailers, out);
   if (plan === 'plain' || plan === 'decode') {
     // Each side is read as its own content-type says; a side without one as the other's.
     const lt = parseMediaType(live.headers['content-type']);
@@ -202,18 +204,47 @@ export function diffHeaders(live: Headers, dark: Headers, ignored: ReadonlySet<s
   const perMessage = new Set<string>();
   connectionTokens(live, perMessage);
   connectionTokens(dark, perMessage);
-  const l = normalise(live, ignored, perMessage);
-  const d = normalise(dark, ignored, perMessage);
+  diffFields('header', normalise(live, ignored, perMessage), normalise(dark, ignored, perMessage), out);
+}
+
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+/**
+ * An answer's trailers as compared: its trailers, plus the gRPC status trailers
+ * a trailers-only answer sent as headers (a trailer of the same name wins).
+ * Undefined when there is nothing to compare (every plain HTTP answer).
+ */
+export function trailersOf(a: Answer): Headers | undefined {
+  let view = a.trailers;
+  for (const name of GRPC_STATUS_TRAILERS) {
+    const v = a.headers[name];
+    if (v === undefined || view?.[name] !== undefined) continue;
+    view = { ...view, [name]: v };
+  }
+  return view;
+}
+
+/** Trailers compared like headers: `trailer:<name>`, added/removed/changed, under the ignore lists. */
+export function diffTrailers(live: Answer, dark: Answer, ignored: ReadonlySet<string>, out: Collector): void {
+  const l = trailersOf(live);
+  const d = trailersOf(dark);
+  if (l === undefined && d === undefined) return;
+  const empty: Headers = {};
+  if (sameHeaders(l ?? empty, d ?? empty, ignored)) return;
+  diffFields('trailer', normalise(l ?? empty, ignored, NO_TOKENS), normalise(d ?? empty, ignored, NO_TOKENS), out);
+}
+
+function diffFields(part: 'header' | 'trailer', l: Map<string, string>, d: Map<string, string>, out: Collector): void {
   const names = [...new Set([...l.keys(), ...d.keys()])].sort();
   for (const name of names) {
     const a = l.get(name);
     const b = d.get(name);
     if (a === b) continue;
-    if (name === 'content-type' && a !== undefined && b !== undefined && sameMediaType(a, b)) continue;
-    const field = `header:${name}`;
-    if (a === undefined) out.add('header', field, 'added', undefined, b ?? '');
-    else if (b === undefined) out.add('header', field, 'removed', a, undefined);
-    else out.add('header', field, 'changed', a, b);
+    if (part === 'header' && name === 'content-type' && a !== undefined && b !== undefined && sameMediaType(a, b)) continue;
+    const field = `${part}:${name}`;
+    if (a === undefined) out.add(part, field, 'added', undefined, b ?? '');
+    else if (b === undefined) out.add(part, field, 'removed', a, undefined);
+    else out.add(part, field, 'changed', a, b);
   }
 }
 

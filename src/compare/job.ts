@@ -16,6 +16,7 @@ export interface WireAnswer {
   headers: Answer['headers'];
   /** A view on a buffer of its own, transferred (not copied) to the worker. */
   body: Uint8Array;
+  trailers?: Answer['trailers'];
   truncated: boolean;
 }
 
@@ -52,12 +53,14 @@ function rulesFor(r: Job['rules']): CompiledRules {
 }
 
 function toAnswer(w: WireAnswer): Answer {
-  return {
+  const a: Answer = {
     status: w.status,
     headers: w.headers,
     body: Buffer.from(w.body.buffer, w.body.byteOffset, w.body.byteLength),
     truncated: w.truncated,
   };
+  if (w.trailers !== undefined) a.trailers = w.trailers;
+  return a;
 }
 
 /** Runs one job; decoded bodies count in `budget` (the shared one, as this worker's slot). */

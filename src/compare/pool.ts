@@ -69,15 +69,20 @@ interface Slot {
 const BOOT_TIMEOUT_MS = 60_000;
 
 
+/** A plain copy: node's header and trailer objects have a null prototype and may carry symbols. */
+function plain(h: Answer['headers']): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const k of Object.keys(h)) out[k] = h[k];
+  return out;
+}
+
 /**
  * `a` ready to cross to a worker: its body moved as it is when umbra owns it
  * outright (a joined copy), else copied once into a buffer of its own. Either
  * way the caller must not read `a.body` afterwards.
  */
 function wire(a: Answer, transfer: ArrayBuffer[]): WireAnswer {
-  // Plain copy of headers: node's header objects have a null prototype and may carry symbols.
-  const headers: Record<string, string | string[] | undefined> = {};
-  for (const k of Object.keys(a.headers)) headers[k] = a.headers[k];
+  const headers = plain(a.headers);
   let body: Uint8Array = new Uint8Array(0);
   if (a.owned === true && a.body.byteOffset === 0 && a.body.byteLength === a.body.buffer.byteLength && !transfer.includes(a.body.buffer as ArrayBuffer)) {
     body = a.body;
@@ -87,7 +92,9 @@ function wire(a: Answer, transfer: ArrayBuffer[]): WireAnswer {
     a.body.copy(body);
     transfer.push(body.buffer as ArrayBuffer);
   }
-  return { status: a.status, headers, body, truncated: a.truncated };
+  const out: WireAnswer = { status: a.status, headers, body, truncated: a.truncated };
+  if (a.trailers !== undefined) out.trailers = plain(a.trailers);
+  return out;
 }
 
 /** Extra cells for slots whose worker is still being stopped when its replacement starts. */
@@ -177,7 +184,7 @@ export class ComparePool {
       live: wire(live, transfer),
       dark: wire(dark, transfer),
       secondary: secondary === null ? null : wire(secondary, transfer),
-      ctx: { method: ctx.method },
+      ctx: ctx.path === undefined ? { method: ctx.method } : { method: ctx.method, path: ctx.path },
     };
     return new Promise((resolve, reject) => {
       this.queue.push({ job, reserved, transfer, resolve, reject });
