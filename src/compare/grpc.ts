@@ -6,9 +6,14 @@
 // decoding (compare.ts planBodies), like a content-encoded one.
 
 import type { MediaType } from './body.js';
-import { UNCOUNTED } from './budget.js';
-import type { Coding, DecodeFailure, DecodeOptions } from './decode.js';
+import { UNCOUNTED, type ByteBudget } from './budget.js';
+import type { Coding, DecodeFailure, DecodeLimits, DecodeOptions } from './decode.js';
 import { DEFAULT_MAX_DECODE_RATIO, allowedOutput, inflate } from './decode.js';
+import type { Collector } from './differences.js';
+import { diffJson, type JsonRules } from './json-diff.js';
+import type { TreeValue } from './json-parse.js';
+import type { Message, MessageFailure } from './protobuf.js';
+import { bytesValue, decodeSchemaless } from './protobuf.js';
 
 /** The 5-byte prefix of each message. */
 export const FRAME_HEADER_BYTES = 5;
@@ -118,4 +123,76 @@ export function grpcMessages(body: Buffer, encodingHeader: string | string[] | u
     reserved += r.reserved;
   }
   return { ok: true, messages, reserved };
+}
+
+// ---- comparing two gRPC bodies ------------------------------------------------
+
+/** One side of a gRPC pair: its body (content codings undone) and how to read it. */
+export interface GrpcSide {
+  readonly body: Buffer;
+  readonly codec: 'proto' | 'other';
+  /** The answer's grpc-encoding header. */
+  readonly encoding: string | string[] | undefined;
+}
+
+/** Reads one protobuf message into a tree; a schema (compare.protos) or none. */
+export type MessageReader = (message: Buffer) => Message | MessageFailure;
+
+const schemaless: MessageReader = (m) => decodeSchemaless(m);
+
+/**
+ * A body as compared: absent (no message: a trailers-only error), one message's
+ * tree as the root, or several as an array. A message that is not protobuf, or
+ * of a codec umbra does not read, is its Bytes: against a message it is a
+ * `type` difference, against other bytes an exact comparison.
+ */
+function bodyTree(messages: readonly Buffer[], codec: GrpcSide['codec'], read: MessageReader): { readonly tree: TreeValue | undefined } | 'too_deep' {
+  const trees: TreeValue[] = [];
+  for (const m of messages) {
+    if (codec !== 'proto') {
+      trees.push(bytesValue(m));
+      continue;
+    }
+    const tree = read(m);
+    if (tree === 'too_deep') return tree;
+    trees.push(tree === 'invalid' ? bytesValue(m) : tree);
+  }
+  return { tree: trees.length === 0 ? undefined : trees.length === 1 ? trees[0] : trees };
+}
+
+/**
+ * Compares two gRPC bodies: messages unframed and decompressed (under the
+ * decode limits and `budget`, held until the comparison is made), read as
+ * protobuf by `read`, compared by the structural diff under `rules`. Returns
+ * why the pair cannot be compared (decode_error, decode_too_large,
+ * decode_too_deep, over_memory), or null when the differences are in `out`.
+ */
+export function diffGrpcBodies(live: GrpcSide, dark: GrpcSide, rules: JsonRules & DecodeLimits, read: MessageReader | null, budget: ByteBudget, out: Collector): DecodeFailure | null {
+  const limits = { maxDecodedBytes: rules.maxDecodedBytes, maxDecodeRatio: rules.maxDecodeRatio ?? DEFAULT_MAX_DECODE_RATIO, budget };
+  const l = grpcMessages(live.body, live.encoding, limits);
+  if (!l.ok) return l.reason;
+  try {
+    const d = grpcMessages(dark.body, dark.encoding, limits);
+    if (!d.ok) return d.reason;
+    try {
+      const reader = read ?? schemaless;
+      const lb = bodyTree(l.messages, live.codec, reader);
+      const db = bodyTree(d.messages, dark.codec, reader);
+      if (lb === 'too_deep' || db === 'too_deep') return 'decode_too_deep';
+      const lt = lb.tree;
+      const dt = db.tree;
+      if (lt === undefined && dt === undefined) return null;
+      if (lt !== undefined && dt !== undefined) diffJson(lt, dt, rules, out);
+      else if (!rules.ignore.matched(rules.ignore.start())) {
+        // A message on one side only (the other a trailers-only answer).
+        if (lt === undefined) out.add('body', '$', 'added', undefined, dt);
+        else out.add('body', '$', 'removed', lt, undefined);
+      }
+      return null;
+    } finally {
+      budget.release(d.reserved);
+    }
+  } finally {
+    budget.release(l.reserved);
+  }
 }

@@ -5,6 +5,7 @@ import type { CompareConfig } from '../config/types.js';
 import { InternalError } from '../errors.js';
 import { HOP_BY_HOP } from '../http/headers.js';
 import { PathSet } from './paths.js';
+import type { MessageReader } from './grpc.js';
 
 /** Headers that differ by nature between two healthy backends (DESIGN §5). */
 export const BUILT_IN_IGNORED_HEADERS: readonly string[] = Object.freeze([
@@ -24,6 +25,12 @@ export const BUILT_IN_IGNORED_HEADERS: readonly string[] = Object.freeze([
   'set-cookie',
   'x-request-id',
 ]);
+
+/**
+ * gRPC's message codings, not compared for the reason content-encoding is not:
+ * messages are compared decompressed, so gzip against plain is no difference.
+ */
+export const GRPC_CODING_HEADERS: readonly string[] = Object.freeze(['grpc-encoding', 'grpc-accept-encoding']);
 
 /**
  * gRPC's status trailers. A trailers-only answer (an error with no message) sends
@@ -57,6 +64,12 @@ export interface CompiledRules {
   readonly maxDecodedBytes: number;
   /** 0 = no ratio limit. */
   readonly maxDecodeRatio: number;
+  /**
+   * How a gRPC answer's messages are read for the call at `path`
+   * (`/pkg.Service/Method`): by its output type in compare.protos, or null
+   * (by field number, without a schema).
+   */
+  messageReader(path: string | undefined): MessageReader | null;
 }
 
 let nextId = 1;
@@ -67,7 +80,7 @@ let nextId = 1;
  */
 export function compileRules(compare: CompareConfig, opts: DecodeLimits): CompiledRules {
   const decode = { maxDecodedBytes: opts.maxDecodedBytes, maxDecodeRatio: opts.maxDecodeRatio ?? DEFAULT_MAX_DECODE_RATIO };
-  const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP]);
+  const ignoredHeaders = new Set<string>([...BUILT_IN_IGNORED_HEADERS, ...HOP_BY_HOP, ...GRPC_CODING_HEADERS]);
   for (const h of compare.ignoreHeaders) ignoredHeaders.add(h.trim().toLowerCase());
   const ignoredTrailers = new Set(ignoredHeaders);
   for (const h of ALWAYS_COMPARED_TRAILERS) ignoredTrailers.delete(h);
@@ -91,5 +104,6 @@ export function compileRules(compare: CompareConfig, opts: DecodeLimits): Compil
     fieldTolerances: Object.freeze(compare.tolerances.map((x) => Object.freeze({ absolute: x.absolute, relative: x.relative }))),
     maxDecodedBytes: decode.maxDecodedBytes,
     maxDecodeRatio: decode.maxDecodeRatio,
+    messageReader: () => null,
   });
 }

@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import { MemoryBudget, RATIO_FLOOR_BYTES } from '../../src/compare/index.js';
 import { grpcCodec, grpcEncoding, grpcMessages, hasCompressedFrame, unframe } from '../../src/compare/grpc.js';
 import { parseMediaType } from '../../src/compare/body.js';
-import { frame } from './grpc-helpers.js';
+import { frame } from './fixtures/grpc.js';
 
 
 const limits = { maxDecodedBytes: 1 << 20 };
