@@ -274,41 +274,8 @@ function readFields(r: WireReader, end: number, depth: number, group: number): M
       break;
     }
     if (field === 0 || field > MAX_FIELD_NUMBER) return null;
-    let v: TreeValue;
-    switch (wire) {
-      case WIRE_VARINT:
-        if (!r.varint(end)) return null;
-        v = r.hi === 0 ? r.lo : unsigned64(r.lo, r.hi);
-        break;
-      case WIRE_FIXED64:
-        if (!r.fixed64(end)) return null;
-        v = unsigned64(r.lo, r.hi);
-        break;
-      case WIRE_FIXED32:
-        if (!r.fixed32(end)) return null;
-        v = r.lo;
-        break;
-      case WIRE_LEN: {
-        const n = r.length(end);
-        if (n < 0) return null;
-        const at = r.pos;
-        r.pos += n;
-        v = lengthDelimited(r.buf, at, at + n, depth);
-        break;
-      }
-      case WIRE_START_GROUP: {
-        if (depth >= MAX_MESSAGE_DEPTH) {
-          r.tooDeep = true;
-          return null;
-        }
-        const inner = readFields(r, end, depth + 1, field);
-        if (inner === null) return null;
-        v = inner;
-        break;
-      }
-      default:
-        return null;
-    }
+    const v = readValue(r, wire, field, end, depth);
+    if (v === null) return null;
     fields.push(field);
     values.push(v);
   }
@@ -317,6 +284,40 @@ function readFields(r: WireReader, end: number, depth: number, group: number): M
   const m: Message = {};
   for (let i = 0; i < fields.length; i++) addField(m, fields[i] as number, values[i] as TreeValue);
   return m;
+}
+
+/**
+ * One value of wire type `wire` (its tag read) in a message at nesting level
+ * `depth`, read without a schema; null when it does not parse. (The typed
+ * reader reads the fields its schema does not know with this.)
+ */
+export function readValue(r: WireReader, wire: number, field: number, end: number, depth: number): TreeValue | null {
+  switch (wire) {
+    case WIRE_VARINT:
+      if (!r.varint(end)) return null;
+      return r.hi === 0 ? r.lo : unsigned64(r.lo, r.hi);
+    case WIRE_FIXED64:
+      if (!r.fixed64(end)) return null;
+      return unsigned64(r.lo, r.hi);
+    case WIRE_FIXED32:
+      if (!r.fixed32(end)) return null;
+      return r.lo;
+    case WIRE_LEN: {
+      const n = r.length(end);
+      if (n < 0) return null;
+      const at = r.pos;
+      r.pos += n;
+      return lengthDelimited(r.buf, at, at + n, depth);
+    }
+    case WIRE_START_GROUP:
+      if (depth >= MAX_MESSAGE_DEPTH) {
+        r.tooDeep = true;
+        return null;
+      }
+      return readFields(r, end, depth + 1, field);
+    default:
+      return null;
+  }
 }
 
 /** A length-delimited value: a nested message when it parses as one, else text, else bytes. */

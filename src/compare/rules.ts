@@ -6,6 +6,7 @@ import { InternalError } from '../errors.js';
 import { HOP_BY_HOP } from '../http/headers.js';
 import { PathSet } from './paths.js';
 import type { MessageReader } from './grpc.js';
+import { protoIndex } from './protos.js';
 
 /** Headers that differ by nature between two healthy backends (DESIGN §5). */
 export const BUILT_IN_IGNORED_HEADERS: readonly string[] = Object.freeze([
@@ -89,6 +90,7 @@ export function compileRules(compare: CompareConfig, opts: DecodeLimits): Compil
   for (const x of compare.tolerances) {
     if (!(x.absolute >= 0 && x.relative >= 0)) throw new InternalError(`compare.tolerances["${x.path}"] must be >= 0`);
   }
+  const protos = compare.protos === undefined ? null : protoIndex(compare.protos);
   return Object.freeze({
     source: Object.freeze({ compare, decode: Object.freeze(decode) }),
     id: nextId++,
@@ -104,6 +106,6 @@ export function compileRules(compare: CompareConfig, opts: DecodeLimits): Compil
     fieldTolerances: Object.freeze(compare.tolerances.map((x) => Object.freeze({ absolute: x.absolute, relative: x.relative }))),
     maxDecodedBytes: decode.maxDecodedBytes,
     maxDecodeRatio: decode.maxDecodeRatio,
-    messageReader: () => null,
+    messageReader: protos === null ? () => null : (path: string | undefined) => protos.readerFor(path),
   });
 }
