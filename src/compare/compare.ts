@@ -137,9 +137,9 @@ export function compareInline(
 }
 
 /**
- * Reading protobuf without a schema costs about eight times what JSON.parse does
- * per byte (every length-delimited value is tried as a message first): a gRPC
- * pair compares inline only below this fraction of the inline bound.
+ * Reading protobuf without a schema costs several times what JSON.parse does per
+ * byte (every length-delimited value is tried as a message first): a gRPC pair
+ * compares inline only below this fraction of the inline bound.
  */
 export const GRPC_INLINE_DIVISOR = 8;
 
