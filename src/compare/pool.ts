@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { workerEntry } from './worker-entry.js';
 import type { Answer, CompareContext, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
-import { WORKER_READY } from './job.js';
+import { RulesAccount, WORKER_READY } from './job.js';
 import type { Job, JobResult, WireAnswer } from './job.js';
 import type { NoiseLearner } from './noise.js';
 import { MAX_BUDGET_BYTES, MemoryBudget } from './budget.js';
@@ -63,6 +63,8 @@ interface Slot {
   timer: NodeJS.Timeout | null;
   /** Its modules are loaded: a job's time starts counting only then. */
   ready: boolean;
+  /** The rules this worker has compiled: their source is sent once. */
+  readonly rules: RulesAccount;
 }
 
 /** How long a new worker may take to load its modules before its job fails. */
@@ -211,7 +213,7 @@ export class ComparePool {
       workerData: { budget: this.budget.shared, slot: index },
       resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.floor(this.workerHeapMb)), maxYoungGenerationSizeMb: 4 },
     });
-    const slot: Slot = { worker, index, running: null, timer: null, ready: false };
+    const slot: Slot = { worker, index, running: null, timer: null, ready: false, rules: new RulesAccount() };
     worker.on('message', (msg: JobResult | typeof WORKER_READY) => {
       if (msg !== WORKER_READY) this.finish(slot, msg);
       else {
@@ -238,7 +240,9 @@ export class ComparePool {
     slot.running = p;
     // A busy worker keeps the process alive; an idle one does not.
     slot.worker.ref();
-    slot.worker.postMessage(p.job, p.transfer);
+    const { rules } = p.job;
+    const job: Job = slot.rules.has(rules.id) ? { ...p.job, rules: { id: rules.id, decode: rules.decode } } : p.job;
+    slot.worker.postMessage(job, p.transfer);
     this.startTimer(slot);
   }
 

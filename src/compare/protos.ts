@@ -30,7 +30,7 @@ import type { MessageReader } from './grpc.js';
 import { BigNum, Bytes } from './json-parse.js';
 import type { TreeValue } from './json-parse.js';
 import type { Message, MessageFailure } from './protobuf.js';
-import { MAX_MESSAGE_DEPTH, WIRE_END_GROUP, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_START_GROUP, WIRE_VARINT, WireReader, addField, bytesValue, readValue, signed64, unsigned64, utf8, zigzag64 } from './protobuf.js';
+import { MAX_FIELD_NUMBER, MAX_MESSAGE_DEPTH, WIRE_END_GROUP, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_START_GROUP, WIRE_VARINT, WireReader, addField, bytesValue, readValue, signed64, unsigned64, utf8, zigzag64 } from './protobuf.js';
 
 type Scalar = 'double' | 'float' | 'int32' | 'int64' | 'uint32' | 'uint64' | 'sint32' | 'sint64' | 'fixed32' | 'fixed64' | 'sfixed32' | 'sfixed64' | 'bool' | 'string' | 'bytes';
 type Kind = Scalar | 'enum' | 'message';
@@ -211,7 +211,7 @@ export class ProtoIndex {
         ended = true;
         break;
       }
-      if (field === 0) return null;
+      if (field === 0 || field > MAX_FIELD_NUMBER) return null;
       const fp = plan.byNumber.get(field);
       if (fp !== undefined) {
         const start = r.pos;
