@@ -1,7 +1,7 @@
 // Builds a running umbra from a validated config: the live proxy, the shadow
 // side, the admin listener. The CLI (cli.ts) and the tests both start it here.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { once } from 'node:events';
 import type { CaptureConfig, Config, RedactConfig } from './config/types.js';
 import { createAdminServer, type ApiHandler } from './admin/server.js';
@@ -21,6 +21,7 @@ import { Metrics } from './observe/metrics.js';
 import { FleetStore, type StoreTiming } from './observe/store.js';
 import { LiveProxy, type LiveState } from './proxy/live.js';
 import { applyLimits, createProxyServer } from './proxy/server.js';
+import { createFront } from './proxy/front.js';
 import { Tunnels } from './proxy/tunnel.js';
 
 export interface UmbraOptions {
@@ -50,12 +51,12 @@ export interface Umbra {
   stop(): Promise<void>;
 }
 
-async function listen(server: Server, host: string, port: number): Promise<string> {
+async function listen(server: NetServer, host: string, port: number, scheme = 'http'): Promise<string> {
   server.listen(port, host);
   await once(server, 'listening');
   const addr = server.address() as AddressInfo;
   const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return `http://${h}:${addr.port}`;
+  return `${scheme}://${h}:${addr.port}`;
 }
 
 /** Everything that depends on the config and is swapped as a whole on reload. */
@@ -136,7 +137,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
       mirror,
       writer,
       state: {
-        target: { url: config.live.url, timeout: config.live.timeout },
+        target: { url: config.live.url, protocol: config.live.protocol, timeout: config.live.timeout },
         router,
         // The live path sees one hook: the mirror, capture, both, or none.
         shadow: combineHooks(mirror, captureHook),
@@ -149,6 +150,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const live = new LiveProxy(gen.state, { log, metrics });
   const tunnels = new Tunnels(log);
   const proxyServer = createProxyServer({ live, tunnels, limits: () => gen.config.limits, log, metrics });
+  const front = createFront({ http1: proxyServer, live, tls: initial.tls, limits: () => gen.config.limits, log, metrics });
   const api = createApiHandler({
     mirror: () => gen.mirror,
     store: () => store,
@@ -170,7 +172,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const adminUrl = await listen(adminServer, initial.admin.listen.host, initial.admin.listen.port);
   let proxyUrl: string;
   try {
-    proxyUrl = await listen(proxyServer, initial.listen.host, initial.listen.port);
+    proxyUrl = await listen(front.server, initial.listen.host, initial.listen.port, initial.tls === null ? 'http' : 'https');
   } catch (err) {
     adminServer.close();
     await pool.close();
@@ -196,6 +198,8 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     // One assignment: requests under way finish with the state they started with.
     live.setState(gen.state);
     applyLimits(proxyServer, config.limits);
+    front.applyLimits(config.limits);
+    if (config.tls !== null) front.setTls(config.tls);
     store.capacity = config.limits.samplesPerRoute;
     pool.maxQueue = config.limits.compareQueue;
     pool.workerHeapMb = config.limits.compareHeap / 1024 ** 2;
@@ -213,8 +217,8 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const stop = async (): Promise<void> => {
     ready = false;
     log.info({ inFlight: live.active }, 'draining');
-    proxyServer.close();
-    proxyServer.closeIdleConnections();
+    front.close();
+    front.closeIdleConnections();
     const deadline = performance.now() + gen.config.limits.drainTimeout;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -227,7 +231,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     if (timedOut) log.warn({ inFlight: live.active }, 'drain timeout: closing remaining connections');
     // WebSocket tunnels are not requests in flight: they are closed (1001) at the end of the drain.
     await tunnels.closeAll(Math.max(0, Math.min(500, deadline - performance.now())));
-    proxyServer.closeAllConnections();
+    front.closeAllConnections();
     await live.close();
     await gen.mirror?.close(Math.min(1000, gen.config.limits.drainTimeout));
     // Every live answer is in: what capture has queued is written before the file closes.

@@ -156,6 +156,7 @@ export const DECISIONS = [
   'over_memory',
   'over_queue',
   'paused',
+  'streaming',
 ] as const;
 export type Decision = (typeof DECISIONS)[number];
 export type DropDecision = Exclude<Decision, 'mirrored'>;
@@ -193,11 +194,13 @@ export type EngineSkipReason = (typeof ENGINE_SKIP_REASONS)[number];
  */
 export const SKIP_REASONS = [
   ...ENGINE_SKIP_REASONS,
+  // A gRPC call whose live answer held more than one message (server streaming): its dark copy was sent, not compared.
+  'streaming',
   ...LIVE_FAILURES.map((r) => `live_${r}` as const),
   ...SHADOW_ERROR_REASONS.map((r) => `dark_${r}` as const),
   'dark_over_memory',
 ] as const;
-export type SkipReason = EngineSkipReason | `live_${LiveFailure}` | `dark_${ShadowErrorReason}` | 'dark_over_memory';
+export type SkipReason = EngineSkipReason | 'streaming' | `live_${LiveFailure}` | `dark_${ShadowErrorReason}` | 'dark_over_memory';
 
 /** Inbound requests umbra refuses itself (umbra_client_errors_total{reason}). */
 export const REFUSALS = {
@@ -206,6 +209,8 @@ export const REFUSALS = {
   too_many_headers: { status: 431, text: 'Request Header Fields Too Large', message: 'too many header fields' },
   timeout: { status: 408, text: 'Request Timeout', message: 'request not received in time' },
   draining: { status: 503, text: 'Service Unavailable', message: 'shutting down' },
+  /** HTTP/2: a client that resets streams faster than limits.http2.maxResetsPerSecond loses its connection (GOAWAY). */
+  rapid_reset: { status: 429, text: 'Too Many Requests', message: 'too many streams reset' },
 } as const satisfies Record<string, { status: number; text: string; message: string }>;
 export type Refusal = keyof typeof REFUSALS;
 

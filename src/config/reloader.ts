@@ -50,6 +50,8 @@ export function restartOnlyChanges(a: Config, b: Config): string[] {
   if (a.listen.host !== b.listen.host || a.listen.port !== b.listen.port) out.push('listen');
   if (a.admin.listen.host !== b.admin.listen.host || a.admin.listen.port !== b.admin.listen.port) out.push('admin.listen');
   if (a.redact.headers.join(',') !== b.redact.headers.join(',')) out.push('redact.headers (log lines)');
+  // A new certificate and key apply to new connections; turning TLS on or off needs a new listener.
+  if ((a.tls === null) !== (b.tls === null)) out.push('tls (on or off)');
   return out;
 }
 

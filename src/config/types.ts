@@ -21,8 +21,16 @@ export interface AdminConfig {
   readonly hosts: readonly string[];
 }
 
+/**
+ * How umbra speaks to a backend (DESIGN §4): `auto` is HTTP/2 when a TLS server
+ * offers it by ALPN (https) and HTTP/1.1 in clear text (http); `http1` never
+ * HTTP/2; `h2c` HTTP/2 with prior knowledge in clear text; `h2` HTTP/2 over TLS.
+ */
+export type BackendProtocol = 'auto' | 'http1' | 'h2c' | 'h2';
+
 export interface LiveConfig {
   readonly url: string;
+  readonly protocol: BackendProtocol;
   /** ms of live-backend inactivity (connecting, waiting for headers, between body chunks) before 504. */
   readonly timeout: number;
 }
@@ -37,6 +45,7 @@ import type { HeaderEdits } from '../http/headers.js';
 
 export interface DarkConfig {
   readonly url: string;
+  readonly protocol: BackendProtocol;
   readonly timeout: number;
   readonly maxInFlight: number;
   /** 0 = no cap */
@@ -46,6 +55,7 @@ export interface DarkConfig {
 
 export interface SecondaryConfig {
   readonly url: string;
+  readonly protocol: BackendProtocol;
 }
 
 export type SampleKey =
@@ -154,7 +164,37 @@ export interface RedactConfig {
 
 export type RouteMatch =
   | { readonly path: string; readonly methods: readonly Method[] | null }
-  | { readonly prefix: string; readonly methods: readonly Method[] | null };
+  | { readonly prefix: string; readonly methods: readonly Method[] | null }
+  /**
+   * A gRPC call (`pkg.Service/Method`) or every call of a service
+   * (`pkg.Service/*`): the path `/pkg.Service/Method` (or the prefix
+   * `/pkg.Service/`), method POST.
+   */
+  | { readonly grpc: string; readonly methods: readonly Method[] };
+
+/** TLS on the listener (`tls: {cert, key}`): PEM files, read at start and on reload. */
+export interface TlsConfig {
+  /** The paths as resolved (relative ones against the config file's directory). */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** PEM text. */
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** HTTP/2 on the listener (`limits.http2`). */
+export interface Http2Limits {
+  /** Streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxConcurrentStreams: number;
+  /** bytes: the flow-control window umbra grants per stream (SETTINGS_INITIAL_WINDOW_SIZE). */
+  readonly initialWindowSize: number;
+  /**
+   * Streams a client may reset (RST_STREAM) per second on one connection before
+   * umbra answers GOAWAY (ENHANCE_YOUR_CALM) and closes it: the "rapid reset"
+   * attack of CVE-2023-44487.
+   */
+  readonly maxResetsPerSecond: number;
+}
 
 /** A route with the top-level mirror/compare defaults already merged in. */
 export interface RouteConfig {
@@ -187,6 +227,7 @@ export interface Limits {
   readonly compareHeap: number;
   /** info lines about mismatches per second; the rest are counted in the next line */
   readonly mismatchLogsPerSecond: number;
+  readonly http2: Http2Limits;
 }
 
 export interface Config {
@@ -197,6 +238,8 @@ export interface Config {
   /** This umbra instance (the pod's name; the host name by default): in divergence records and log lines. */
   readonly instance: string;
   readonly listen: ListenAddress;
+  /** null = clear text (HTTP/1.1 and h2c on the same port). */
+  readonly tls: TlsConfig | null;
   readonly admin: AdminConfig;
   readonly live: LiveConfig;
   readonly forwarded: ForwardedConfig;

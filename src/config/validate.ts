@@ -4,7 +4,10 @@
 
 import type {
   AdminConfig,
+  BackendProtocol,
   CompareConfig,
+  Http2Limits,
+  TlsConfig,
   Config,
   DarkConfig,
   FieldTolerance,
@@ -25,15 +28,17 @@ import type {
   SecondaryConfig,
   ProtoSchemas,
 } from './types.js';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { isMap } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import { DEFAULT_MAX_HEADER_COUNT, SAFE_METHODS, SHADOW_MARKER } from '../http/headers.js';
 import { Fields, unique } from './fields.js';
 import { Section, flag, items, text } from './read.js';
 import type { Reader, Value } from './read.js';
-import { checkPathPattern, checkPrefix, isLoopback, parseHeaderName, parseHostName, parseOrderBy, parseSampleBy } from './values.js';
+import { checkGrpcName, checkPathPattern, checkPrefix, isLoopback, parseHeaderName, parseHostName, parseOrderBy, parseSampleBy } from './values.js';
 import { ProtoLoader } from './protos.js';
 
 /** Defaults for every key that has one (sizes in bytes, durations in ms). */
@@ -42,7 +47,7 @@ export const DEFAULTS = deepFreeze({
   admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] },
   liveTimeout: 30_000,
   forwarded: { trust: false },
-  dark: { timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_MARKER]: '1' }, remove: [] } },
+  dark: { protocol: 'auto', timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_MARKER]: '1' }, remove: [] } },
   /** The sample fraction when `dark` is set; with no dark backend nothing is mirrored. */
   sample: 0.1,
   /** maxBufferedBytes: when the config sets none and no container memory limit is found (see bufferedBytesFor). */
@@ -63,6 +68,7 @@ export const DEFAULTS = deepFreeze({
     compareQueue: 32,
     compareHeap: 96 * 1024 ** 2,
     mismatchLogsPerSecond: 5,
+    http2: { maxConcurrentStreams: 100, initialWindowSize: 65_535, maxResetsPerSecond: 200 },
   },
   log: { level: 'info' },
 } as const satisfies {
@@ -84,7 +90,7 @@ export const DEFAULTS = deepFreeze({
 export const DEFAULT_ROUTE = 'default';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const TOP_KEYS = ['service', 'instance', 'listen', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'store', 'routes', 'limits', 'log'];
+const TOP_KEYS = ['service', 'instance', 'listen', 'tls', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'store', 'routes', 'limits', 'log'];
 const MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes'];
 const CAPTURE_KEYS = ['dir', 'sample', 'routes', 'maxBodyBytes', 'maxFileBytes', 'maxTotalBytes', 'gzip'];
@@ -131,12 +137,29 @@ function readAdmin(f: Fields, at: Value | undefined): AdminConfig {
 }
 
 function readLive(f: Fields, at: Value | undefined): LiveConfig | undefined {
-  const s = new Section(f.r, at, 'live', ['url', 'timeout'], {
+  const s = new Section(f.r, at, 'live', ['url', 'timeout', 'protocol'], {
     engine: 'was removed in 0.2.0: undici now forwards every request (live, dark, secondary); delete this key',
   });
   const url = f.url(s.given('url'), s);
   const timeout = f.duration(s.given('timeout'), DEFAULTS.liveTimeout);
-  return url === undefined ? undefined : { url, timeout };
+  const protocol = readProtocol(f, s.given('protocol'), url);
+  return url === undefined ? undefined : { url, timeout, protocol };
+}
+
+const PROTOCOLS = ['auto', 'http1', 'h2c', 'h2'] as const;
+
+/** A backend's `protocol`, checked against its URL's scheme (h2c is clear text, h2 needs TLS). */
+function readProtocol(f: Fields, v: Value | undefined, url: string | undefined): BackendProtocol {
+  if (v === undefined) return 'auto';
+  const p = PROTOCOLS.find((x) => x === text(v));
+  if (p === undefined) {
+    f.r.report(v.path, v.line, `expected one of ${PROTOCOLS.join(', ')}`);
+    return 'auto';
+  }
+  const scheme = url === undefined ? null : new URL(url).protocol;
+  if (p === 'h2c' && scheme === 'https:') f.r.report(v.path, v.line, 'h2c is HTTP/2 in clear text: use an http:// URL, or protocol h2 for https');
+  if (p === 'h2' && scheme === 'http:') f.r.report(v.path, v.line, 'h2 is HTTP/2 over TLS: use an https:// URL, or protocol h2c for clear text');
+  return p;
 }
 
 function readForwarded(f: Fields, at: Value | undefined): ForwardedConfig {
@@ -193,22 +216,24 @@ function readHeaderMap(f: Fields, at: Value, node: YAMLMap, into: Record<string,
 
 function readDark(f: Fields, at: Value | undefined): DarkConfig | null | undefined {
   if (at === undefined || at.node === null) return null;
-  const s = new Section(f.r, at, 'dark', ['url', 'timeout', 'maxInFlight', 'maxRps', 'headers']);
+  const s = new Section(f.r, at, 'dark', ['url', 'timeout', 'protocol', 'maxInFlight', 'maxRps', 'headers']);
   if (!s.present) return undefined;
   const url = f.url(s.given('url'), s);
+  const protocol = readProtocol(f, s.given('protocol'), url);
   const timeout = f.duration(s.given('timeout'), DEFAULTS.dark.timeout);
   const maxInFlight = f.number(s.given('maxInFlight'), DEFAULTS.dark.maxInFlight, (n) => Number.isSafeInteger(n) && n > 0, 'expected a positive integer');
   const maxRps = f.number(s.given('maxRps'), DEFAULTS.dark.maxRps, (n) => n >= 0, 'expected a number >= 0 (0 = no cap)');
   const headers = readHeaderEdits(f, s.given('headers'));
-  return url === undefined ? undefined : { url, timeout, maxInFlight, maxRps, headers };
+  return url === undefined ? undefined : { url, protocol, timeout, maxInFlight, maxRps, headers };
 }
 
 function readSecondary(f: Fields, at: Value | undefined): SecondaryConfig | null | undefined {
   if (at === undefined || at.node === null) return null;
-  const s = new Section(f.r, at, 'secondary', ['url']);
+  const s = new Section(f.r, at, 'secondary', ['url', 'protocol']);
   if (!s.present) return undefined;
   const url = f.url(s.given('url'), s);
-  return url === undefined ? undefined : { url };
+  const protocol = readProtocol(f, s.given('protocol'), url);
+  return url === undefined ? undefined : { url, protocol };
 }
 
 function readSample(f: Fields, v: Value | undefined, fallback: number): number {
@@ -381,7 +406,53 @@ function readLimits(f: Fields, at: Value | undefined): Limits {
     compareQueue: f.number(s.given('compareQueue'), d.compareQueue, (n) => Number.isSafeInteger(n) && n >= 0, 'expected a whole number >= 0'),
     compareHeap: f.size(s.given('compareHeap'), d.compareHeap, { min: 32 * 1024 ** 2, max: 4 * 1024 ** 3 }),
     mismatchLogsPerSecond: f.number(s.given('mismatchLogsPerSecond'), d.mismatchLogsPerSecond, (n) => Number.isFinite(n) && n >= 0, 'expected a number >= 0'),
+    http2: readHttp2(f, s.given('http2')),
   };
+}
+
+function readHttp2(f: Fields, at: Value | undefined): Http2Limits {
+  const d = DEFAULTS.limits.http2;
+  const s = new Section(f.r, at, 'limits.http2', Object.keys(d));
+  return {
+    maxConcurrentStreams: f.number(s.given('maxConcurrentStreams'), d.maxConcurrentStreams, (n) => Number.isSafeInteger(n) && n >= 1 && n <= 10_000, 'expected a whole number from 1 to 10000'),
+    // RFC 9113 §6.5.2: at most 2^31-1.
+    initialWindowSize: f.size(s.given('initialWindowSize'), d.initialWindowSize, { min: 1024, max: 2 ** 31 - 1 }),
+    maxResetsPerSecond: f.number(s.given('maxResetsPerSecond'), d.maxResetsPerSecond, (n) => Number.isSafeInteger(n) && n >= 1, 'expected a positive whole number'),
+  };
+}
+
+/** `tls: {cert, key}`: PEM files, relative to the config file; read and checked here, so `umbra check` finds a bad one. */
+function readTls(f: Fields, at: Value | undefined, source: string): TlsConfig | null {
+  if (at === undefined || at.node === null) return null;
+  const s = new Section(f.r, at, 'tls', ['cert', 'key']);
+  if (!s.present) return null;
+  const file = (key: 'cert' | 'key'): { path: string; data: string; v: Value } | undefined => {
+    const v = s.given(key);
+    if (v === undefined) {
+      const m = s.missing(key);
+      f.r.report(m.path, m.line, `required: the ${key === 'cert' ? 'certificate chain' : 'private key'} as a PEM file`);
+      return undefined;
+    }
+    const name = f.string(v, 'expected a file path');
+    if (name === undefined || name === '') return undefined;
+    const path = isAbsolute(name) || source === 'flags' ? name : resolve(dirname(source), name);
+    try {
+      return { path, data: readFileSync(path, 'utf8'), v };
+    } catch (err) {
+      f.r.report(v.path, v.line, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return undefined;
+    }
+  };
+  const cert = file('cert');
+  const key = file('key');
+  if (cert === undefined || key === undefined) return null;
+  try {
+    createSecureContext({ cert: cert.data, key: key.data });
+  } catch (err) {
+    f.r.report(at.path || 'tls', at.line, `the certificate and key do not load: ${(err as Error).message}`);
+    return null;
+  }
+  return { certFile: cert.path, keyFile: key.path, cert: cert.data, key: key.data };
 }
 
 function readLog(f: Fields, at: Value | undefined): Config['log'] {
@@ -399,16 +470,30 @@ function readLog(f: Fields, at: Value | undefined): Config['log'] {
 function readMatch(f: Fields, at: Value | undefined, route: Section): RouteMatch | undefined {
   if (at === undefined) {
     const m = route.missing('match');
-    f.r.report(m.path, m.line, 'required: { path: /users/:id } or { prefix: /api/ }');
+    f.r.report(m.path, m.line, 'required: { path: /users/:id }, { prefix: /api/ } or { grpc: pkg.Service/Method }');
     return undefined;
   }
-  const s = new Section(f.r, at, at.path, ['path', 'prefix', 'methods']);
+  const s = new Section(f.r, at, at.path, ['path', 'prefix', 'grpc', 'methods']);
   if (!s.present) return undefined;
+  const grpc = s.given('grpc');
+  if (grpc !== undefined) {
+    if (s.given('path') !== undefined || s.given('prefix') !== undefined) f.r.report(at.path, at.line, 'needs exactly one of "path", "prefix" or "grpc"');
+    const methodsValue = s.given('methods');
+    if (methodsValue !== undefined) f.r.report(methodsValue.path, methodsValue.line, 'a gRPC call is always a POST: leave methods out');
+    const name = f.string(grpc, 'expected pkg.Service/Method or pkg.Service/*');
+    if (name === undefined) return undefined;
+    const problem = checkGrpcName(name);
+    if (problem !== undefined) {
+      f.r.report(grpc.path, grpc.line, problem);
+      return undefined;
+    }
+    return { grpc: name, methods: ['POST'] };
+  }
   const methods = f.methods(s.given('methods')) ?? null;
   const path = s.given('path');
   const prefix = s.given('prefix');
   if ((path === undefined) === (prefix === undefined)) {
-    f.r.report(at.path, at.line, 'needs exactly one of "path" or "prefix"');
+    f.r.report(at.path, at.line, 'needs exactly one of "path", "prefix" or "grpc"');
     return undefined;
   }
   const which = path ?? prefix;
@@ -486,7 +571,8 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
       sampleBy: readSampleBy(f, m.get('sampleBy'), mirror.sampleBy),
       orderBy: readRouteOrderBy(f, m.get('orderBy'), mirror.orderBy, match),
       maxQueuedPerKey: readMaxQueued(f, m.given('maxQueuedPerKey'), mirror.maxQueuedPerKey),
-      methods: f.methods(m.given('methods')) ?? mirror.methods,
+      // Naming a gRPC call is the opt-in that POST needs elsewhere (DESIGN §13).
+      methods: f.methods(m.given('methods')) ?? (match !== undefined && 'grpc' in match ? ['POST'] : mirror.methods),
       maxBodyBytes: f.size(m.given('maxBodyBytes'), mirror.maxBodyBytes),
       maxBufferedBytes: mirror.maxBufferedBytes,
       maxBufferedBytesFrom: mirror.maxBufferedBytesFrom,
@@ -614,6 +700,7 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const service = readName(f, top.given('service'), '');
   const instance = readName(f, top.given('instance'), hostname());
   const listen = f.listen(top.given('listen'), DEFAULTS.listen, DEFAULTS.listen.host);
+  const tls = readTls(f, top.get('tls'), source);
   const admin = readAdmin(f, top.given('admin'));
   const liveValue = top.given('live');
   if (liveValue === undefined) r.report('live.url', null, 'required');
@@ -633,5 +720,5 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const log = readLog(f, top.given('log'));
 
   if (live === undefined || dark === undefined || secondary === undefined) return undefined;
-  return { source, service, instance, listen, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, store, limits, log, routes };
+  return { source, service, instance, listen, tls, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, store, limits, log, routes };
 }

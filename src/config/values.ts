@@ -96,6 +96,20 @@ export function checkBackendUrl(input: string): string | undefined {
   return undefined;
 }
 
+const GRPC_SERVICE = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+const GRPC_METHOD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A gRPC route name: `pkg.Service/Method` (one call) or `pkg.Service/*` (every call of the service). */
+export function checkGrpcName(input: string): string | undefined {
+  const slash = input.indexOf('/');
+  const service = slash === -1 ? input : input.slice(0, slash);
+  const method = slash === -1 ? '' : input.slice(slash + 1);
+  if (slash === -1 || !GRPC_SERVICE.test(service) || (method !== '*' && !GRPC_METHOD.test(method))) {
+    return `"${input}" is not a gRPC call: expected pkg.Service/Method, or pkg.Service/* for every call of a service`;
+  }
+  return undefined;
+}
+
 /** `header:NAME`, `cookie:NAME` or `query:NAME`; header names are lower-cased. */
 export function parseSampleBy(input: string, hint = 'expected header:NAME, cookie:NAME or query:NAME'): SampleKey | string {
   const colon = input.indexOf(':');

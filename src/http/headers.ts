@@ -182,14 +182,25 @@ export function upstreamHeaders(req: IncomingMessage, rules: HopRules, keepLengt
   const listed = connectionListed(req.headers.connection);
   const raw = req.rawHeaders;
   const out: string[] = [];
+  let host = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
+    // HTTP/2's pseudo-headers (:method, :path, :scheme, :authority) are the next hop's to make.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     const lower = name.toLowerCase();
+    if (lower === 'te' && req.httpVersionMajor === 2 && (raw[i + 1] as string).trim().toLowerCase() === 'trailers') {
+      // The one TE an HTTP/2 request may carry, and gRPC needs it end to end.
+      out.push(lower, 'trailers');
+      continue;
+    }
     if (isHopByHop(lower, listed) || lower === 'expect' || rules.markers.has(lower) || FORWARDED_HEADERS.has(lower)) continue;
+    if (lower === 'host') host = true;
     if (!keepLength && lower === 'content-length') continue;
     if (edits !== null && (edits.remove.includes(lower) || Object.hasOwn(edits.set, lower))) continue;
     out.push(name, raw[i + 1] as string);
   }
+  // An HTTP/2 client names the host :authority (copied to headers.host by the listener).
+  if (!host && req.headers.host !== undefined) out.push('host', req.headers.host);
   out.push('x-forwarded-for', fwd.for, 'x-forwarded-proto', fwd.proto);
   if (fwd.host !== undefined) out.push('x-forwarded-host', fwd.host);
   if (edits !== null) for (const name of Object.keys(edits.set)) out.push(name, edits.set[name] as string);
@@ -223,3 +234,33 @@ export function addHeader(headers: Record<string, string | string[]>, lower: str
   else if (Array.isArray(prev)) prev.push(value);
   else headers[lower] = `${prev}, ${value}`;
 }
+
+/**
+ * undici's trailers as header fields, or null when there are none: a flat raw
+ * list from an HTTP/1.1 backend, an object from an HTTP/2 one.
+ */
+export function trailerFields(trailers: readonly (Buffer | string)[] | Readonly<Record<string, string | string[] | undefined>> | null | undefined): Record<string, string | string[]> | null {
+  if (trailers === null || trailers === undefined) return null;
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  const add = (name: string, value: string): void => {
+    // A trailer may not frame or route the message (RFC 9110 §6.5.1).
+    if (name.charCodeAt(0) === 58 /* : */ || name === 'content-length' || name === 'transfer-encoding' || name === 'host' || name === 'trailer' || name === 'connection') return;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    any = true;
+  };
+  if (isList(trailers)) {
+    for (let i = 0; i + 1 < trailers.length; i += 2) add(latin1(trailers[i]).toLowerCase(), latin1(trailers[i + 1]));
+  } else {
+    for (const [name, value] of Object.entries(trailers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) add(name.toLowerCase(), v);
+    }
+  }
+  return any ? out : null;
+}
+
+
+const latin1 = (v: Buffer | string | undefined): string => (v === undefined ? '' : typeof v === 'string' ? v : v.toString('latin1'));
+const isList = (v: unknown): v is readonly (Buffer | string)[] => Array.isArray(v);

@@ -10,7 +10,13 @@ export interface RouteSpec {
   readonly match:
     | { readonly path: string; readonly methods: readonly string[] | null }
     | { readonly prefix: string; readonly methods: readonly string[] | null }
+    | { readonly grpc: string; readonly methods: readonly string[] }
     | null;
+}
+
+/** The request path of a gRPC route (`pkg.Service/Method`, or `pkg.Service/*` for every call of a service). */
+export function grpcMatch(name: string): { path: string } | { prefix: string } {
+  return name.endsWith('/*') ? { prefix: `/${name.slice(0, -1)}` } : { path: `/${name}` };
 }
 
 type Segment = { kind: 'literal'; value: string } | { kind: 'param' } | { kind: 'rest' };
@@ -75,9 +81,12 @@ export class Router<R extends RouteSpec = RouteSpec> {
       const m = route.config.match;
       if (m === null) throw new InternalError(`route ${route.name} has no match`);
       const methods = m.methods === null ? null : new Set<string>(m.methods);
-      return 'prefix' in m
-        ? { route, methods, prefix: m.prefix, segments: null }
-        : { route, methods, prefix: null, segments: compilePattern(m.path) };
+      const p = 'grpc' in m ? grpcMatch(m.grpc) : m;
+      // A gRPC path is matched literally: a `:` or `*` in it is no pattern.
+      if ('grpc' in m && 'path' in p) return { route, methods, prefix: null, segments: [{ kind: 'literal', value: p.path.slice(1).split('/')[0] as string }, { kind: 'literal', value: p.path.split('/')[2] as string }] };
+      return 'prefix' in p
+        ? { route, methods, prefix: p.prefix, segments: null }
+        : { route, methods, prefix: null, segments: compilePattern(p.path) };
     });
   }
 

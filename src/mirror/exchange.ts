@@ -11,6 +11,8 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { engineSkipReason, type Answer, type Verdict } from '../compare/index.js';
 import type { DropDecision, LiveFailure, SkipReason } from '../errors.js';
 import { isSafeMethod } from '../http/headers.js';
+import { grpcMessageCount, grpcStatusOf, grpcTimeoutMs, isGrpcContentType } from '../http/grpc.js';
+import { requestPath } from '../http/routes.js';
 import type { FinishedExchange } from '../observe/record.js';
 import { BodyCopy, Reservation } from './copy.js';
 import type { LiveObserver } from './hook.js';
@@ -23,6 +25,7 @@ import { declaredLength, type ShadowOutcome, type ShadowRequest } from './shadow
 class LiveTap {
   status = 0;
   headers: IncomingHttpHeaders = {};
+  trailers: Readonly<Record<string, string | string[]>> | null = null;
   truncated = false;
   ms = 0;
   /** 'pending' until the answer ends or fails. */
@@ -42,7 +45,10 @@ class LiveTap {
   /** The answer to compare, or null when joining its chunks does not fit the budget. */
   answer(): Answer | null {
     const body = this.body.body();
-    return body === null ? null : { status: this.status, headers: this.headers, body, truncated: this.truncated, owned: this.body.owned };
+    if (body === null) return null;
+    const a: Answer = { status: this.status, headers: this.headers, body, truncated: this.truncated, owned: this.body.owned };
+    if (this.trailers !== null) a.trailers = this.trailers;
+    return a;
   }
 }
 
@@ -95,6 +101,10 @@ export class MirroredExchange implements LiveObserver {
   private readonly live: LiveTap;
   /** Set when the route orders shadow requests and this one has the key. */
   private turn: OrderedTurn | null = null;
+  /** A gRPC call (its content type): mirrored only when unary. */
+  private readonly grpc: boolean;
+  /** The client's gRPC deadline (grpc-timeout) as a performance.now() time; shadow requests end by then. */
+  private readonly deadline: number | undefined;
 
   constructor(
     private readonly mirror: Mirror,
@@ -105,6 +115,9 @@ export class MirroredExchange implements LiveObserver {
     const cap = rt.config.mirror.maxBodyBytes;
     this.state = { kind: 'copying', request: new BodyCopy(this.held, cap) };
     this.live = new LiveTap(new BodyCopy(this.held, cap));
+    this.grpc = isGrpcContentType(req.headers['content-type']);
+    const timeout = this.grpc ? grpcTimeoutMs(req.headers['grpc-timeout']) : null;
+    this.deadline = timeout === null ? undefined : performance.now() + timeout;
   }
 
   requestChunk(chunk: Buffer): void {
@@ -118,6 +131,8 @@ export class MirroredExchange implements LiveObserver {
     if (s.kind !== 'copying') return;
     const body = s.request.size === 0 ? null : s.request.body();
     if (body === null && s.request.size > 0) return this.drop('over_memory');
+    // A unary gRPC call sends exactly one message; client or bidirectional streaming is forwarded, never mirrored.
+    if (this.grpc && grpcMessageCount(body) !== 1) return this.drop('streaming');
     const key = this.rt.orderKey(this.req);
     if (key !== null && !this.mirror.order.hold(key, this.rt.config.mirror.maxQueuedPerKey)) return this.drop('over_queue');
     const refusal = this.mirror.admit();
@@ -133,10 +148,10 @@ export class MirroredExchange implements LiveObserver {
     // The secondary is a LIVE instance: a mirrored write goes to dark alone (or live's
     // data would be written twice) and is compared without a noise baseline.
     if (this.mirror.hasSecondary && isSafeMethod(this.req.method ?? 'GET')) sent.secondary = PENDING;
-    const request = this.mirror.darkRequest(this.req, body);
+    const request = this.mirror.darkRequest(this.req, body, this.deadline);
     if (key === null) this.mirror.sendDark(request, maxBody, (o) => this.answered('dark', o));
     else this.awaitTurn(request, key, maxBody);
-    if (sent.secondary === PENDING && !this.mirror.sendSecondary(this.req, body, maxBody, (o) => this.answered('secondary', o))) {
+    if (sent.secondary === PENDING && !this.mirror.sendSecondary(this.req, body, maxBody, (o) => this.answered('secondary', o), this.deadline)) {
       sent.secondary = NONE;
       this.advance();
     }
@@ -153,8 +168,9 @@ export class MirroredExchange implements LiveObserver {
     if (this.state.kind !== 'settled') this.live.chunk(chunk);
   }
 
-  responseEnd(ms: number): void {
+  responseEnd(ms: number, trailers?: Readonly<Record<string, string | string[]>> | null): void {
     this.live.ms = ms;
+    this.live.trailers = trailers ?? null;
     this.live.outcome = 'done';
     this.joinLine();
     this.advance();
@@ -244,9 +260,11 @@ export class MirroredExchange implements LiveObserver {
     if (this.live.truncated || d.truncated) return this.skip(s.body, dark, 'too_large');
     const live = this.live.answer();
     if (live === null) return this.skip(s.body, dark, 'over_memory');
+    // Server streaming shows only in the answer: more than one message. Its copy went to dark; it is not compared.
+    if (this.grpc && grpcMessageCount(live.body) > 1) return this.skip(s.body, dark, 'streaming');
     this.state = COMPARING;
     const sec = s.secondary.kind === 'done' && s.secondary.outcome.ok ? s.secondary.outcome.answer : null;
-    const verdict = this.mirror.compare(live, d, sec, this.rt, this.req.method ?? 'GET');
+    const verdict = this.mirror.compare(live, d, sec, this.rt, this.req.method ?? 'GET', requestPath(this.req.url));
     // Inline work is done and a worker has copies of its own: the answers' bytes can go now.
     this.live.body.drop();
     this.held.give(d.reserved + (sec?.reserved ?? 0));
@@ -272,8 +290,8 @@ export class MirroredExchange implements LiveObserver {
       route: this.rt.name,
       stats: this.rt.stats,
       request: { method: this.req.method ?? 'GET', url: this.req.url ?? '/', headers: this.req.headers, body },
-      live: { status: this.live.status, ms: this.live.ms },
-      dark: dark.ok ? { status: dark.answer.status, ms: dark.answer.ms } : null,
+      live: { status: this.live.status, ms: this.live.ms, ...(this.grpc ? { grpcStatus: grpcStatusOf(this.live.headers, this.live.trailers) } : {}) },
+      dark: dark.ok ? { status: dark.answer.status, ms: dark.answer.ms, ...(this.grpc ? { grpcStatus: grpcStatusOf(dark.answer.headers, dark.answer.trailers) } : {}) } : null,
       verdict,
       skip,
     };

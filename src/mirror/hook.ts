@@ -17,8 +17,8 @@ export interface LiveObserver {
   responseStart(status: number, headers: IncomingHttpHeaders, raw: readonly string[]): void;
   /** A chunk of the live answer's body, as it was sent to the client. */
   responseChunk(chunk: Buffer): void;
-  /** The live answer is complete; `ms` is the time to its last byte. */
-  responseEnd(ms: number): void;
+  /** The live answer is complete; `ms` is the time to its last byte; its trailers, if it had any. */
+  responseEnd(ms: number, trailers?: Readonly<Record<string, string | string[]>> | null): void;
   /** The exchange failed; no comparison can be made. */
   failed(reason: LiveFailure): void;
 }
@@ -55,9 +55,9 @@ class BothObservers implements LiveObserver {
     this.b.responseChunk(chunk);
   }
 
-  responseEnd(ms: number): void {
-    this.a.responseEnd(ms);
-    this.b.responseEnd(ms);
+  responseEnd(ms: number, trailers?: Readonly<Record<string, string | string[]>> | null): void {
+    this.a.responseEnd(ms, trailers);
+    this.b.responseEnd(ms, trailers);
   }
 
   failed(reason: LiveFailure): void {

@@ -71,9 +71,9 @@ export class Mirror implements ShadowHook {
     this.order = prev?.order ?? new OrderQueues();
     const dark = config.dark;
     this.darkTimeout = dark.timeout;
-    this.dark = new ShadowTarget({ url: dark.url, timeout: dark.timeout, connections: dark.maxInFlight });
+    this.dark = new ShadowTarget({ url: dark.url, protocol: dark.protocol, timeout: dark.timeout, connections: dark.maxInFlight });
     this.secondary =
-      config.secondary === null ? null : new ShadowTarget({ url: config.secondary.url, timeout: dark.timeout, connections: dark.maxInFlight });
+      config.secondary === null ? null : new ShadowTarget({ url: config.secondary.url, protocol: config.secondary.protocol, timeout: dark.timeout, connections: dark.maxInFlight });
     this.darkInFlight = new InFlight(dark.maxInFlight);
     this.secondaryInFlight = new InFlight(dark.maxInFlight);
     this.rate = new RateLimit(dark.maxRps);
@@ -147,8 +147,8 @@ export class Mirror implements ShadowHook {
    * at hand (its socket, which X-Forwarded-For is read from, is let go once
    * the answer ends: an ordered shadow request is sent later).
    */
-  darkRequest(req: IncomingMessage, body: Buffer | null): ShadowRequest {
-    return shadowRequest(req, body, this.hop, (this.deps.config.dark as NonNullable<Config['dark']>).headers);
+  darkRequest(req: IncomingMessage, body: Buffer | null, deadline?: number): ShadowRequest {
+    return shadowRequest(req, body, this.hop, (this.deps.config.dark as NonNullable<Config['dark']>).headers, deadline);
   }
 
   /** Send the dark copy (its in-flight slot was taken by admit()); `done` gets the outcome. */
@@ -164,13 +164,13 @@ export class Mirror implements ShadowHook {
   }
 
   /** Send the secondary copy when there is a secondary with room (false otherwise); `done` gets the outcome. */
-  sendSecondary(req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void): boolean {
+  sendSecondary(req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void, deadline?: number): boolean {
     const secondary = this.secondary;
     if (secondary === null || !this.secondaryInFlight.tryAcquire()) return false;
     this.started();
     this.gauges.secondary.inc();
     // A second live instance: the live hop's headers, without the shadow marker.
-    const request = shadowRequest(req, body, this.hop, null);
+    const request = shadowRequest(req, body, this.hop, null, deadline);
     secondary.send(request, maxBody, this.budget, (o) => {
       this.secondaryInFlight.release();
       this.gauges.secondary.dec();
@@ -187,10 +187,11 @@ export class Mirror implements ShadowHook {
   }
 
   /** Compare live with dark (secondary as the noise baseline), inline or in a worker. */
-  compare(live: Answer, dark: ShadowAnswer, secondary: ShadowAnswer | null, rt: RouteRuntime, method: string): Promise<Verdict> {
-    const asAnswer = (a: ShadowAnswer): Answer => ({ status: a.status, headers: a.headers, body: a.body, truncated: a.truncated, owned: a.owned });
+  compare(live: Answer, dark: ShadowAnswer, secondary: ShadowAnswer | null, rt: RouteRuntime, method: string, path: string): Promise<Verdict> {
+    const asAnswer = (a: ShadowAnswer): Answer => ({ status: a.status, headers: a.headers, body: a.body, truncated: a.truncated, owned: a.owned, ...(a.trailers !== null ? { trailers: a.trailers } : {}) });
     this.started();
-    const p = this.deps.pool.compareWithBaseline(live, asAnswer(dark), secondary === null ? null : asAnswer(secondary), rt.rules, rt.learner, { method });
+    // The path names a gRPC method (/pkg.Service/Method): with compare.protos its messages decode by field name.
+    const p = this.deps.pool.compareWithBaseline(live, asAnswer(dark), secondary === null ? null : asAnswer(secondary), rt.rules, rt.learner, { method, path });
     p.then(this.ended, this.ended);
     return p;
   }

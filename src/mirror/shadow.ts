@@ -3,9 +3,10 @@
 // counted against the memory budget, and handed back for comparison.
 import { Pool } from 'undici';
 import type { IncomingMessage } from 'node:http';
-import type { HeaderEdits } from '../config/types.js';
+import type { BackendProtocol, HeaderEdits } from '../config/types.js';
+import { protocolOptions } from '../http/protocol.js';
 import { ShadowError, type ShadowErrorReason } from '../errors.js';
-import { downstreamHeaders, upstreamHeaders, type HopRules } from '../http/headers.js';
+import { downstreamHeaders, trailerFields, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { ByteBudget } from '../compare/index.js';
 import { joinOwned } from './copy.js';
@@ -23,6 +24,8 @@ export interface ShadowAnswer {
   readonly reserved: number;
   /** `body` is a joined copy umbra owns outright (see Answer.owned). */
   readonly owned: boolean;
+  /** The answer's trailers (gRPC's grpc-status, grpc-message), when it had any. */
+  readonly trailers: Readonly<Record<string, string | string[]>> | null;
 }
 
 export type ShadowOutcome =
@@ -36,15 +39,18 @@ export interface ShadowRequest {
   /** Flat [name, value, ...] list (http/headers.ts upstreamHeaders). */
   readonly headers: string[];
   readonly body: Buffer | null;
+  /** A gRPC deadline (grpc-timeout), as a performance.now() time: the shadow request gives up then if sooner than its timeout. */
+  readonly deadline?: number;
 }
 
 /** A shadow copy of a client's request: the same header rules as the live hop; `edits` (dark's) add the marker. */
-export function shadowRequest(req: IncomingMessage, body: Buffer | null, rules: HopRules, edits: HeaderEdits | null): ShadowRequest {
+export function shadowRequest(req: IncomingMessage, body: Buffer | null, rules: HopRules, edits: HeaderEdits | null, deadline?: number): ShadowRequest {
   return {
     method: req.method ?? 'GET',
     url: req.url ?? '/',
     headers: upstreamHeaders(req, rules, false, edits),
     body,
+    ...(deadline !== undefined ? { deadline } : {}),
   };
 }
 
@@ -62,6 +68,8 @@ export function classifyShadowError(err: unknown): ShadowErrorReason {
 
 export interface ShadowTargetOptions {
   readonly url: string;
+  /** auto, http1, h2c or h2 (config dark/secondary.protocol). */
+  readonly protocol?: BackendProtocol;
   /** ms: the whole shadow exchange, connect to last byte. */
   readonly timeout: number;
   readonly connections: number;
@@ -86,6 +94,7 @@ class ShadowCall {
   private size = 0;
   private reserved = 0;
   private done = false;
+  private trailers: Record<string, string | string[]> | null = null;
 
   constructor(
     timeout: number,
@@ -134,7 +143,8 @@ class ShadowCall {
     return true;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: readonly (Buffer | string)[] | Readonly<Record<string, string | string[] | undefined>> | null): void {
+    this.trailers = trailerFields(trailers);
     this.answer(false);
   }
 
@@ -179,7 +189,7 @@ class ShadowCall {
     }
     this.callback({
       ok: true,
-      answer: { status: this.status, headers: this.headers, body, truncated, ms: performance.now() - this.started, reserved: this.reserved, owned },
+      answer: { status: this.status, headers: this.headers, body, truncated, ms: performance.now() - this.started, reserved: this.reserved, owned, trailers: this.trailers },
     });
   }
 }
@@ -204,10 +214,9 @@ export class ShadowTarget {
     this.url = opts.url;
     this.timeout = opts.timeout;
     this.prefix = new URL(opts.url).pathname.replace(/\/$/, '');
-    this.pool = new Pool(new URL(opts.url).origin, {
-      connections: opts.connections,
-      pipelining: 1,
-      connect: { timeout: opts.timeout },
+    const url = new URL(opts.url);
+    this.pool = new Pool(url.origin, {
+      ...protocolOptions(url, opts.protocol ?? 'auto', opts.connections, opts.timeout),
       headersTimeout: opts.timeout,
       bodyTimeout: opts.timeout,
       keepAliveTimeout: 4000,
@@ -216,7 +225,9 @@ export class ShadowTarget {
 
   /** Send one shadow request; `done` is called once with the outcome, never with an exception. */
   send(req: ShadowRequest, maxBody: number, budget: ByteBudget, done: (outcome: ShadowOutcome) => void): void {
-    const call = new ShadowCall(this.timeout, maxBody, budget, done);
+    // A gRPC deadline that ends sooner than the target's timeout ends the shadow request then (timeout).
+    const timeout = req.deadline === undefined ? this.timeout : Math.max(1, Math.min(this.timeout, req.deadline - performance.now()));
+    const call = new ShadowCall(timeout, maxBody, budget, done);
     try {
       this.pool.dispatch(
         {

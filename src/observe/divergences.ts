@@ -14,8 +14,9 @@ export interface DivergenceSample {
   readonly route: string;
   readonly method: string;
   readonly path: string;
-  readonly live: { readonly status: number; readonly ms: number };
-  readonly dark: { readonly status: number; readonly ms: number };
+  /** For a gRPC call also `grpc` (its grpc-status, null when none was sent) and `grpcCode` (the status's name). */
+  readonly live: { readonly status: number; readonly ms: number; readonly grpc?: number | null; readonly grpcCode?: string };
+  readonly dark: { readonly status: number; readonly ms: number; readonly grpc?: number | null; readonly grpcCode?: string };
   readonly differences: readonly Difference[];
   /** The request had side effects (a mirrored write: not GET, HEAD or OPTIONS). */
   readonly write: boolean;

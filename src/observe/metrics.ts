@@ -112,8 +112,15 @@ export class Metrics {
   /** Not in DESIGN §6's table: inbound requests umbra refused itself (limits hit). */
   readonly clientErrors = new Counter({
     name: 'umbra_client_errors_total',
-    help: 'Inbound requests refused by umbra before forwarding (malformed, header_too_large, too_many_headers, timeout, draining).',
+    help: 'Inbound requests refused by umbra before forwarding (malformed, header_too_large, too_many_headers, timeout, draining), and HTTP/2 connections closed for resetting streams too fast (rapid_reset).',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  /** Not in DESIGN §6's table: live gRPC answers by gRPC status (umbra_requests_total's code stays the HTTP status). */
+  readonly grpcResponses = new Counter({
+    name: 'umbra_grpc_responses_total',
+    help: 'Live answers to gRPC calls, by route and gRPC status name (OK, NOT_FOUND, ..., OTHER); code in umbra_requests_total stays the HTTP status.',
+    labelNames: ['route', 'code'] as const,
     registers: [this.registry],
   });
   /** Not in DESIGN §6's table: why comparisons were skipped (a bounded set of reasons). */

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Verdict } from '../compare/index.js';
 import type { ShadowErrorReason, SkipReason } from '../errors.js';
+import { grpcCodeName } from '../http/grpc.js';
 import type { DivergenceStore, RouteStats } from './divergences.js';
 import { loggable, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -24,9 +25,10 @@ export interface FinishedExchange {
     readonly headers: IncomingHttpHeaders;
     readonly body: Buffer | null;
   };
-  readonly live: { readonly status: number; readonly ms: number };
+  /** grpcStatus: for a gRPC call, the answer's grpc-status (null: it sent none). */
+  readonly live: { readonly status: number; readonly ms: number; readonly grpcStatus?: number | null };
   /** null when dark gave no answer (the verdict is then a skip). */
-  readonly dark: { readonly status: number; readonly ms: number } | null;
+  readonly dark: { readonly status: number; readonly ms: number; readonly grpcStatus?: number | null } | null;
   readonly verdict: Verdict;
   /** Why it was not compared, for a skipped verdict. */
   readonly skip: SkipReason | null;
@@ -50,6 +52,12 @@ export interface RecorderDeps {
 }
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
+/** A gRPC call's status beside the HTTP one: its number and name (`grpc: 5, grpcCode: "NOT_FOUND"`); nothing for other calls. */
+function grpcOf(status: number | null | undefined): { grpc?: number | null; grpcCode?: string } {
+  if (status === undefined) return {};
+  return { grpc: status, grpcCode: grpcCodeName(status) };
+}
 
 export class Recorder {
   private suppressed = 0;
@@ -119,8 +127,8 @@ export class Recorder {
       route,
       method: request.method,
       path: redactTarget(request.url),
-      live: { status: x.live.status, ms: round1(x.live.ms) },
-      dark: { status: x.dark?.status ?? 0, ms: round1(x.dark?.ms ?? 0) },
+      live: { status: x.live.status, ms: round1(x.live.ms), ...grpcOf(x.live.grpcStatus) },
+      dark: { status: x.dark?.status ?? 0, ms: round1(x.dark?.ms ?? 0), ...grpcOf(x.dark?.grpcStatus) },
       differences,
       write,
       replay,

@@ -4,9 +4,13 @@
 // never shares sockets or limits with live.
 import type { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import type { BackendProtocol } from '../config/types.js';
+import { protocolOptions } from '../http/protocol.js';
 
 export interface LiveTarget {
   readonly url: string;
+  /** auto, http1, h2c or h2 (config live.protocol). */
+  readonly protocol?: BackendProtocol;
   /** ms of upstream inactivity (connecting, waiting for headers, between body chunks) before 504. */
   readonly timeout: number;
 }
@@ -26,7 +30,8 @@ export interface ForwardHandler {
   onRequestSent(): void;
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
   onData(chunk: Buffer): boolean;
-  onComplete(): void;
+  /** Trailers: a flat raw list from an HTTP/1.1 backend, an object from an HTTP/2 one. */
+  onComplete(trailers?: Buffer[] | Record<string, string | string[] | undefined> | null): void;
   onError(err: Error): void;
 }
 
@@ -34,20 +39,22 @@ export class LiveForwarder {
   private readonly pool: Pool;
   /** The live URL's path, prefixed to every request target ('' for none). */
   readonly prefix: string;
+  /** The pool may speak HTTP/2 (h2c, h2, or auto on https). */
+  readonly mayBeH2: boolean;
 
   constructor(target: LiveTarget, connections = 256) {
     const url = new URL(target.url);
     // headersTimeout and bodyTimeout are inactivity timeouts: a long stream
     // that keeps moving is not cut.
     this.pool = new Pool(url.origin, {
-      connections,
-      pipelining: 1,
+      ...protocolOptions(url, target.protocol ?? 'auto', connections, target.timeout),
       headersTimeout: target.timeout,
       bodyTimeout: target.timeout,
-      connect: { timeout: target.timeout },
       keepAliveTimeout: 4000,
     });
     this.prefix = url.pathname.replace(/\/$/, '');
+    const protocol = target.protocol ?? 'auto';
+    this.mayBeH2 = protocol === 'h2c' || protocol === 'h2' || (protocol === 'auto' && url.protocol === 'https:');
   }
 
   dispatch(request: Forward, handler: ForwardHandler): void {

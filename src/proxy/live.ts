@@ -2,11 +2,13 @@
 // answer streams back untouched (less hop-by-hop headers). Shadow work only
 // observes (mirror/hook.ts); nothing here waits for it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Http2ServerResponse } from 'node:http2';
+import { pipeline, Transform, type Duplex, type Readable } from 'node:stream';
 import { LiveError, type LiveFailure, type UpstreamFailure } from '../errors.js';
-import { downstreamHeaders, upstreamHeaders, type HopRules } from '../http/headers.js';
+import { downstreamHeaders, trailerFields, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { requestPath, type CompiledRoute, type Router } from '../http/routes.js';
 import { classifyUpstreamError } from '../http/upstream.js';
+import { grpcCodeName, grpcStatusOf, isGrpcContentType } from '../http/grpc.js';
 import type { LiveObserver, ShadowHook } from '../mirror/hook.js';
 import type { Logger } from '../observe/log.js';
 import type { LiveRouteMetrics, Metrics } from '../observe/metrics.js';
@@ -28,6 +30,36 @@ const ERROR_BODIES = Object.fromEntries(
   }),
 ) as Record<UpstreamFailure, { status: number; body: string }>;
 
+/** Response headers for an HTTP/2 client: lower-case names, repeats as lists (the hop-by-hop ones are already gone). */
+export function h2Headers(raw: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev, value];
+  }
+  return out;
+}
+
+/**
+ * The client's body as forwarded, each chunk shown to the observer on its way
+ * (the HTTP/2 live hop's stand-in for onBodySent). A client that aborts ends
+ * the tap with an error, which aborts the live request.
+ */
+function tapBody(req: IncomingMessage, observer: LiveObserver): Readable {
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      observer.requestChunk(chunk);
+      cb(null, chunk);
+    },
+  });
+  pipeline(req, tap, () => undefined);
+  return tap;
+}
+
 const kExchange = Symbol('umbra.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: LiveExchange };
 
@@ -44,9 +76,23 @@ class LiveExchange implements ForwardHandler {
   private resume: (() => void) | null = null;
   private failed = false;
   private closed = false;
+  /** The answer was ended (complete, or umbra's error answer). An HTTP/2 response that was reset reads as finished too. */
+  private ended = false;
   readonly started = performance.now();
   /** The client's connection (Node detaches it from req and res by the time they close). */
   readonly socket: Duplex;
+  /** The client speaks HTTP/2: no reason phrase, no connection-specific headers, header names in lower case. */
+  readonly h2: boolean;
+  /** A gRPC call (by its content type): its status is counted by name. */
+  private readonly grpc: boolean;
+  /** grpc-status in the answer's headers (a trailers-only answer), when a gRPC call has one. */
+  private grpcStatusHeader: string | null = null;
+  /**
+   * A gRPC answer's head for an HTTP/2 client, held until the first body byte:
+   * an answer that turns out to have no body and no trailers is sent as one
+   * HEADERS frame that ends the stream (gRPC's trailers-only form), as live sent it.
+   */
+  private heldHead: { status: number; headers: Record<string, string | string[]> } | null = null;
 
   constructor(
     private readonly proxy: LiveProxy,
@@ -57,6 +103,8 @@ class LiveExchange implements ForwardHandler {
     private readonly observer: LiveObserver | null,
   ) {
     this.socket = req.socket;
+    this.h2 = req.httpVersionMajor === 2;
+    this.grpc = isGrpcContentType(req.headers['content-type']);
   }
 
   // undici's handler interface (legacy dispatch handler: raw headers, no parsing we do not need).
@@ -67,8 +115,14 @@ class LiveExchange implements ForwardHandler {
     else this.abort = abort;
   }
 
+  /** The request body reaches the observer through a tap (LiveProxy.handle), not through onBodySent. */
+  tapped = false;
+
   onBodySent(chunk: Buffer): void {
-    this.observer?.requestChunk(chunk);
+    // Over HTTP/2, undici 7 reports the ANSWER's chunks here (it listens for 'data'
+    // on the stream it pipes the body into): a live pool that may speak HTTP/2
+    // taps the client's body instead.
+    if (!this.tapped) this.observer?.requestChunk(chunk);
   }
 
   onRequestSent(): void {
@@ -81,25 +135,49 @@ class LiveExchange implements ForwardHandler {
     if (res.headersSent || res.destroyed) return false;
     this.resume = resume;
     const { raw, headers } = downstreamHeaders(rawHeaders, this.observer !== null);
-    if (statusText === '') res.writeHead(status, raw);
+    if (this.grpc) for (let i = 0; i + 1 < raw.length; i += 2) if ((raw[i] as string).toLowerCase() === 'grpc-status') this.grpcStatusHeader = raw[i + 1] as string;
+    if (this.h2 && this.grpc) this.heldHead = { status, headers: h2Headers(raw) };
+    else if (this.h2) res.writeHead(status, h2Headers(raw));
+    else if (statusText === '') res.writeHead(status, raw);
     else res.writeHead(status, statusText, raw);
     this.observer?.responseStart(status, headers, raw);
     return true;
   }
 
+  private sendHeldHead(): void {
+    const h = this.heldHead;
+    if (h === null) return;
+    this.heldHead = null;
+    this.res.writeHead(h.status, h.headers);
+  }
+
   onData(chunk: Buffer): boolean {
     this.observer?.responseChunk(chunk);
+    this.sendHeldHead();
     if (this.res.write(chunk)) return true;
     // The client is slower than the backend: pause the upstream until it drains.
     if (this.resume !== null) this.res.once('drain', this.resume);
     return false;
   }
 
-  onComplete(): void {
-    this.res.end();
+  onComplete(trailers?: Buffer[] | Record<string, string | string[] | undefined> | null): void {
+    const t = trailerFields(trailers);
+    const held = this.heldHead;
+    this.ended = true;
+    if (held !== null && t === null && !this.res.destroyed) {
+      // Trailers-only: one HEADERS frame with END_STREAM.
+      this.heldHead = null;
+      (this.res as unknown as Http2ServerResponse).stream.respond({ ...held.headers, ':status': held.status }, { endStream: true });
+    } else {
+      this.sendHeldHead();
+      // HTTP/1.1 carries trailers only in a chunked answer; Node leaves them out of one with a Content-Length.
+      if (t !== null) this.res.addTrailers(t);
+      this.res.end();
+    }
     const ms = performance.now() - this.started;
     this.metrics.observeDuration(ms / 1000);
-    this.observer?.responseEnd(ms);
+    if (this.grpc) this.proxy.countGrpc(this.route.name, grpcStatusOf(this.grpcStatusHeader === null ? null : { 'grpc-status': this.grpcStatusHeader }, t));
+    this.observer?.responseEnd(ms, t);
   }
 
   onError(err: Error): void {
@@ -111,7 +189,8 @@ class LiveExchange implements ForwardHandler {
     }
     const reason = classifyUpstreamError(err);
     this.fail(reason, err);
-    if (res.headersSent) {
+    // A held gRPC head counts as sent: the answer was under way.
+    if (res.headersSent || this.heldHead !== null) {
       // The backend broke off mid-body: never end the client's answer as if complete.
       res.destroy();
       return;
@@ -119,6 +198,7 @@ class LiveExchange implements ForwardHandler {
     const { status, body } = ERROR_BODIES[reason];
     this.proxy.log.warn({ route: this.route.name, method: this.req.method, reason, err: err.message }, 'live backend failed');
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    this.ended = true;
     res.end(body);
   }
 
@@ -129,7 +209,7 @@ class LiveExchange implements ForwardHandler {
     // 499: the client left before an answer could be sent (nginx's convention).
     const code = res.headersSent ? String(res.statusCode) : '499';
     this.metrics.countRequest(this.req.method ?? 'GET', code);
-    if (!res.writableFinished) {
+    if (!this.ended || !res.writableFinished) {
       this.abort?.();
       this.fail('client_abort', null);
     }
@@ -207,20 +287,36 @@ export class LiveProxy {
     const exchange = new LiveExchange(this, req, res, route, this.metrics.liveRoute(route.name), observer);
     (res as TaggedResponse)[kExchange] = exchange;
     this.inFlight++;
-    if (this.draining) res.setHeader('connection', 'close');
+    const h2 = req.httpVersionMajor === 2;
+    // (HTTP/2 has no Connection header: its sessions get GOAWAY when umbra drains.)
+    if (this.draining && !h2) res.setHeader('connection', 'close');
     res.once('close', onResponseClose);
     const h = req.headers;
-    const hasBody = (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
+    // An HTTP/2 request has a body unless its HEADERS frame ended the stream (Content-Length is optional there).
+    // (Computed below; the observer reads the client's body chunks as they are forwarded.)
+    const hasBody = h2
+      ? (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders !== true
+      : (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
+    let body: Readable | null = hasBody ? req : null;
+    if (observer !== null && hasBody && this.forwarder.mayBeH2) {
+      exchange.tapped = true;
+      body = tapBody(req, observer);
+    }
     this.forwarder.dispatch(
       {
         path: req.url ?? '/',
         method,
         headers: upstreamHeaders(req, state.hop, true),
-        body: hasBody ? req : null,
+        body,
       },
       exchange,
     );
   };
+
+  /** @internal LiveExchange: a gRPC call's live answer ended with this status (null: none sent). */
+  countGrpc(route: string, status: number | null): void {
+    this.metrics.grpcResponses.inc({ route, code: grpcCodeName(status) });
+  }
 
   /** @internal LiveExchange: the exchange failed (once per exchange). */
   failed(x: LiveExchange, reason: LiveFailure, err: Error | null): void {
@@ -233,7 +329,7 @@ export class LiveProxy {
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ route: x.route.name, code, ms: Math.round(performance.now() - x.started) }, 'request');
     }
-    this.onAnswered?.(x.socket);
+    if (!x.h2) this.onAnswered?.(x.socket);
     this.inFlight--;
     if (this.draining && this.inFlight === 0) {
       for (const w of this.drainWaiters.splice(0)) w();

@@ -30,16 +30,18 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   t.equal(c.source, EXAMPLE);
   t.strictSame(c.listen, { host: '0.0.0.0', port: 8080 });
   t.strictSame(c.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] });
-  t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000 });
+  t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000, protocol: 'auto' });
+  t.equal(c.tls, null);
   t.strictSame(c.forwarded, { trust: false });
   t.strictSame(c.dark, {
     url: 'http://127.0.0.1:3001',
+    protocol: 'auto',
     timeout: 5_000,
     maxInFlight: 64,
     maxRps: 0,
     headers: { set: { 'x-umbra-shadow': '1' }, remove: [] },
   });
-  t.strictSame(c.secondary, { url: 'http://127.0.0.1:3002' });
+  t.strictSame(c.secondary, { url: 'http://127.0.0.1:3002', protocol: 'auto' });
   t.strictSame(c.mirror, {
     sample: 0.1,
     sampleBy: { kind: 'header', name: 'x-user-id' },
@@ -64,7 +66,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   });
   t.strictSame(c.redact, { headers: ['x-api-key'], fields: ['$..password'] });
   t.equal(c.capture, null);
-  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 });
+  t.strictSame(c.limits, { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5, http2: { maxConcurrentStreams: 100, initialWindowSize: 65_535, maxResetsPerSecond: 200 } });
   t.strictSame(c.log, { level: 'info' });
   t.strictSame(c.routes.map((r) => r.name), ['get-user', 'static', 'default']);
   t.strictSame(c.routes[0]?.match, { path: '/users/:id', methods: ['GET'] });
@@ -88,8 +90,9 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     service: '',
     instance: hostname(),
     listen: { host: '0.0.0.0', port: 8080 },
+    tls: null,
     admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] },
-    live: { url: 'http://127.0.0.1:3000', timeout: 30_000 },
+    live: { url: 'http://127.0.0.1:3000', timeout: 30_000, protocol: 'auto' },
     forwarded: { trust: false },
     dark: null,
     secondary: null,
@@ -98,7 +101,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     redact: { headers: [], fields: [] },
     capture: null,
     store: null,
-    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5 },
+    limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5, http2: { maxConcurrentStreams: 100, initialWindowSize: 65_535, maxResetsPerSecond: 200 } },
     log: { level: 'info' },
     routes: [{ name: 'default', match: null, mirror, compare }],
   });
@@ -108,7 +111,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
 void t.test('with a dark backend the sample defaults to 0.1 and dark gets its defaults', (t) => {
   const c = load(LIVE + DARK);
   t.equal(c.mirror.sample, 0.1);
-  t.strictSame(c.dark, { url: 'http://127.0.0.1:3001', timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { 'x-umbra-shadow': '1' }, remove: [] } });
+  t.strictSame(c.dark, { url: 'http://127.0.0.1:3001', protocol: 'auto', timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { 'x-umbra-shadow': '1' }, remove: [] } });
   t.equal(c.routes.at(-1)?.mirror.sample, 0.1);
   t.end();
 });
@@ -463,13 +466,13 @@ void t.test('route problems', (t) => {
   t.strictSame(problems(text), [
     'c.yaml:4: routes[0].name: "Users" must match [a-z0-9_-]+',
     'c.yaml:6: routes[1].name: "default" is reserved for the implicit last route',
-    'c.yaml:9: routes[2].match: needs exactly one of "path" or "prefix"',
+    'c.yaml:9: routes[2].match: needs exactly one of "path", "prefix" or "grpc"',
     'c.yaml:10: routes[3].name: "a" is already the name of another route',
     'c.yaml:11: routes[3].match.path: must start with "/"',
     'c.yaml:13: routes[4].match.path: "*" is only allowed at the end',
     'c.yaml:15: routes[5].match.path: segment ":1x": a parameter is ":" and a name like ":id"',
-    'c.yaml:17: routes[6].match: needs exactly one of "path" or "prefix"',
-    'c.yaml:18: routes[7].match: required: { path: /users/:id } or { prefix: /api/ }',
+    'c.yaml:17: routes[6].match: needs exactly one of "path", "prefix" or "grpc"',
+    'c.yaml:18: routes[7].match: required: { path: /users/:id }, { prefix: /api/ } or { grpc: pkg.Service/Method }',
     'c.yaml:19: routes[8].name: required',
     'c.yaml:21: routes[9].match.path: may not contain "?", "#" or whitespace (the query string never takes part in matching)',
     'c.yaml:22: routes[9].mirror.maxBufferedBytes: is one budget for all routes together; set it in the top-level mirror section',
@@ -482,12 +485,48 @@ void t.test('route problems', (t) => {
 
 void t.test('limits and log', (t) => {
   const c = load(LIVE + 'limits:\n  headersTimeout: 2s\n  requestTimeout: 1m\n  maxHeaderBytes: 8KiB\n  drainTimeout: 0\n  maxDecodedBytes: 1MB\n  maxDecodeRatio: 50\n  samplesPerRoute: 7\n  compareQueue: 0\n  compareHeap: 32MiB\n  mismatchLogsPerSecond: 0.5\nlog:\n  level: debug\n');
-  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, maxHeaderCount: 100, drainTimeout: 0, maxDecodedBytes: 1_000_000, maxDecodeRatio: 50, samplesPerRoute: 7, compareQueue: 0, compareHeap: 33_554_432, mismatchLogsPerSecond: 0.5 });
+  t.strictSame(c.limits, { headersTimeout: 2_000, requestTimeout: 60_000, maxHeaderBytes: 8_192, maxHeaderCount: 100, drainTimeout: 0, maxDecodedBytes: 1_000_000, maxDecodeRatio: 50, samplesPerRoute: 7, compareQueue: 0, compareHeap: 33_554_432, mismatchLogsPerSecond: 0.5, http2: { maxConcurrentStreams: 100, initialWindowSize: 65_535, maxResetsPerSecond: 200 } });
   t.equal(c.log.level, 'debug');
   t.strictSame(problems(LIVE + 'limits:\n  headersTimeout: 0\n  maxHeaderBytes: 0\n'), [
     'c.yaml:4: limits.headersTimeout: must be more than 0',
     'c.yaml:5: limits.maxHeaderBytes: must be more than 0',
   ]);
+  t.end();
+});
+
+void t.test('HTTP/2 and gRPC keys: protocol, tls, limits.http2, match.grpc', (t) => {
+  const c = load(
+    'live: { url: "http://127.0.0.1:3000", protocol: h2c }\ndark: { url: "https://dark:8443", protocol: h2 }\nsecondary: { url: "http://s:1", protocol: http1 }\n' +
+      'limits: { http2: { maxConcurrentStreams: 7, initialWindowSize: 1MiB, maxResetsPerSecond: 9 } }\n' +
+      'routes:\n  - name: get-item\n    match: { grpc: shop.v1.Catalog/GetItem }\n  - name: catalog\n    match: { grpc: shop.v1.Catalog/* }\n    mirror: { methods: [POST, GET] }\n',
+  );
+  t.equal(c.live.protocol, 'h2c');
+  t.equal(c.dark?.protocol, 'h2');
+  t.equal(c.secondary?.protocol, 'http1');
+  t.strictSame(c.limits.http2, { maxConcurrentStreams: 7, initialWindowSize: 1_048_576, maxResetsPerSecond: 9 });
+  t.strictSame(c.routes[0]?.match, { grpc: 'shop.v1.Catalog/GetItem', methods: ['POST'] });
+  t.strictSame(c.routes[0]?.mirror.methods, ['POST'], 'naming a gRPC call mirrors its POSTs');
+  t.strictSame(c.routes[1]?.mirror.methods, ['POST', 'GET'], 'unless the route says otherwise');
+  t.strictSame(
+    problems(
+      'live: { url: "https://l:1", protocol: h2c }\ndark: { url: "http://d:1", protocol: h2 }\nsecondary: { url: "http://s:1", protocol: spdy }\n' +
+        'limits: { http2: { maxConcurrentStreams: 0, initialWindowSize: 1, maxResetsPerSecond: 0, other: 1 } }\n' +
+        'routes:\n  - name: a\n    match: { grpc: "not a call" }\n  - name: b\n    match: { grpc: pkg.S/M, methods: [GET] }\n  - name: c\n    match: { grpc: pkg.S/M, path: /x }\n',
+    ),
+    [
+      'c.yaml:1: live.protocol: h2c is HTTP/2 in clear text: use an http:// URL, or protocol h2 for https',
+      'c.yaml:2: dark.protocol: h2 is HTTP/2 over TLS: use an https:// URL, or protocol h2c for clear text',
+      'c.yaml:3: secondary.protocol: expected one of auto, http1, h2c, h2',
+      'c.yaml:4: limits.http2.other: unknown key "other"',
+      'c.yaml:4: limits.http2.maxConcurrentStreams: expected a whole number from 1 to 10000',
+      'c.yaml:4: limits.http2.initialWindowSize: must be at least 1KiB',
+      'c.yaml:4: limits.http2.maxResetsPerSecond: expected a positive whole number',
+      'c.yaml:7: routes[0].match.grpc: "not a call" is not a gRPC call: expected pkg.Service/Method, or pkg.Service/* for every call of a service',
+      'c.yaml:9: routes[1].match.methods: a gRPC call is always a POST: leave methods out',
+      'c.yaml:11: routes[2].match: needs exactly one of "path", "prefix" or "grpc"',
+    ],
+  );
+  t.match(problems('live: { url: "http://l:1" }\ntls: { cert: /nonexistent/cert.pem }\n').join('\n'), /tls\.key: required[\s\S]*tls\.cert: cannot read \/nonexistent\/cert\.pem: ENOENT|tls\.cert: cannot read \/nonexistent\/cert\.pem: ENOENT[\s\S]*tls\.key: required/);
   t.end();
 });
 

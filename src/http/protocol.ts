@@ -1,0 +1,37 @@
+// How umbra speaks to a backend (`protocol`, DESIGN §4), as undici pool options:
+// the same choice for the live forward and for shadow targets.
+import type { BackendProtocol } from '../config/types.js';
+
+/** Streams one HTTP/2 connection carries at once (undici's pipelining over HTTP/2). */
+export const H2_STREAMS_PER_CONNECTION = 100;
+
+export interface ProtocolOptions {
+  readonly allowH2?: boolean;
+  readonly pipelining: number;
+  readonly connections: number;
+  /**
+   * The connector's options. (A Pool builds its connector from `connect`, not
+   * from a top-level useH2c, which only a lone Client reads.)
+   */
+  readonly connect: { readonly timeout: number; readonly useH2c?: boolean };
+}
+
+/**
+ * undici Pool options for a protocol. `auto` on https offers h2 and http/1.1 by
+ * ALPN and takes what the server picks (one request per connection at a time,
+ * as HTTP/1.1 needs); `h2` and `h2c` multiplex up to H2_STREAMS_PER_CONNECTION
+ * streams on a connection, so they need far fewer connections.
+ */
+export function protocolOptions(url: URL, protocol: BackendProtocol, connections: number, connectTimeout: number): ProtocolOptions {
+  const multiplexed = Math.max(1, Math.ceil(connections / H2_STREAMS_PER_CONNECTION));
+  switch (protocol) {
+    case 'http1':
+      return { pipelining: 1, connections, connect: { timeout: connectTimeout } };
+    case 'h2c':
+      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections: multiplexed, connect: { timeout: connectTimeout, useH2c: true } };
+    case 'h2':
+      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections: multiplexed, connect: { timeout: connectTimeout } };
+    case 'auto':
+      return url.protocol === 'https:' ? { allowH2: true, pipelining: 1, connections, connect: { timeout: connectTimeout } } : { pipelining: 1, connections, connect: { timeout: connectTimeout } };
+  }
+}

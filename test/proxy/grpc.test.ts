@@ -1,0 +1,118 @@
+// gRPC through umbra (DESIGN §13) with @grpc/grpc-js on both ends: unary calls
+// pass through with status, message and trailing metadata intact, are mirrored
+// to dark and compared; server streaming is forwarded untouched; deadlines hold
+// on both sides.
+import t, { type Test } from 'tap';
+import * as grpc from '@grpc/grpc-js';
+import { json, metricValue, until } from '../helpers/net.js';
+import { catalogClient, pb, startGrpcServer, type GrpcServer, type Handlers } from '../helpers/grpc.js';
+import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
+
+/** v1 (live) and v2 (dark) of the catalogue: v2 rounds prices; item 404 does not exist. */
+function catalogue(version: 1 | 2, opts: { darkDelayMs?: number } = {}): Handlers {
+  return {
+    GetItem(call, cb) {
+      const id = call.request.subarray(2).toString('utf8');
+      const answer = (): void => {
+        if (id === '404') return cb({ code: grpc.status.NOT_FOUND, details: `no item ${id}` });
+        const md = new grpc.Metadata();
+        md.set('x-catalog-version', `v${version}`);
+        call.sendMetadata(new grpc.Metadata());
+        cb(null, pb({ 1: id, 2: version === 1 ? 1250 : 1300 }), md);
+      };
+      if (opts.darkDelayMs !== undefined) setTimeout(answer, opts.darkDelayMs);
+      else answer();
+    },
+    ListItems(call) {
+      for (let i = 0; i < 3; i++) call.write(pb({ 1: `item-${i}`, 2: i }));
+      call.end();
+    },
+  };
+}
+
+async function setup(t: Test, darkOpts: { darkDelayMs?: number } = {}): Promise<{ live: GrpcServer; dark: GrpcServer; u: TestUmbra }> {
+  const live = await startGrpcServer(catalogue(1));
+  const dark = await startGrpcServer(catalogue(2, darkOpts));
+  const u = await startTestUmbra(
+    [
+      `live: { url: "${live.url}", protocol: h2c }`,
+      `dark: { url: "${dark.url}", protocol: h2c, timeout: 3s }`,
+      'routes:',
+      '  - name: get-item',
+      '    match: { grpc: shop.v1.Catalog/GetItem }',
+      '    mirror: { sample: 1.0 }',
+      '  - name: catalog',
+      '    match: { grpc: shop.v1.Catalog/* }',
+      '    mirror: { sample: 1.0 }',
+    ].join('\n'),
+    { level: 'info' },
+  );
+  t.teardown(async () => {
+    await u.stop();
+    await Promise.all([live.close(), dark.close()]);
+  });
+  return { live, dark, u };
+}
+
+const metrics = async (u: TestUmbra): Promise<string> => u.metrics.registry.metrics();
+
+t.test('a unary call: live\'s answer, status and trailing metadata come back; dark gets a copy; the pair is compared', async (t) => {
+  const { dark, u } = await setup(t);
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  const r = await client.getItem(pb({ 1: 'LMP-1' }));
+  t.equal(r.error, null);
+  t.same(r.value, pb({ 1: 'LMP-1', 2: 1250 }), 'live\'s message, byte for byte');
+  t.same(r.trailers?.get('x-catalog-version'), ['v1'], 'live\'s trailing metadata');
+  await until(() => dark.calls.length === 1, 5_000, 'the dark copy');
+  const sample = await until(async () => (await json(`${u.adminUrl}/api/divergences`)).body.divergences[0], 10_000, 'a divergence');
+  t.match(sample, { route: 'get-item', method: 'POST', path: '/shop.v1.Catalog/GetItem', live: { status: 200, grpc: 0, grpcCode: 'OK' }, dark: { status: 200, grpc: 0, grpcCode: 'OK' } });
+  const m = await metrics(u);
+  t.equal(metricValue(m, 'umbra_mirror_decisions_total', { route: 'get-item', decision: 'mirrored' }), 1);
+  t.equal(metricValue(m, 'umbra_grpc_responses_total', { route: 'get-item', code: 'OK' }), 1, 'the live gRPC status, by name');
+  t.equal(metricValue(m, 'umbra_requests_total', { route: 'get-item', method: 'POST', code: '200' }), 1, 'code stays the HTTP status');
+});
+
+t.test('an error: status and message pass through; a trailers-only answer is compared too', async (t) => {
+  const { dark, u } = await setup(t);
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  const r = await client.getItem(pb({ 1: '404' }));
+  t.equal(r.error?.code, grpc.status.NOT_FOUND);
+  t.equal(r.error?.details, 'no item 404', 'grpc-message intact');
+  await until(() => dark.calls.length === 1, 5_000, 'the dark copy');
+  const m = await until(async () => {
+    const text = await metrics(u);
+    return metricValue(text, 'umbra_comparisons_total', { route: 'get-item', result: 'match' }) === 1 ? text : null;
+  }, 10_000, 'compared') as string;
+  t.equal(metricValue(m, 'umbra_grpc_responses_total', { route: 'get-item', code: 'NOT_FOUND' }), 1);
+});
+
+t.test('server streaming: forwarded whole; its dark copy is never compared', async (t) => {
+  const { u } = await setup(t);
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  const r = await client.listItems(pb({ 1: 'all' }));
+  t.equal(r.error, null);
+  t.same(r.values, [0, 1, 2].map((i) => pb({ 1: `item-${i}`, 2: i })), 'every message, in order');
+  const m = await until(async () => {
+    const text = await metrics(u);
+    return metricValue(text, 'umbra_comparison_skips_total', { route: 'catalog', reason: 'streaming' }) === 1 ? text : null;
+  }, 10_000, 'the streaming skip') as string;
+  t.equal(metricValue(m, 'umbra_comparisons_total', { route: 'catalog', result: 'mismatch' }), 0);
+});
+
+t.test('deadlines: the client\'s grpc-timeout ends the dark copy too, long before dark.timeout', async (t) => {
+  const { u } = await setup(t, { darkDelayMs: 1500 });
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  const started = Date.now();
+  const r = await client.getItem(pb({ 1: 'LMP-2' }), { deadlineMs: 400 });
+  t.equal(r.error, null, 'live answers in time');
+  const m = await until(async () => {
+    const text = await metrics(u);
+    return metricValue(text, 'umbra_shadow_errors_total', { route: 'get-item', target: 'dark', reason: 'timeout' }) === 1 ? text : null;
+  }, 5_000, 'the dark timeout') as string;
+  t.ok(Date.now() - started < 1400, `the dark copy timed out at the client's deadline, not at dark.timeout (3 s) or dark's answer (1.5 s): ${Date.now() - started} ms`);
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { route: 'get-item', reason: 'dark_timeout' }), 1);
+});
