@@ -253,8 +253,9 @@ const NO_TOKENS: ReadonlySet<string> = new Set();
 
 /**
  * An answer's trailers as compared: its trailers, plus the gRPC status trailers
- * a trailers-only answer sent as headers (a trailer of the same name wins).
- * Undefined when there is nothing to compare (every plain HTTP answer).
+ * a trailers-only answer sent as headers (a trailer of the same name wins), and
+ * grpc-message percent-decoded. Undefined when there is nothing to compare
+ * (every plain HTTP answer).
  */
 export function trailersOf(a: Answer): Headers | undefined {
   let view = a.trailers;
@@ -263,7 +264,27 @@ export function trailersOf(a: Answer): Headers | undefined {
     if (v === undefined || view?.[name] !== undefined) continue;
     view = { ...view, [name]: v };
   }
+  const message = view?.['grpc-message'];
+  if (message !== undefined) {
+    const decoded = Array.isArray(message) ? message.map(grpcMessageText) : grpcMessageText(message);
+    if (decoded !== message) view = { ...view, 'grpc-message': decoded };
+  }
   return view;
+}
+
+/**
+ * grpc-message as its text: the gRPC protocol percent-encodes it, and encoders
+ * differ in what they escape (grpc-js sends a space as %20, grpc-go as a space),
+ * so two servers saying the same thing must compare equal. A value that does not
+ * decode (a stray %, bytes that are not UTF-8) stays as sent, as the protocol says.
+ */
+export function grpcMessageText(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 /** Trailers compared like headers: `trailer:<name>`, added/removed/changed, under the ignore lists. */

@@ -94,3 +94,13 @@ void t.test('trailers cross to a compare worker', async (t) => {
     ['trailer:grpc-message added', 'trailer:grpc-status changed', 'line:1 changed'],
   );
 });
+
+void t.test('grpc-message is compared as its text: percent-encoding undone, as the gRPC protocol says', async (t) => {
+  // grpc-js escapes a space, grpc-go does not: the same message.
+  t.strictSame(diffs(ans({ 'grpc-status': '5', 'grpc-message': 'no%20such%20item' }), ans({ 'grpc-status': '5', 'grpc-message': 'no such item' })), []);
+  t.strictSame(diffs(ans({ 'grpc-message': 'caf%C3%A9%25' }), ans({ 'grpc-message': 'café' })), ['trailer trailer:grpc-message changed "café%" "café"'], 'shown decoded');
+  t.strictSame(diffs(ans({ 'grpc-message': '100%' }), ans({ 'grpc-message': '100%25' })), [], 'a stray % stays as sent, and equals its encoded form');
+  t.strictSame(diffs(ans({ 'grpc-message': '%FF' }), ans({ 'grpc-message': '%FE' })), ['trailer trailer:grpc-message changed "%FF" "%FE"'], 'not UTF-8: as sent, never equal');
+  t.strictSame(diffs(ans(undefined, { 'grpc-message': 'a%20b' }), ans({ 'grpc-message': 'a b' })), [], 'in a trailers-only answer too');
+  t.strictSame(diffs(ans({ 'x-note': 'a%20b' }), ans({ 'x-note': 'a b' })), ['trailer trailer:x-note changed "a%20b" "a b"'], 'other trailers as sent');
+});
