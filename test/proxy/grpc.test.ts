@@ -67,6 +67,14 @@ t.test('a unary call: live\'s answer, status and trailing metadata come back; da
   await until(() => dark.calls.length === 1, 5_000, 'the dark copy');
   const sample = await until(async () => (await json(`${u.adminUrl}/api/divergences`)).body.divergences[0], 10_000, 'a divergence');
   t.match(sample, { route: 'get-item', method: 'POST', path: '/shop.v1.Catalog/GetItem', live: { status: 200, grpc: 0, grpcCode: 'OK' }, dark: { status: 200, grpc: 0, grpcCode: 'OK' } });
+  t.same(
+    sample.differences.map((d: { part: string; field: string; kind: string; live: unknown; dark: unknown }) => [d.part, d.field, d.kind, d.live, d.dark]),
+    [
+      ['trailer', 'trailer:x-catalog-version', 'changed', 'v1', 'v2'],
+      ['body', '$["2"]', 'changed', 1250, 1300],
+    ],
+    'custom trailing metadata compared like a header, and the message by field number: only the price (field 2) differs',
+  );
   const m = await metrics(u);
   t.equal(metricValue(m, 'umbra_mirror_decisions_total', { route: 'get-item', decision: 'mirrored' }), 1);
   t.equal(metricValue(m, 'umbra_grpc_responses_total', { route: 'get-item', code: 'OK' }), 1, 'the live gRPC status, by name');

@@ -391,6 +391,8 @@ function ignoreRule(d) {
   // A header difference's field is `header:<name>`, a trailer's `trailer:<name>`; the rule takes
   // the name (compare.ignoreHeaders covers trailers too).
   const name = (d.part === 'header' || d.part === 'trailer') && typeof d.field === 'string' ? d.field.replace(/^(header|trailer):/, '') : '';
+  // gRPC's status and message are always compared (docs/compare.md): no rule ignores them.
+  if (d.part === 'trailer' && (name === 'grpc-status' || name === 'grpc-message')) return null;
   if (name !== '') return `compare: { ignoreHeaders: [${yamlQuote(name)}] }`;
   return null;
 }
