@@ -52,14 +52,19 @@ export async function interleave(ctx, configs, { warmUp, measureOnce }) {
 /**
  * `configs`: [{ key, start: async () => handle }] where handle is
  *   { url, pid, stop(), beforeRun?(), afterRun?(before) }.
+ * `load(url, seconds)` drives one warm-up or round and resolves with at least
+ * { rps, p50Ms, p99Ms, errors, timeouts, non2xx }; by default runLoad() (wrk or
+ * autocannon) with `connections`. The h2 and grpc scenarios pass h2load or their
+ * gRPC client.
  * Returns { [key]: { ...bestRound, rounds: [every round] } }.
  */
-export async function measureRounds(ctx, configs, { connections = 32 } = {}) {
+export async function measureRounds(ctx, configs, { connections = 32, load } = {}) {
+  const drive = load ?? ((url, seconds) => runLoad({ url, connections, seconds, tool: ctx.tool }));
   const all = await interleave(ctx, configs, {
-    warmUp: (h) => runLoad({ url: h.url, connections, seconds: ctx.warmupSec, tool: ctx.tool }),
+    warmUp: (h) => drive(h.url, ctx.warmupSec),
     measureOnce: async (h, round) => {
       const before = h.beforeRun ? await h.beforeRun() : undefined;
-      const obs = await observe(h.pid, () => runLoad({ url: h.url, connections, seconds: ctx.seconds, tool: ctx.tool }));
+      const obs = await observe(h.pid, () => drive(h.url, ctx.seconds));
       const after = h.afterRun ? await h.afterRun(before) : undefined;
       const r = {
         round,

@@ -323,6 +323,19 @@ export async function startChaosBackend({ maxBodyBytes = 1024 ** 2 } = {}) {
   return startBackendScript('./chaos-backend.js', ['--max-body-bytes', String(maxBodyBytes)], { name: 'backend(chaos)', timeoutMs: 30_000 });
 }
 
+/** Starts benchmarks/lib/h2-backend.js (h2c, the same JSON answer); returns the same as startBackend(). */
+export async function startH2Backend() {
+  return startBackendScript('./h2-backend.js', [], { name: 'backend(h2c)' });
+}
+
+/**
+ * Starts benchmarks/lib/grpc-backend.js (shop.v1.Catalog/GetItem); count() is the
+ * calls received, peak() the most calls open at once since the last count() or peak().
+ */
+export async function startGrpcBackend() {
+  return startBackendScript('./grpc-backend.js', [], { name: 'backend(grpc)' });
+}
+
 async function startBackendScript(file, args, { name, timeoutMs }) {
   const script = new URL(file, import.meta.url);
   const { child, msg } = await forkReady(script, args, { name, timeoutMs });
@@ -349,6 +362,8 @@ async function startBackendScript(file, args, { name, timeoutMs }) {
     mix: msg.mix,
     /** Requests the backend has received so far. */
     count: async () => (await ask())?.count ?? null,
+    /** The most calls open at once since the last count() or peak() (gRPC backend only). */
+    peak: async () => (await ask())?.peak ?? null,
     /** Requests answered so far by kind (chaos backend only). */
     served: async () => (await ask())?.served ?? null,
     stop: () => stop(child),

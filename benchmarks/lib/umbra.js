@@ -10,9 +10,10 @@ const BIN = fileURLToPath(new URL('../../bin/umbra.js', import.meta.url));
 
 /**
  * `extraYaml` is appended to the generated config (e.g. a `dark:` and a `mirror:`
- * section). Returns { child, pid, proxyUrl, adminUrl, configText, stop() }.
+ * section); `liveProtocol` (h2c, h2, http1, auto) becomes `live.protocol` when set.
+ * Returns { child, pid, proxyUrl, adminUrl, configText, stop() }.
  */
-export async function startUmbraProcess({ liveUrl, extraYaml = '' }) {
+export async function startUmbraProcess({ liveUrl, liveProtocol, extraYaml = '' }) {
   const dir = tempDir('umbra-bench-');
   const port = await freePort();
   const adminPort = await freePort();
@@ -22,6 +23,7 @@ export async function startUmbraProcess({ liveUrl, extraYaml = '' }) {
     `  listen: 127.0.0.1:${adminPort}`,
     'live:',
     `  url: ${liveUrl}`,
+    ...(liveProtocol === undefined ? [] : [`  protocol: ${liveProtocol}`]),
     'log:',
     '  level: warn',
     extraYaml.trim(),
@@ -94,4 +96,42 @@ export function byLabel(samples, name, label) {
     out[k] = (out[k] ?? 0) + s.value;
   }
   return out;
+}
+
+/**
+ * umbra's counters that say what happened to the requests of a run, each as
+ * { labelValue: count }: live answers by HTTP status (umbra_requests_total code)
+ * and, for gRPC, by gRPC status; mirror decisions; comparisons and why they were
+ * skipped; and every error counter (shadow, live, inbound client).
+ */
+export async function requestCounters(adminUrl) {
+  const m = await scrapeMetrics(adminUrl);
+  return {
+    codes: byLabel(m, 'umbra_requests_total', 'code'),
+    grpc: byLabel(m, 'umbra_grpc_responses_total', 'code'),
+    decisions: byLabel(m, 'umbra_mirror_decisions_total', 'decision'),
+    comparisons: byLabel(m, 'umbra_comparisons_total', 'result'),
+    skips: byLabel(m, 'umbra_comparison_skips_total', 'reason'),
+    shadowErrors: byLabel(m, 'umbra_shadow_errors_total', 'reason'),
+    liveErrors: byLabel(m, 'umbra_live_errors_total', 'reason'),
+    clientErrors: byLabel(m, 'umbra_client_errors_total', 'reason'),
+  };
+}
+
+/** requestCounters() `after` minus `before`, counter by counter. */
+export function counterDeltas(after, before) {
+  const out = {};
+  for (const [name, values] of Object.entries(after)) {
+    out[name] = {};
+    for (const [k, v] of Object.entries(values)) out[name][k] = v - (before?.[name]?.[k] ?? 0);
+  }
+  return out;
+}
+
+/** "200 1234, 502 3" from { label: count }, zeros left out; "0" when nothing counted. */
+export function describeCounts(d) {
+  const parts = Object.entries(d ?? {})
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${Math.round(v)}`);
+  return parts.length > 0 ? parts.join(', ') : '0';
 }

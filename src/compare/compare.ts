@@ -7,10 +7,12 @@
 
 import type { Answer, CompareContext, Difference, SkipReason, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
+import { GRPC_STATUS_TRAILERS } from './rules.js';
 import { UNCOUNTED, type ByteBudget } from './budget.js';
 import { Collector } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
 import { diffBodies, parseMediaType, sameMediaType } from './body.js';
+import { diffGrpcBodies, grpcCodec, grpcEncoding, hasCompressedFrame } from './grpc.js';
 
 export function skipped(reason: SkipReason): Verdict {
   return { result: 'skipped', reason, differences: [], noise: [] };
@@ -43,32 +45,65 @@ export function planBodies(live: Answer, other: Answer, method: string): BodyPla
   if (!bodiesComparable(method, live.status, other.status)) return 'none';
   const lc = parseEncodings(live.headers['content-encoding']);
   const oc = parseEncodings(other.headers['content-encoding']);
-  if (sameCodings(lc, oc) && live.body.equals(other.body)) return 'equal';
-  return isPlain(lc) && isPlain(oc) ? 'plain' : 'decode';
+  // gRPC messages compressed under grpc-encoding are decoded like content codings.
+  const grpc = isGrpc(live, other);
+  const compressed = grpc && (hasCompressedFrame(live.body) || hasCompressedFrame(other.body));
+  if (sameCodings(lc, oc) && live.body.equals(other.body)) {
+    if (!compressed || grpcEncoding(live.headers['grpc-encoding']) === grpcEncoding(other.headers['grpc-encoding'])) return 'equal';
+  }
+  return isPlain(lc) && isPlain(oc) && !compressed ? 'plain' : 'decode';
+}
+
+/** True when both sides are gRPC by content-type (a side without one as the other's). */
+function isGrpc(live: Answer, other: Answer): boolean {
+  const lt = parseMediaType(live.headers['content-type']);
+  const ot = parseMediaType(other.headers['content-type']);
+  return grpcCodec(lt ?? ot) !== null && grpcCodec(ot ?? lt) !== null;
 }
 
 /**
  * The verdict for a pair whose bodies are ready: `liveBody`/`otherBody` are the
- * decoded bodies for plan `decode`, ignored (the received bytes are used) otherwise.
+ * decoded bodies for plan `decode`, ignored (the received bytes are used)
+ * otherwise. gRPC messages are decompressed here, counted in `budget` (plan
+ * `decode` only: a plain pair has no compressed message).
  */
 export function compareReady(
   live: Answer,
   other: Answer,
   plan: BodyPlan,
   rules: CompiledRules,
+  ctx: CompareContext,
   liveBody: Buffer = live.body,
   otherBody: Buffer = other.body,
+  budget: ByteBudget = UNCOUNTED,
 ): Verdict {
   if (live.truncated || other.truncated) return skipped('too_large');
   const out = new Collector();
   if (live.status !== other.status) out.add('status', 'status', 'changed', live.status, other.status);
   diffHeaders(live.headers, other.headers, rules.ignoredHeaders, out);
+  diffTrailers(live, other, rules.ignoredTrailers, out);
   if (plan === 'plain' || plan === 'decode') {
+    const lb = plan === 'plain' ? live.body : liveBody;
+    const ob = plan === 'plain' ? other.body : otherBody;
     // Each side is read as its own content-type says; a side without one as the other's.
     const lt = parseMediaType(live.headers['content-type']);
     const ot = parseMediaType(other.headers['content-type']);
-    if (plan === 'plain') diffBodies(live.body, other.body, lt ?? ot, ot ?? lt, rules, out);
-    else diffBodies(liveBody, otherBody, lt ?? ot, ot ?? lt, rules, out);
+    const lg = grpcCodec(lt ?? ot);
+    const og = grpcCodec(ot ?? lt);
+    if (lg !== null && og !== null) {
+      const failure = diffGrpcBodies(
+        { body: lb, codec: lg, encoding: live.headers['grpc-encoding'] },
+        { body: ob, codec: og, encoding: other.headers['grpc-encoding'] },
+        rules,
+        rules.messageReader(ctx.path),
+        budget,
+        out,
+      );
+      if (failure !== null) return skipped(failure);
+    } else if (lg !== null || og !== null) {
+      // gRPC on one side only (the content-type difference is reported): the bytes.
+      diffBodies(lb, ob, null, null, rules, out);
+    } else diffBodies(lb, ob, lt ?? ot, ot ?? lt, rules, out);
   }
   return verdictOf(out.list);
 }
@@ -94,16 +129,25 @@ export function compareInline(
   if (live.truncated || dark.truncated) return { primary: skipped('too_large'), baseline: null };
   const p = planBodies(live, dark, ctx.method);
   if (!inlineable(p, live, dark, maxInlineBytes)) return null;
-  if (secondary === null) return { primary: compareReady(live, dark, p, rules), baseline: null };
+  if (secondary === null) return { primary: compareReady(live, dark, p, rules, ctx), baseline: null };
   const s = planBodies(live, secondary, ctx.method);
   if (!inlineable(s, live, secondary, maxInlineBytes)) return null;
-  const primary = compareReady(live, dark, p, rules);
-  return { primary, baseline: primary.result === 'skipped' ? null : compareReady(live, secondary, s, rules) };
+  const primary = compareReady(live, dark, p, rules, ctx);
+  return { primary, baseline: primary.result === 'skipped' ? null : compareReady(live, secondary, s, rules, ctx) };
 }
+
+/**
+ * Reading protobuf without a schema costs several times what JSON.parse does per
+ * byte (every length-delimited value is tried as a message first): a gRPC pair
+ * compares inline only below this fraction of the inline bound.
+ */
+export const GRPC_INLINE_DIVISOR = 8;
 
 function inlineable(plan: BodyPlan, a: Answer, b: Answer, maxInlineBytes: number): boolean {
   if (plan === 'decode') return false;
-  return plan !== 'plain' || Math.max(a.body.length, b.body.length) < maxInlineBytes;
+  if (plan !== 'plain') return true;
+  const bound = isGrpc(a, b) ? maxInlineBytes / GRPC_INLINE_DIVISOR : maxInlineBytes;
+  return Math.max(a.body.length, b.body.length) < bound;
 }
 
 /**
@@ -133,12 +177,12 @@ export function compareBoth(
   const pair = (other: Answer): Verdict => {
     if (live.truncated || other.truncated) return skipped('too_large');
     const plan = planBodies(live, other, ctx.method);
-    if (plan !== 'decode') return compareReady(live, other, plan, rules);
+    if (plan !== 'decode') return compareReady(live, other, plan, rules, ctx);
     const l = bodyOf(live);
     if (typeof l === 'string') return skipped(l);
     const o = bodyOf(other);
     if (typeof o === 'string') return skipped(o);
-    return compareReady(live, other, plan, rules, l, o);
+    return compareReady(live, other, plan, rules, ctx, l, o, budget);
   };
   try {
     const primary = pair(dark);
@@ -202,18 +246,68 @@ export function diffHeaders(live: Headers, dark: Headers, ignored: ReadonlySet<s
   const perMessage = new Set<string>();
   connectionTokens(live, perMessage);
   connectionTokens(dark, perMessage);
-  const l = normalise(live, ignored, perMessage);
-  const d = normalise(dark, ignored, perMessage);
+  diffFields('header', normalise(live, ignored, perMessage), normalise(dark, ignored, perMessage), out);
+}
+
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+/**
+ * An answer's trailers as compared: its trailers, plus the gRPC status trailers
+ * a trailers-only answer sent as headers (a trailer of the same name wins), and
+ * grpc-message percent-decoded. Undefined when there is nothing to compare
+ * (every plain HTTP answer).
+ */
+export function trailersOf(a: Answer): Headers | undefined {
+  let view = a.trailers;
+  for (const name of GRPC_STATUS_TRAILERS) {
+    const v = a.headers[name];
+    if (v === undefined || view?.[name] !== undefined) continue;
+    view = { ...view, [name]: v };
+  }
+  const message = view?.['grpc-message'];
+  if (message !== undefined) {
+    const decoded = Array.isArray(message) ? message.map(grpcMessageText) : grpcMessageText(message);
+    if (decoded !== message) view = { ...view, 'grpc-message': decoded };
+  }
+  return view;
+}
+
+/**
+ * grpc-message as its text: the gRPC protocol percent-encodes it, and encoders
+ * differ in what they escape (grpc-js sends a space as %20, grpc-go as a space),
+ * so two servers saying the same thing must compare equal. A value that does not
+ * decode (a stray %, bytes that are not UTF-8) stays as sent, as the protocol says.
+ */
+export function grpcMessageText(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** Trailers compared like headers: `trailer:<name>`, added/removed/changed, under the ignore lists. */
+export function diffTrailers(live: Answer, dark: Answer, ignored: ReadonlySet<string>, out: Collector): void {
+  const l = trailersOf(live);
+  const d = trailersOf(dark);
+  if (l === undefined && d === undefined) return;
+  const empty: Headers = {};
+  if (sameHeaders(l ?? empty, d ?? empty, ignored)) return;
+  diffFields('trailer', normalise(l ?? empty, ignored, NO_TOKENS), normalise(d ?? empty, ignored, NO_TOKENS), out);
+}
+
+function diffFields(part: 'header' | 'trailer', l: Map<string, string>, d: Map<string, string>, out: Collector): void {
   const names = [...new Set([...l.keys(), ...d.keys()])].sort();
   for (const name of names) {
     const a = l.get(name);
     const b = d.get(name);
     if (a === b) continue;
-    if (name === 'content-type' && a !== undefined && b !== undefined && sameMediaType(a, b)) continue;
-    const field = `header:${name}`;
-    if (a === undefined) out.add('header', field, 'added', undefined, b ?? '');
-    else if (b === undefined) out.add('header', field, 'removed', a, undefined);
-    else out.add('header', field, 'changed', a, b);
+    if (part === 'header' && name === 'content-type' && a !== undefined && b !== undefined && sameMediaType(a, b)) continue;
+    const field = `${part}:${name}`;
+    if (a === undefined) out.add(part, field, 'added', undefined, b ?? '');
+    else if (b === undefined) out.add(part, field, 'removed', a, undefined);
+    else out.add(part, field, 'changed', a, b);
   }
 }
 

@@ -28,6 +28,11 @@ export type DecodeResult =
 
 export type Coding = 'gzip' | 'deflate' | 'br' | 'unknown';
 
+/** What one layer may expand to: maxDecodedBytes, and past RATIO_FLOOR_BYTES at most `ratio` (0 = none) times its input. */
+export function allowedOutput(inputBytes: number, cap: number, ratio: number): number {
+  return ratio === 0 ? cap : Math.min(cap, Math.max(RATIO_FLOOR_BYTES, ratio * inputBytes));
+}
+
 /** Content codings undone one inside the other, at most (gzip inside gzip is two). */
 export const MAX_NESTED_ENCODINGS = 2;
 
@@ -86,8 +91,7 @@ export function decodeBody(body: Buffer, contentEncoding: string | string[] | un
   let held = 0;
   for (let i = codings.length - 1; i >= 0; i--) {
     if (out.length === 0) break; // some servers label empty bodies
-    const allowed = ratio === 0 ? cap : Math.min(cap, Math.max(RATIO_FLOOR_BYTES, ratio * out.length));
-    const r = inflate(out, codings[i] as Coding, allowed, budget);
+    const r = inflate(out, codings[i] as Coding, allowedOutput(out.length, cap, ratio), budget);
     // The layer just undone is no longer needed.
     budget.release(held);
     if (!r.ok) return r;
@@ -121,8 +125,9 @@ function decoderFor(coding: Coding, input: Buffer): Decoder[] {
  * One layer, output in chunks, stopped by zlib as soon as it passes `allowed`
  * (maxDecodedBytes, or the ratio bound) or what the budget has room for. The
  * bound plus one chunk is reserved first; the result is then counted at its size.
+ * (Also what undoes a compressed gRPC message, grpc.ts.)
  */
-function inflate(input: Buffer, coding: Coding, allowed: number, budget: ByteBudget): DecodeResult {
+export function inflate(input: Buffer, coding: Coding, allowed: number, budget: ByteBudget): DecodeResult {
   // Brotli fills its window (up to 16 MiB) before its first output byte, so a bomb
   // costs that much CPU whatever the limit; its first meta-block says how long it is.
   if (coding === 'br' && (brotliFirstBlockLength(input) ?? 0) > allowed) return { ok: false, reason: 'decode_too_large' };

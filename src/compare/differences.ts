@@ -3,7 +3,7 @@
 // sample never holds a whole body (sample-value.ts says what a value can be).
 
 import type { Difference, Example, Kind, Part } from './types.js';
-import { BigNum } from './json-parse.js';
+import { BigNum, Bytes } from './json-parse.js';
 import { CUT, exactNumber, isExactNumber, type SampleValue } from './sample-value.js';
 
 /** Longest string (or number text) kept whole; a longer one keeps this many characters as its head. */
@@ -59,6 +59,7 @@ function shorten(v: unknown, b: Budget): SampleValue {
   }
   if (typeof v === 'string') return text(v, 'string', b);
   if (v instanceof BigNum) return text(v.raw, 'number', b);
+  if (v instanceof Bytes) return text(v.base64, 'string', b);
   if (isExactNumber(v)) return v;
   if (Array.isArray(v)) return array(v, b);
   if (typeof v === 'object') return object(v, b);

@@ -16,12 +16,19 @@ export interface WireAnswer {
   headers: Answer['headers'];
   /** A view on a buffer of its own, transferred (not copied) to the worker. */
   body: Uint8Array;
+  trailers?: Answer['trailers'];
   truncated: boolean;
 }
 
 export interface Job {
   id: number;
-  rules: { id: number; compare: CompareConfig; decode: Required<DecodeLimits> };
+  /**
+   * The rules by id, with what they were compiled from; `compare` is left out
+   * when this worker already has them (the pool keeps the same account of each
+   * worker's cache): .proto descriptors can be tens of KiB, cloned for nothing
+   * on every job.
+   */
+  rules: { id: number; compare?: CompareConfig; decode: Required<DecodeLimits> };
   live: WireAnswer;
   dark: WireAnswer;
   secondary: WireAnswer | null;
@@ -35,12 +42,14 @@ export type JobResult =
 /** What a worker posts once its modules are loaded, before any result. */
 export const WORKER_READY = 'ready';
 
-const MAX_CACHED_RULES = 64;
+/** Rules a worker keeps compiled, the oldest first out (RulesAccount mirrors it). */
+export const MAX_CACHED_RULES = 64;
 const cache = new Map<number, CompiledRules>();
 
 function rulesFor(r: Job['rules']): CompiledRules {
   let compiled = cache.get(r.id);
   if (compiled === undefined) {
+    if (r.compare === undefined) throw new Error(`rules ${r.id} were not sent to this worker`);
     compiled = compileRules(r.compare, r.decode);
     if (cache.size >= MAX_CACHED_RULES) {
       const oldest = cache.keys().next();
@@ -51,13 +60,35 @@ function rulesFor(r: Job['rules']): CompiledRules {
   return compiled;
 }
 
+/**
+ * The pool's account of the rules one worker has compiled: the same ids the
+ * worker's cache holds, as it adds (on a job that carries the source) and
+ * evicts (the oldest, past MAX_CACHED_RULES).
+ */
+export class RulesAccount {
+  private readonly ids = new Set<number>();
+
+  /** True when the worker has rules `id`; otherwise notes that the next job carries them. */
+  has(id: number): boolean {
+    if (this.ids.has(id)) return true;
+    if (this.ids.size >= MAX_CACHED_RULES) {
+      const oldest = this.ids.values().next();
+      if (oldest.done !== true) this.ids.delete(oldest.value);
+    }
+    this.ids.add(id);
+    return false;
+  }
+}
+
 function toAnswer(w: WireAnswer): Answer {
-  return {
+  const a: Answer = {
     status: w.status,
     headers: w.headers,
     body: Buffer.from(w.body.buffer, w.body.byteOffset, w.body.byteLength),
     truncated: w.truncated,
   };
+  if (w.trailers !== undefined) a.trailers = w.trailers;
+  return a;
 }
 
 /** Runs one job; decoded bodies count in `budget` (the shared one, as this worker's slot). */

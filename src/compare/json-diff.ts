@@ -16,8 +16,8 @@
 
 import type { Kind } from './types.js';
 import { MAX_DIFFERENCES, MAX_EXAMPLES, type Collector } from './differences.js';
-import type { JsonValue } from './json-parse.js';
-import { BigNum } from './json-parse.js';
+import type { TreeValue as JsonValue } from './json-parse.js';
+import { BigNum, Bytes } from './json-parse.js';
 import type { PathSet, States } from './paths.js';
 import { formatPath } from './paths.js';
 
@@ -40,18 +40,19 @@ export const MAX_SCORED_PAIRS = 250_000;
 /** A probe stops counting differences here: beyond it, a pair is simply "very different". */
 const PROBE_LIMIT = 64;
 
-type JType = 'null' | 'boolean' | 'number' | 'string' | 'array' | 'object';
+type JType = 'null' | 'boolean' | 'number' | 'string' | 'bytes' | 'array' | 'object';
 type Obj = { readonly [key: string]: JsonValue };
 
 function typeOf(v: JsonValue): JType {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   if (v instanceof BigNum) return 'number';
+  if (v instanceof Bytes) return 'bytes';
   return typeof v as JType;
 }
 
 function isContainer(v: JsonValue): v is JsonValue[] | Obj {
-  return v !== null && typeof v === 'object' && !(v instanceof BigNum);
+  return v !== null && typeof v === 'object' && !(v instanceof BigNum) && !(v instanceof Bytes);
 }
 
 /** A node's place: a linked list to the root, so a step costs one small object. */
@@ -111,7 +112,7 @@ const NONE: States = Object.freeze([]);
 const FREE: St = Object.freeze({ ign: NONE, uno: NONE, key: NONE, add: NONE, tol: NONE, allow: false });
 const FREE_ALLOWED: St = Object.freeze({ ...FREE, allow: true });
 
-/** Compares two parsed JSON documents and adds body differences to `out`. */
+/** Compares two parsed JSON documents (or decoded protobuf messages) and adds body differences to `out`. */
 export function diffJson(live: JsonValue, dark: JsonValue, rules: JsonRules, out: Collector): void {
   const w = new Walker(rules);
   const st = w.root();
@@ -185,6 +186,7 @@ const TAG_ARRAY = 7;
 const TAG_SET = 8;
 const TAG_OBJECT = 9;
 const TAG_IGNORED = 10;
+const TAG_BYTES = 11;
 
 /** Accumulates a container's hash from its children's. */
 class HashFrame {
@@ -349,6 +351,7 @@ class Walker {
       }
       return leafHash(TAG_NUMBER, id);
     }
+    if (v instanceof Bytes) return leafHash(TAG_BYTES, this.intern(v.base64));
     return leafHash(TAG_BIGNUM, this.intern((v as BigNum).key));
   }
 
@@ -537,6 +540,9 @@ class Walker {
       case 'string':
       case 'boolean':
         if (l !== d) this.emit(place, 'changed', l, d);
+        return;
+      case 'bytes':
+        if ((l as Bytes).base64 !== (d as Bytes).base64) this.emit(place, 'changed', l, d);
         return;
       case 'object':
         this.objects(l as Obj, d as Obj, st, place, stack);

@@ -9,10 +9,11 @@ import { JsonSyntaxError } from '../errors.js';
 
 /** A JSON number kept as its source text because a double would round it. */
 export class BigNum {
-  /** Normalised exact decimal: sign, digits without leading/trailing zeros, exponent. */
-  readonly key: string;
-  constructor(readonly raw: string) {
-    this.key = normaliseDecimal(raw);
+  private normalised: string | undefined;
+  constructor(readonly raw: string) {}
+  /** Normalised exact decimal: sign, digits without leading/trailing zeros, exponent (made when first asked for). */
+  get key(): string {
+    return (this.normalised ??= normaliseDecimal(this.raw));
   }
   toJSON(): string {
     return this.raw;
@@ -20,6 +21,22 @@ export class BigNum {
 }
 
 export type JsonValue = null | boolean | number | string | BigNum | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * A protobuf `bytes` value (gRPC answers, grpc.ts): compared as a type of its
+ * own, so bytes never equal a string that spells their base64 (a field sent as
+ * raw bytes by one side and as base64 text by the other is a `type` difference);
+ * shown in differences as its base64.
+ */
+export class Bytes {
+  constructor(readonly base64: string) {}
+  toJSON(): string {
+    return this.base64;
+  }
+}
+
+/** What the structural diff walks: a JSON value, or a decoded protobuf message (which may hold Bytes). */
+export type TreeValue = null | boolean | number | string | BigNum | Bytes | TreeValue[] | { [key: string]: TreeValue };
 
 export { JsonSyntaxError };
 

@@ -6,11 +6,17 @@
 //   (b) the route learned it: it showed in at least `threshold` (3) of the
 //       route's last `window` (20) baseline comparisons.
 // The status is never learned (a flapping live status must not hide a broken
-// dark one); it is noise only through (a). See docs/compare.md.
+// dark one), nor gRPC's, trailer:grpc-status; they are noise only through (a).
+// See docs/compare.md.
 
 import type { Answer, CompareContext, Difference, Kind, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
 import { compareBoth, verdictOf } from './compare.js';
+
+/** The call's outcome: the status code, and gRPC's status (a trailer). */
+function neverLearned(d: Difference): boolean {
+  return d.part === 'status' || (d.part === 'trailer' && d.field === 'trailer:grpc-status');
+}
 
 export interface NoiseOptions {
   /** Baseline comparisons remembered per field (max 31). */
@@ -69,7 +75,7 @@ export class NoiseLearner {
       if (t.bits === 0) this.tracks.delete(key);
     }
     for (const d of baselineDifferences) {
-      if (d.part === 'status') continue;
+      if (neverLearned(d)) continue;
       const key = noiseKey(d);
       const t = this.tracks.get(key);
       if (t !== undefined) {
@@ -100,7 +106,7 @@ export class NoiseLearner {
 
   /** True when this difference's field (and kind class) is learned as noisy. */
   isNoisy(d: Difference): boolean {
-    if (d.part === 'status') return false;
+    if (neverLearned(d)) return false;
     const t = this.tracks.get(noiseKey(d));
     return t !== undefined && popcount(t.bits) >= this.threshold;
   }

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { workerEntry } from './worker-entry.js';
 import type { Answer, CompareContext, Verdict } from './types.js';
 import type { CompiledRules } from './rules.js';
-import { WORKER_READY } from './job.js';
+import { RulesAccount, WORKER_READY } from './job.js';
 import type { Job, JobResult, WireAnswer } from './job.js';
 import type { NoiseLearner } from './noise.js';
 import { MAX_BUDGET_BYTES, MemoryBudget } from './budget.js';
@@ -63,11 +63,20 @@ interface Slot {
   timer: NodeJS.Timeout | null;
   /** Its modules are loaded: a job's time starts counting only then. */
   ready: boolean;
+  /** The rules this worker has compiled: their source is sent once. */
+  readonly rules: RulesAccount;
 }
 
 /** How long a new worker may take to load its modules before its job fails. */
 const BOOT_TIMEOUT_MS = 60_000;
 
+
+/** A plain copy: node's header and trailer objects have a null prototype and may carry symbols. */
+function plain(h: Answer['headers']): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const k of Object.keys(h)) out[k] = h[k];
+  return out;
+}
 
 /**
  * `a` ready to cross to a worker: its body moved as it is when umbra owns it
@@ -75,9 +84,7 @@ const BOOT_TIMEOUT_MS = 60_000;
  * way the caller must not read `a.body` afterwards.
  */
 function wire(a: Answer, transfer: ArrayBuffer[]): WireAnswer {
-  // Plain copy of headers: node's header objects have a null prototype and may carry symbols.
-  const headers: Record<string, string | string[] | undefined> = {};
-  for (const k of Object.keys(a.headers)) headers[k] = a.headers[k];
+  const headers = plain(a.headers);
   let body: Uint8Array = new Uint8Array(0);
   if (a.owned === true && a.body.byteOffset === 0 && a.body.byteLength === a.body.buffer.byteLength && !transfer.includes(a.body.buffer as ArrayBuffer)) {
     body = a.body;
@@ -87,7 +94,9 @@ function wire(a: Answer, transfer: ArrayBuffer[]): WireAnswer {
     a.body.copy(body);
     transfer.push(body.buffer as ArrayBuffer);
   }
-  return { status: a.status, headers, body, truncated: a.truncated };
+  const out: WireAnswer = { status: a.status, headers, body, truncated: a.truncated };
+  if (a.trailers !== undefined) out.trailers = plain(a.trailers);
+  return out;
 }
 
 /** Extra cells for slots whose worker is still being stopped when its replacement starts. */
@@ -177,7 +186,7 @@ export class ComparePool {
       live: wire(live, transfer),
       dark: wire(dark, transfer),
       secondary: secondary === null ? null : wire(secondary, transfer),
-      ctx: { method: ctx.method },
+      ctx: ctx.path === undefined ? { method: ctx.method } : { method: ctx.method, path: ctx.path },
     };
     return new Promise((resolve, reject) => {
       this.queue.push({ job, reserved, transfer, resolve, reject });
@@ -204,7 +213,7 @@ export class ComparePool {
       workerData: { budget: this.budget.shared, slot: index },
       resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.floor(this.workerHeapMb)), maxYoungGenerationSizeMb: 4 },
     });
-    const slot: Slot = { worker, index, running: null, timer: null, ready: false };
+    const slot: Slot = { worker, index, running: null, timer: null, ready: false, rules: new RulesAccount() };
     worker.on('message', (msg: JobResult | typeof WORKER_READY) => {
       if (msg !== WORKER_READY) this.finish(slot, msg);
       else {
@@ -231,7 +240,9 @@ export class ComparePool {
     slot.running = p;
     // A busy worker keeps the process alive; an idle one does not.
     slot.worker.ref();
-    slot.worker.postMessage(p.job, p.transfer);
+    const { rules } = p.job;
+    const job: Job = slot.rules.has(rules.id) ? { ...p.job, rules: { id: rules.id, decode: rules.decode } } : p.job;
+    slot.worker.postMessage(job, p.transfer);
     this.startTimer(slot);
   }
 

@@ -66,6 +66,11 @@ export interface Verdict {
 export interface CompareContext {
   /** Request method, upper case. HEAD bodies are not compared. */
   method: string;
-  /** The request's path without the query (for gRPC: /pkg.Service/Method, which names the messages' types). */
+  /**
+   * The request's path (a query string is ignored). For a gRPC call it is
+   * `/package.Service/Method`, which names the answer's message type in
+   * `compare.protos`; without it (or for a method the protos do not know) gRPC
+   * messages are compared by field number.
+   */
   path?: string;
 }

@@ -2,6 +2,7 @@
 // every size in bytes by the time it reaches this shape.
 
 export type { Method } from '../http/headers.js';
+import type { INamespace } from 'protobufjs';
 import type { Method } from '../http/headers.js';
 
 export interface ListenAddress {
@@ -97,6 +98,23 @@ export interface CompareConfig {
    * On a route: the route's entries first, then the top-level ones for other paths.
    */
   readonly tolerances: readonly FieldTolerance[];
+  /**
+   * gRPC message descriptors (`compare.protos`); absent when none are listed.
+   * On a route: the top-level files, then the route's own.
+   */
+  readonly protos?: ProtoSchemas;
+}
+
+/** `compare.protos`: the .proto files, read and parsed when the config was loaded. */
+export interface ProtoSchemas {
+  /** Absolute paths, in the order listed (top-level files first on a route). */
+  readonly files: readonly string[];
+  /**
+   * Every message, enum and service of the files and their imports, as
+   * protobufjs descriptors (Root#toJSON): plain data, so it crosses to the
+   * compare workers with the rules, which rebuild the types from it.
+   */
+  readonly descriptors: INamespace;
 }
 
 export interface KeyedArray {

@@ -26,6 +26,7 @@ import type {
   RouteMatch,
   SampleKey,
   SecondaryConfig,
+  ProtoSchemas,
 } from './types.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -38,6 +39,7 @@ import { Fields, unique } from './fields.js';
 import { Section, flag, items, text } from './read.js';
 import type { Reader, Value } from './read.js';
 import { checkGrpcName, checkPathPattern, checkPrefix, isLoopback, parseHeaderName, parseHostName, parseOrderBy, parseSampleBy } from './values.js';
+import { ProtoLoader } from './protos.js';
 
 /** Defaults for every key that has one (sizes in bytes, durations in ms). */
 export const DEFAULTS = deepFreeze({
@@ -92,7 +94,7 @@ const TOP_KEYS = ['service', 'instance', 'listen', 'tls', 'admin', 'live', 'forw
 const MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes'];
 const CAPTURE_KEYS = ['dir', 'sample', 'routes', 'maxBodyBytes', 'maxFileBytes', 'maxTotalBytes', 'gzip'];
-const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance', 'keyed', 'allowAdded', 'tolerances'];
+const COMPARE_KEYS = ['ignoreHeaders', 'ignore', 'unordered', 'tolerance', 'keyed', 'allowAdded', 'tolerances', 'protos'];
 const FIELD_TOLERANCE_KEYS = ['absolute', 'relative'];
 /** mirror.maxBufferedBytes: the most a config may set, and the range a default derived from a memory limit keeps to. */
 const BUFFERED_MAX = 1024 ** 3;
@@ -340,8 +342,38 @@ function extendByPath<T extends { readonly path: string }>(top: readonly T[], ro
   return [...route, ...top.filter((e) => !named.has(e.path))];
 }
 
-function readCompare(f: Fields, at: Value | undefined): CompareConfig {
+/**
+ * `compare.protos`: .proto files (paths relative to the config file), loaded
+ * together with the inherited ones (a route's list extends the top-level one).
+ * A file that is missing or does not parse is reported at its item, naming the
+ * .proto file and line; the inherited set is kept.
+ */
+function readProtos(f: Fields, v: Value | undefined, loader: ProtoLoader, inherited: ProtoSchemas | undefined): ProtoSchemas | undefined {
+  if (v === undefined) return inherited;
+  const own: { file: string; at: Value }[] = [];
+  for (const item of items(f.r, v)) {
+    const s = f.string(item, 'expected the path of a .proto file');
+    if (s === undefined) continue;
+    if (s.trim() === '') {
+      f.r.report(item.path, item.line, 'expected the path of a .proto file');
+      continue;
+    }
+    own.push({ file: loader.resolve(s.trim()), at: item });
+  }
+  const files = unique([...(inherited?.files ?? []), ...own.map((o) => o.file)]);
+  if (files.length === (inherited?.files.length ?? 0)) return inherited;
+  const loaded = loader.load(files);
+  if ('descriptors' in loaded) return loaded;
+  if (loader.firstReport(loaded)) {
+    const at = own.find((o) => o.file === loaded.file)?.at ?? v;
+    f.r.report(at.path, at.line, loaded.message);
+  }
+  return inherited;
+}
+
+function readCompare(f: Fields, at: Value | undefined, loader: ProtoLoader): CompareConfig {
   const s = new Section(f.r, at, 'compare', COMPARE_KEYS);
+  const protos = readProtos(f, s.given('protos'), loader, undefined);
   return {
     ignoreHeaders: f.headerNames(s.given('ignoreHeaders')),
     ignore: f.fieldPaths(s.given('ignore')),
@@ -350,6 +382,7 @@ function readCompare(f: Fields, at: Value | undefined): CompareConfig {
     keyed: readKeyed(f, s.given('keyed')),
     allowAdded: f.fieldPaths(s.given('allowAdded')),
     tolerances: readTolerances(f, s.given('tolerances')),
+    ...(protos !== undefined && { protos }),
   };
 }
 
@@ -501,7 +534,7 @@ function readRouteOrderBy(f: Fields, v: Value | undefined, inherited: OrderKey |
   return key;
 }
 
-function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, compare: CompareConfig): RouteConfig[] {
+function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, compare: CompareConfig, loader: ProtoLoader): RouteConfig[] {
   const routes: RouteConfig[] = [];
   const names = new Set<string>();
   for (const item of at === undefined ? [] : items(f.r, at)) {
@@ -549,6 +582,7 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
     // tolerance replaces it; a keyed or tolerances entry replaces the top-level
     // one for the same path.
     const c = new Section(f.r, s.given('compare'), `${item.path}.compare`, COMPARE_KEYS);
+    const protos = readProtos(f, c.given('protos'), loader, compare.protos);
     const routeCompare: CompareConfig = {
       ignoreHeaders: unique([...compare.ignoreHeaders, ...f.headerNames(c.given('ignoreHeaders'))]),
       ignore: unique([...compare.ignore, ...f.fieldPaths(c.given('ignore'))]),
@@ -557,6 +591,7 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
       keyed: extendByPath(compare.keyed, readKeyed(f, c.given('keyed'))),
       allowAdded: unique([...compare.allowAdded, ...f.fieldPaths(c.given('allowAdded'))]),
       tolerances: extendByPath(compare.tolerances, readTolerances(f, c.given('tolerances'))),
+      ...(protos !== undefined && { protos }),
     };
 
     if (name !== undefined && match !== undefined) routes.push({ name, match, mirror: routeMirror, compare: routeCompare });
@@ -674,9 +709,11 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const dark = readDark(f, top.get('dark'));
   const secondary = readSecondary(f, top.get('secondary'));
   const mirror = readMirror(f, top.given('mirror'), dark === null ? 0 : DEFAULTS.sample, containerLimit);
-  const compare = readCompare(f, top.given('compare'));
+  // compare.protos paths are relative to the config file.
+  const loader = new ProtoLoader(source === 'flags' ? process.cwd() : dirname(resolve(source)));
+  const compare = readCompare(f, top.given('compare'), loader);
   const redact = readRedact(f, top.given('redact'));
-  const routes = readRoutes(f, top.given('routes'), mirror, compare);
+  const routes = readRoutes(f, top.given('routes'), mirror, compare, loader);
   const capture = readCapture(f, top.get('capture'), routes);
   const store = readStore(f, top.get('store'));
   const limits = readLimits(f, top.given('limits'));

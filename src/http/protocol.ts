@@ -20,17 +20,19 @@ export interface ProtocolOptions {
  * undici Pool options for a protocol. `auto` on https offers h2 and http/1.1 by
  * ALPN and takes what the server picks (one request per connection at a time,
  * as HTTP/1.1 needs); `h2` and `h2c` multiplex up to H2_STREAMS_PER_CONNECTION
- * streams on a connection, so they need far fewer connections.
+ * streams on a connection. undici 7 sends a request that is not idempotent
+ * (POST: every gRPC call) or has a streamed body only when nothing else runs on
+ * its connection, so an HTTP/2 pool keeps as many connections as an HTTP/1.1
+ * one: GETs share them, each POST has one to itself while it runs.
  */
 export function protocolOptions(url: URL, protocol: BackendProtocol, connections: number, connectTimeout: number): ProtocolOptions {
-  const multiplexed = Math.max(1, Math.ceil(connections / H2_STREAMS_PER_CONNECTION));
   switch (protocol) {
     case 'http1':
       return { pipelining: 1, connections, connect: { timeout: connectTimeout } };
     case 'h2c':
-      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections: multiplexed, connect: { timeout: connectTimeout, useH2c: true } };
+      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections, connect: { timeout: connectTimeout, useH2c: true } };
     case 'h2':
-      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections: multiplexed, connect: { timeout: connectTimeout } };
+      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections, connect: { timeout: connectTimeout } };
     case 'auto':
       return url.protocol === 'https:' ? { allowH2: true, pipelining: 1, connections, connect: { timeout: connectTimeout } } : { pipelining: 1, connections, connect: { timeout: connectTimeout } };
   }

@@ -145,15 +145,12 @@ export class WindowedCounts {
   }
 }
 
+/** The plain counts of a route, in the order the API lists them. */
+export const SCALAR_COUNTS = ['mirrored', 'compared', 'matches', 'mismatches', 'noise', 'skipped', 'errors'] as const;
+export type ScalarCounts = Record<(typeof SCALAR_COUNTS)[number], number>;
+
 /** Counts as the fleet store writes them (a minute's row): maps hold only what is not zero. */
-export interface CountsJson {
-  mirrored: number;
-  compared: number;
-  matches: number;
-  mismatches: number;
-  noise: number;
-  skipped: number;
-  errors: number;
+export interface CountsJson extends ScalarCounts {
   dropped: Record<string, number>;
   errorsBy: Record<string, number>;
   skippedBy: Record<string, number>;

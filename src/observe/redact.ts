@@ -91,6 +91,9 @@ export function compileRedactor(redact: RedactConfig): Redactor {
       let states: States | null = null;
       if (d.part === 'header') {
         if (!isSecretHeader(d.field.slice('header:'.length))) return d;
+      } else if (d.part === 'trailer') {
+        // Trailers are header fields sent last: the same secret names (redact.headers included).
+        if (!isSecretHeader(d.field.slice('trailer:'.length))) return d;
       } else if (d.part === 'body' && d.field.startsWith('$')) {
         const segs: Segment[] | null = canonicalSegments(d.field);
         // A path we cannot read is redacted whole: safe over sorry.

@@ -12,7 +12,7 @@ import type { StoreConfig } from '../config/types.js';
 import type { DivergenceSample, RouteView } from './divergences.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import { countsJson, MAX_WINDOW_MS, type CountsJson, type RouteMinute } from './counts.js';
+import { countsJson, MAX_WINDOW_MS, SCALAR_COUNTS, type CountsJson, type RouteMinute, type ScalarCounts } from './counts.js';
 import { migrate, SCHEMA_LOCK } from './store-schema.js';
 
 /** How often and how much the background loop does; the defaults suit production, tests shorten them. */
@@ -65,19 +65,12 @@ export type RouteSummary = Readonly<Omit<RouteView, 'dropped' | 'errorsBy' | 'sk
 };
 
 /** One route summed over the fleet's instances. */
-export interface FleetRoute {
+export interface FleetRoute extends ScalarCounts {
   service: string;
   name: string;
   sample: number;
   instances: number;
-  mirrored: number;
-  compared: number;
-  matches: number;
-  mismatches: number;
-  noise: number;
-  skipped: number;
   skippedBy: Record<string, number>;
-  errors: number;
   errorsBy: Record<string, number>;
   dropped: Record<string, number>;
   topFields: { field: string; count: number }[];
@@ -151,7 +144,7 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0))
 /** Parameters in one statement: PostgreSQL allows 65 535. */
 const MAX_PARAMS = 10_000;
 
-const SCALARS = ['mirrored', 'compared', 'matches', 'mismatches', 'noise', 'skipped', 'errors'] as const;
+const SCALARS = SCALAR_COUNTS;
 
 /** A minute sum as a route's counts (all zero when the instance had no minute in the window). */
 function summaryOf(c: CountsJson | null): Omit<RouteSummary, 'name' | 'sample' | 'noisy'> {

@@ -137,6 +137,9 @@ export function createFront(deps: FrontDeps): Front {
     live.handle(req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse);
   });
 
+  // The HTTP/1.1 server never listens itself: Node starts its headers/request
+  // timeout checks (slowloris) on 'listening', so it is told it listens.
+  http1.emit('listening');
   const toHttp1 = (socket: Duplex): void => {
     http1.emit('connection', socket);
   };

@@ -49,10 +49,17 @@ export function h2Headers(raw: readonly string[]): Record<string, string | strin
  * (the HTTP/2 live hop's stand-in for onBodySent). A client that aborts ends
  * the tap with an error, which aborts the live request.
  */
-function tapBody(req: IncomingMessage, observer: LiveObserver): Readable {
+/** Why a body is ended when its client has left (an exchange that is already finished ignores it). */
+const CLIENT_LEFT = new Error('the client closed the request');
+
+function ignore(): void {
+  /* the exchange already knows (finish, onError) */
+}
+
+function tapBody(req: IncomingMessage, observer: LiveObserver | null): Readable {
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      observer.requestChunk(chunk);
+      observer?.requestChunk(chunk);
       cb(null, chunk);
     },
   });
@@ -117,6 +124,23 @@ class LiveExchange implements ForwardHandler {
 
   /** The request body reaches the observer through a tap (LiveProxy.handle), not through onBodySent. */
   tapped = false;
+  /**
+   * The body as handed to an HTTP/2-capable live pool, until it is all sent.
+   * A client that leaves before then ends the exchange through it (an error on
+   * the body) rather than through undici's abort(): undici 7 aborting an HTTP/2
+   * request whose body is still being piped can leave the session spinning in
+   * nghttp2 for good (the process stops answering).
+   */
+  streamingBody: Readable | null = null;
+  /**
+   * A request with a body to an HTTP/2-capable live pool. Once its body is sent,
+   * a client that leaves does not abort the live request: undici 7's abort of
+   * such a request can leave the session spinning in nghttp2 for good (the
+   * process stops answering; reproduced without umbra in a 20-line forwarder).
+   * The live answer is read to its end and dropped instead (bounded by
+   * live.timeout). benchmarks/README.md and docs/http2.md say so.
+   */
+  h2Body = false;
 
   onBodySent(chunk: Buffer): void {
     // Over HTTP/2, undici 7 reports the ANSWER's chunks here (it listens for 'data'
@@ -126,6 +150,7 @@ class LiveExchange implements ForwardHandler {
   }
 
   onRequestSent(): void {
+    this.streamingBody = null;
     this.observer?.requestEnd();
   }
 
@@ -152,6 +177,8 @@ class LiveExchange implements ForwardHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    // The client has left (an HTTP/2 live request that is not aborted): read on, drop it.
+    if (this.closed) return true;
     this.observer?.responseChunk(chunk);
     this.sendHeldHead();
     if (this.res.write(chunk)) return true;
@@ -210,7 +237,8 @@ class LiveExchange implements ForwardHandler {
     const code = res.headersSent ? String(res.statusCode) : '499';
     this.metrics.countRequest(this.req.method ?? 'GET', code);
     if (!this.ended || !res.writableFinished) {
-      this.abort?.();
+      if (this.streamingBody !== null) this.streamingBody.destroy(CLIENT_LEFT);
+      else if (!this.h2Body) this.abort?.();
       this.fail('client_abort', null);
     }
     this.proxy.done(this, code);
@@ -298,10 +326,15 @@ export class LiveProxy {
       ? (req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders !== true
       : (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
     let body: Readable | null = hasBody ? req : null;
-    if (observer !== null && hasBody && this.forwarder.mayBeH2) {
+    if (hasBody && this.forwarder.mayBeH2) {
       exchange.tapped = true;
+      exchange.h2Body = true;
       body = tapBody(req, observer);
+      exchange.streamingBody = body;
     }
+    // When the client leaves before its body was sent, undici destroys the body
+    // with an error (UND_ERR_ABORTED): without a listener that would end the process.
+    if (body !== null) body.on('error', ignore);
     this.forwarder.dispatch(
       {
         path: req.url ?? '/',

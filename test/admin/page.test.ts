@@ -437,3 +437,38 @@ t.test('with a store, the page shows the fleet, and says so when the database do
   await waitForText(row, /get-item\s+100%\s+1\s+1\s+100\.0%/);
   t.notMatch(await page.locator('body').innerText(), /postgres:\/\/postgres:/, 'no credentials on the page');
 });
+
+t.test('a gRPC divergence: the gRPC status by name beside the HTTP status, and the grpc-status trailer difference', async (t) => {
+  const browser = await launch(t);
+  if (browser === null) return;
+  const { startGrpcServer, catalogClient, pb } = await import('../helpers/grpc.js');
+  const live = await startGrpcServer({ GetItem: (_c, cb) => cb(null, pb({ 1: 'LMP-1', 2: 1250 })), ListItems: (c) => c.end() });
+  const dark = await startGrpcServer({ GetItem: (_c, cb) => cb({ code: 5, details: 'no such item' }), ListItems: (c) => c.end() });
+  const u = await startTestUmbra(
+    [`live: { url: "${live.url}", protocol: h2c }`, `dark: { url: "${dark.url}", protocol: h2c }`, 'routes:', '  - name: get-item', '    match: { grpc: shop.v1.Catalog/GetItem }', '    mirror: { sample: 1.0 }'].join('\n'),
+    { level: 'info' },
+  );
+  t.teardown(async () => {
+    await u.stop();
+    await Promise.all([live.close(), dark.close()]);
+  });
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  t.equal((await client.getItem(pb({ 1: 'LMP-1' }))).error, null, 'the client gets live\'s answer');
+  await until(async () => (await json(`${u.adminUrl}/api/divergences`)).body.divergences.length === 1, 10_000, 'the divergence');
+
+  const page = await open(t, browser);
+  await page.goto(`${u.adminUrl}/`);
+  const chips = page.locator('#samples tbody tr').first().locator('.status-chip');
+  await chips.first().waitFor();
+  t.match(await chips.nth(0).innerText(), /^live 200 · OK · [\d.]+ ms$/);
+  t.match(await chips.nth(1).innerText(), /^dark 200 · NOT_FOUND · [\d.]+ ms$/);
+  t.match(await chips.nth(1).getAttribute('class'), /diff-dark/, 'a different gRPC status is highlighted');
+  t.match(await page.locator('#detail-summary').innerText(), /live answered 200 · OK · .* dark 200 · NOT_FOUND/);
+  const status = page.locator('#differences tbody', { has: page.locator('code', { hasText: 'trailer:grpc-status' }) });
+  t.equal(await status.count(), 1, 'the grpc-status trailer difference is listed');
+  t.match(await status.innerText(), /trailer:grpc-status\s+changed\s+"0"\s+"5"/, 'live 0, dark 5');
+  t.equal(await status.getByRole('button', { name: 'Copy ignore rule' }).count(), 0, 'no ignore rule for grpc-status: it is always compared');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}divergence-page-grpc.png`, fullPage: true });
+});

@@ -76,6 +76,17 @@ void t.test('status is never learned, only request-local', async (t) => {
   t.end();
 });
 
+void t.test("gRPC's status is never learned either, only request-local", async (t) => {
+  const learner = new NoiseLearner();
+  const grpc = (status: string, note: string): Answer => ({ ...answer({}), trailers: { 'grpc-status': status, 'x-note': note } });
+  for (let i = 0; i < 5; i++) t.equal(compareWithBaseline(grpc('0', 'a'), grpc('14', 'b'), grpc('14', 'c'), rules, learner, ctx).result, 'noise');
+  const v = compareWithBaseline(grpc('0', 'a'), grpc('14', 'b'), null, rules, learner, ctx);
+  t.equal(v.result, 'mismatch');
+  t.strictSame(v.differences.map((d) => d.field), ['trailer:grpc-status'], 'learned: another trailer, never grpc-status');
+  t.strictSame(v.noise.map((d) => d.field), ['trailer:x-note']);
+  t.end();
+});
+
 void t.test('skipped baseline teaches nothing; skipped primary stays skipped', async (t) => {
   const learner = new NoiseLearner();
   const truncated = { ...fresh(), truncated: true };

@@ -1,6 +1,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import type { Answer } from '../../src/compare/index.js';
+import { MAX_CACHED_RULES, RulesAccount } from '../../src/compare/job.js';
 import { CUT, CompareBusyError, ComparePool, ComparePoolError, MemoryBudget, NoiseLearner, compareAnswers, compileRules, engineSkipReason, exactText, isExactNumber, writeJson } from '../../src/compare/index.js';
 
 const rules = compileRules(
@@ -274,4 +275,31 @@ void t.test("engineSkipReason: each pool failure's skip reason", async (t) => {
   t.equal(engineSkipReason(new ComparePoolError('UMBRA_COMPARE_HEAP', 'x')), 'compare_heap');
   t.equal(engineSkipReason(new ComparePoolError('UMBRA_COMPARE_TIMEOUT', 'x')), 'compare_error');
   t.equal(engineSkipReason(new Error('anything else')), 'compare_error');
+});
+
+void t.test('a worker gets the source of a rules id once, and again after its cache let the rules go', async (t) => {
+  const account = new RulesAccount();
+  t.notOk(account.has(1), 'first time: the source goes');
+  t.ok(account.has(1), 'then the id alone');
+  for (let id = 2; id <= MAX_CACHED_RULES + 1; id++) account.has(id);
+  t.notOk(account.has(1), 'the oldest left the worker cache: the source goes again');
+
+  const pool = new ComparePool({ size: 1, inlineBelowBytes: 0 });
+  t.teardown(() => pool.close());
+  const many = Array.from({ length: MAX_CACHED_RULES + 2 }, (_, i) =>
+    compileRules({ ignoreHeaders: [], ignore: i % 2 === 0 ? ['$.b'] : [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 1 << 20 }),
+  );
+  const live = answer(Buffer.from('{"a":1,"b":1}'));
+  const dark = answer(Buffer.from('{"a":1,"b":2}'));
+  const results: string[] = [];
+  // Each rules twice in a row (the second time without its source), then the first ones again.
+  for (const r of [...many, ...many.slice(0, 3)]) {
+    for (let k = 0; k < 2; k++) results.push((await pool.compare(live, dark, r, ctx)).result);
+  }
+  t.equal(pool.stats.workers, 1, 'one worker all along');
+  const expected = [...many, ...many.slice(0, 3)].flatMap((_, i) => {
+    const even = (i < many.length ? i : i - many.length) % 2 === 0;
+    return [even ? 'match' : 'mismatch', even ? 'match' : 'mismatch'];
+  });
+  t.strictSame(results, expected, 'every job used its own rules');
 });

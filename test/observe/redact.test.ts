@@ -81,6 +81,15 @@ void t.test('differences keep their path, lose their values', (t) => {
       { part: 'header', field: 'header:accept', kind: 'changed', live: 'a', dark: 'b' },
     ],
     [
+      // gRPC trailing metadata is header fields too: a secret name is redacted there as well.
+      { part: 'trailer', field: 'trailer:x-api-key', kind: 'changed', live: 'k1', dark: 'k2' },
+      { part: 'trailer', field: 'trailer:x-api-key', kind: 'changed', live: REDACTED, dark: REDACTED },
+    ],
+    [
+      { part: 'trailer', field: 'trailer:grpc-status', kind: 'changed', live: '0', dark: '5' },
+      { part: 'trailer', field: 'trailer:grpc-status', kind: 'changed', live: '0', dark: '5' },
+    ],
+    [
       { part: 'status', field: 'status', kind: 'changed', live: 200, dark: 500 },
       { part: 'status', field: 'status', kind: 'changed', live: 200, dark: 500 },
     ],

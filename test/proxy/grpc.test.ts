@@ -67,6 +67,14 @@ t.test('a unary call: live\'s answer, status and trailing metadata come back; da
   await until(() => dark.calls.length === 1, 5_000, 'the dark copy');
   const sample = await until(async () => (await json(`${u.adminUrl}/api/divergences`)).body.divergences[0], 10_000, 'a divergence');
   t.match(sample, { route: 'get-item', method: 'POST', path: '/shop.v1.Catalog/GetItem', live: { status: 200, grpc: 0, grpcCode: 'OK' }, dark: { status: 200, grpc: 0, grpcCode: 'OK' } });
+  t.same(
+    sample.differences.map((d: { part: string; field: string; kind: string; live: unknown; dark: unknown }) => [d.part, d.field, d.kind, d.live, d.dark]),
+    [
+      ['trailer', 'trailer:x-catalog-version', 'changed', 'v1', 'v2'],
+      ['body', '$["2"]', 'changed', 1250, 1300],
+    ],
+    'custom trailing metadata compared like a header, and the message by field number: only the price (field 2) differs',
+  );
   const m = await metrics(u);
   t.equal(metricValue(m, 'umbra_mirror_decisions_total', { route: 'get-item', decision: 'mirrored' }), 1);
   t.equal(metricValue(m, 'umbra_grpc_responses_total', { route: 'get-item', code: 'OK' }), 1, 'the live gRPC status, by name');
@@ -115,4 +123,45 @@ t.test('deadlines: the client\'s grpc-timeout ends the dark copy too, long befor
   }, 5_000, 'the dark timeout') as string;
   t.ok(Date.now() - started < 1400, `the dark copy timed out at the client's deadline, not at dark.timeout (3 s) or dark's answer (1.5 s): ${Date.now() - started} ms`);
   t.equal(metricValue(m, 'umbra_comparison_skips_total', { route: 'get-item', reason: 'dark_timeout' }), 1);
+});
+
+t.test('clients that give up: deadlines shorter than live, cancelled POST streams; umbra stays up and answers', async (t) => {
+  const slow = await startGrpcServer({ GetItem: (_c, cb) => setTimeout(() => cb(null, pb({ 1: 'late' })), 200), ListItems: (c) => c.end() });
+  const dark = await startGrpcServer(catalogue(2));
+  const u = await startTestUmbra(
+    [`live: { url: "${slow.url}", protocol: h2c }`, `dark: { url: "${dark.url}", protocol: h2c }`, 'routes:', '  - name: get-item', '    match: { grpc: shop.v1.Catalog/GetItem }', '    mirror: { sample: 1.0 }'].join('\n'),
+    { level: 'info' },
+  );
+  t.teardown(async () => {
+    await u.stop();
+    await Promise.all([slow.close(), dark.close()]);
+  });
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  // (undici destroys a body whose client left before it was sent: that must not be an unhandled 'error'.)
+  const results = await Promise.all(Array.from({ length: 40 }, () => client.getItem(pb({ 1: 'x' }), { deadlineMs: 50 })));
+  t.ok(results.every((r) => r.error?.code === grpc.status.DEADLINE_EXCEEDED), 'every call ran out of time at the client');
+
+  // Raw HTTP/2 POSTs cancelled once their body is sent, and while it is being sent.
+  const http2 = await import('node:http2');
+  for (let round = 0; round < 3; round++) {
+    const session = http2.connect(u.proxyUrl);
+    session.on('error', () => undefined);
+    for (let i = 0; i < 15; i++) {
+      const s = session.request({ ':method': 'POST', ':path': '/shop.v1.Catalog/GetItem', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      s.on('error', () => undefined);
+      s.write(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x61]));
+      if (i % 2 === 0) s.end();
+      setTimeout(() => s.close(http2.constants.NGHTTP2_CANCEL), 5 + i);
+    }
+    await new Promise((r) => setTimeout(r, 60));
+    session.destroy();
+  }
+  const started = Date.now();
+  const r = await client.getItem(pb({ 1: 'after' }), { deadlineMs: 3000 });
+  t.equal(r.error, null, 'a call afterwards is answered');
+  t.ok(Date.now() - started < 2000, `promptly (${Date.now() - started} ms): the process is not stuck`);
+  const health = await fetch(`${u.adminUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+  t.equal(health.status, 200, 'the admin listener answers');
+  t.ok(metricValue(await metrics(u), 'umbra_live_errors_total', { route: 'get-item', reason: 'client_abort' }) >= 40, 'the abandoned calls are counted as client aborts');
 });

@@ -177,3 +177,46 @@ t.test('rapid reset (CVE-2023-44487): a client that resets streams too fast lose
   t.equal(status, 0, 'a new connection is served (its request is simply slow)');
   s.close(http2.constants.NGHTTP2_CANCEL);
 });
+
+t.test('backends: an HTTP/1.1 client to an h2c live, and h2 and auto (ALPN) over TLS; trailers end to end', async (t) => {
+  // An h2c live that echoes, with a trailer.
+  const h2c = http2.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
+    res.addTrailers({ 'x-checksum': 'abc123' });
+    res.end(`h2c ${req.httpVersion} ${req.url} ${String(req.authority)}`);
+  });
+  await new Promise<void>((r) => h2c.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => h2c.close(() => r())));
+  const h2cUrl = `http://127.0.0.1:${(h2c.address() as { port: number }).port}`;
+  const u = await umbra(t, `live: { url: "${h2cUrl}", protocol: h2c }`);
+  const r1 = await request(`${u.proxyUrl}/from-h1`);
+  t.equal(r1.status, 200);
+  t.match(r1.body.toString(), /^h2c 2\.0 \/from-h1 127\.0\.0\.1:\d+$/, 'an HTTP/1.1 request reaches live over HTTP/2, Host kept as :authority');
+  const session = connect(t, u.proxyUrl);
+  const r2 = await h2request(session, { ':path': '/from-h2' });
+  t.equal(r2.trailers['x-checksum'], 'abc123', 'live\'s trailer reaches an HTTP/2 client');
+  const curl = await run('curl', ['-sS', '--raw', '-H', 'TE: trailers', `${u.proxyUrl}/chunked`]);
+  t.match(curl.stdout, /x-checksum: abc123/i, 'and an HTTP/1.1 client, in the chunked answer\'s trailer section');
+
+  // TLS backends with a self-signed certificate (accepted for this test only).
+  const dir = mkdtempSync(join(tmpdir(), 'umbra-tls-backend-'));
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+  const { readFileSync } = await import('node:fs');
+  const secure = http2.createSecureServer({ cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')), allowHTTP1: true }, (req, res) => {
+    res.end(`tls ${req.httpVersion}`);
+  });
+  await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => secure.close(() => r())));
+  const tlsUrl = `https://127.0.0.1:${(secure.address() as { port: number }).port}`;
+  const before = process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+  process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = '0';
+  t.teardown(() => {
+    if (before === undefined) delete process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+    else process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = before;
+  });
+  for (const [protocol, version] of [['h2', '2.0'], ['auto', '2.0'], ['http1', '1.1']] as const) {
+    const v = await umbra(t, `live: { url: "${tlsUrl}", protocol: ${protocol} }`);
+    const r = await request(`${v.proxyUrl}/x`);
+    t.equal(r.body.toString(), `tls ${version}`, `protocol ${protocol}: live spoken to in HTTP/${version}`);
+  }
+});

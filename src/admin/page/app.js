@@ -185,6 +185,12 @@ function ms(n) {
   return typeof n === 'number' ? `${n < 10 ? n.toFixed(1) : Math.round(n)} ms` : '';
 }
 
+/** HTTP status, the gRPC status of a gRPC call (its name), and the time taken: `200 · NOT_FOUND · 3.1 ms`. */
+function statusText(side) {
+  const grpc = typeof side.grpcCode === 'string' ? ` · ${side.grpcCode}` : '';
+  return `${side.status}${grpc} · ${ms(side.ms)}`;
+}
+
 function showError(text) {
   $('error').textContent = text;
   $('error').hidden = text === '';
@@ -302,7 +308,7 @@ function renderSamples(samples) {
   const focusedId = document.activeElement && document.activeElement.dataset.id;
   const rows = samples.map((s) => {
     const selected = state.selected !== null && state.selected.id === s.id;
-    const statusDiffers = s.live.status !== s.dark.status;
+    const statusDiffers = s.live.status !== s.dark.status || s.live.grpc !== s.dark.grpc;
     return el(
       'tr',
       { class: selected ? 'selected' : null, 'aria-current': selected ? 'true' : false },
@@ -316,8 +322,8 @@ function renderSamples(samples) {
         onclick: () => select(s),
       }, el('span', { class: 'method' }, s.method), ' ', s.path, ...(s.write === true ? [' ', el('span', { class: 'write', title: 'a mirrored write: it changed data on dark' }, 'write')] : []))),
       el('td', { class: 'num statuses' },
-        el('span', { class: `status-chip${statusDiffers ? ' diff-live' : ''}` }, el('span', { class: 'side' }, 'live '), `${s.live.status} · ${ms(s.live.ms)}`),
-        el('span', { class: `status-chip${statusDiffers ? ' diff-dark' : ''}` }, el('span', { class: 'side' }, 'dark '), `${s.dark.status} · ${ms(s.dark.ms)}`)),
+        el('span', { class: `status-chip${statusDiffers ? ' diff-live' : ''}` }, el('span', { class: 'side' }, 'live '), statusText(s.live)),
+        el('span', { class: `status-chip${statusDiffers ? ' diff-dark' : ''}` }, el('span', { class: 'side' }, 'dark '), statusText(s.dark))),
     );
   });
   $('samples').tBodies[0].replaceChildren(...rows);
@@ -348,7 +354,7 @@ function renderDetail(s) {
   $('detail-body').hidden = false;
   $('detail-title').textContent = `Differences · ${s.method} ${s.path}`;
   $('detail-summary').replaceChildren(
-    `${s.route} at ${clock(s.time)}: live answered ${s.live.status} in ${ms(s.live.ms)}, dark ${s.dark.status} in ${ms(s.dark.ms)}.`,
+    `${s.route} at ${clock(s.time)}: live answered ${statusText(s.live)}, dark ${statusText(s.dark)}.`,
   );
   // One <tbody> per difference: a row per example (every occurrence kept).
   const groups = (s.differences || []).map(differenceRows);
@@ -382,8 +388,11 @@ function yamlQuote(text) {
  */
 function ignoreRule(d) {
   if (d.part === 'body' && typeof d.field === 'string' && d.field.startsWith('$')) return `compare: { ignore: [${yamlQuote(d.field)}] }`;
-  // A header difference's field is `header:<name>`; the rule takes the name.
-  const name = d.part === 'header' && typeof d.field === 'string' ? d.field.replace(/^header:/, '') : '';
+  // A header difference's field is `header:<name>`, a trailer's `trailer:<name>`; the rule takes
+  // the name (compare.ignoreHeaders covers trailers too).
+  const name = (d.part === 'header' || d.part === 'trailer') && typeof d.field === 'string' ? d.field.replace(/^(header|trailer):/, '') : '';
+  // gRPC's status and message are always compared (docs/compare.md): no rule ignores them.
+  if (d.part === 'trailer' && (name === 'grpc-status' || name === 'grpc-message')) return null;
   if (name !== '') return `compare: { ignoreHeaders: [${yamlQuote(name)}] }`;
   return null;
 }
