@@ -1,8 +1,9 @@
 // `umbra demo --grpc` must show a newcomer a gRPC divergence in one command:
 // the price regression on GetItem (both answers OK), the status regression
 // (live OK, dark NOT_FOUND), and ListItems, a server stream, never compared.
-// Nothing here depends on how the engine reads a gRPC body (as bytes, or as
-// protobuf by field number or name): no assertion names a body field path.
+// Only one assertion names a body field path: that the demo's compare.protos
+// is in force (the price as $.price_cents); the rest holds however umbra reads
+// a gRPC body.
 import t from 'tap';
 import { PRODUCTS } from '../../src/demo/catalogue.js';
 import { GET_ITEM, LIST_ITEMS, LOST_ID, answer } from '../../src/demo/grpc-catalogue.js';
@@ -66,11 +67,7 @@ t.test('runGrpcDemo, in process: a divergence on get-item with live OK, a status
   const plan = grpcTrafficPlan(requests);
   const streams = plan.filter((c) => c.method === 'ListItems').length;
   // keep, so the test can read umbra's API after the summary; stop ends it as SIGTERM would.
-  // One call at a time: umbra's h2c pools carry one POST at a time per connection (undici 7's
-  // HTTP/2 client holds back a non-idempotent request while another runs), so at the demo's
-  // 8 on a busy machine dark falls behind, times out and drops (troubleLines says so). This
-  // test is about what the demo finds; the CLI test below runs it at 8.
-  const run = runGrpcDemo({ keep: true, stop: stop.signal, requests, out, concurrency: 1 });
+  const run = runGrpcDemo({ keep: true, stop: stop.signal, requests, out });
   t.teardown(() => stop.abort());
   const deadline = Date.now() + 30_000;
   while (!text().includes('Serving until Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -98,6 +95,10 @@ t.test('runGrpcDemo, in process: a divergence on get-item with live OK, a status
   const price = samples.find((s) => s.live.grpcCode === 'OK' && s.dark.grpcCode === 'OK');
   t.match(price, { route: 'get-item', path: '/shop.v1.Catalog/GetItem', live: { status: 200, grpc: 0, grpcCode: 'OK' }, dark: { status: 200, grpc: 0, grpcCode: 'OK' } }, 'a divergence with live OK (the price)');
   t.ok((price?.differences.length ?? 0) > 0, 'with its differences');
+  t.ok(
+    samples.some((s) => s.differences.some((d: any) => d.field === '$.price_cents')),
+    'the price read by name: config/demo/grpc.yaml\'s compare.protos is in force',
+  );
   const status = samples.find((s) => s.dark.grpcCode === 'NOT_FOUND');
   t.match(status, { route: 'get-item', live: { grpc: 0, grpcCode: 'OK' }, dark: { grpc: 5, grpcCode: 'NOT_FOUND' } }, 'a status difference: live OK, dark NOT_FOUND');
   t.notOk(samples.some((s) => s.live.grpcCode === 'NOT_FOUND'), 'the unknown ids (NOT_FOUND on both) are no divergence');
