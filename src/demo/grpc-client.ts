@@ -2,8 +2,9 @@
 // Node's own http2, the request framed and the answer unframed by grpc-wire.ts.
 import http2 from 'node:http2';
 import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2';
+import { grpcMessageText } from '../compare/compare.js';
 import { grpcCodeName, grpcStatusOf } from '../http/grpc.js';
-import { decodeGrpcMessage, frame, unframe } from './grpc-wire.js';
+import { frame, unframe } from './grpc-wire.js';
 
 export interface GrpcReply {
   /** grpc-status (from the trailers, or the headers of a trailers-only answer); null when none came. */
@@ -58,7 +59,7 @@ export async function connectGrpc(url: string): Promise<GrpcClient> {
             resolve({
               status,
               code: grpcCodeName(status),
-              message: typeof raw === 'string' ? decodeGrpcMessage(raw) : '',
+              message: typeof raw === 'string' ? grpcMessageText(raw) : '',
               messages: unframe(Buffer.concat(chunks)),
               headers,
               trailers,

@@ -134,12 +134,3 @@ export function encodeGrpcMessage(text: string): string {
   for (const b of Buffer.from(text, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   return out;
 }
-
-/** grpc-message as meant; a malformed escape is kept as written. */
-export function decodeGrpcMessage(value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
-}

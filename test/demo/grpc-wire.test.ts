@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { PRODUCTS } from '../../src/demo/catalogue.js';
 import { connectGrpc } from '../../src/demo/grpc-client.js';
 import { GET_ITEM, LIST_ITEMS, LOST_ID, itemMessage, priceCents, startGrpcCatalogue } from '../../src/demo/grpc-catalogue.js';
-import { decodeGrpcMessage, decodeMessage, encodeGrpcMessage, encodeMessage, frame, numberField, stringField, unframe } from '../../src/demo/grpc-wire.js';
+import { decodeMessage, encodeGrpcMessage, encodeMessage, frame, numberField, stringField, unframe } from '../../src/demo/grpc-wire.js';
 import { catalogClient, pb, startGrpcServer } from '../helpers/grpc.js';
 
 const product = (id: number): (typeof PRODUCTS)[number] => {
@@ -60,11 +60,9 @@ t.test('frame and unframe: 1 byte flag, 4 bytes big-endian length; cut or compre
   t.end();
 });
 
-t.test('grpc-message: percent-encoded outside printable ASCII and for %, decoded back', (t) => {
+t.test('grpc-message: percent-encoded outside printable ASCII and for %', (t) => {
   t.equal(encodeGrpcMessage('no item "7"'), 'no item "7"');
   t.equal(encodeGrpcMessage('50% off ü\n'), '50%25 off %C3%BC%0A');
-  t.equal(decodeGrpcMessage('50%25 off %C3%BC%0A'), '50% off ü\n');
-  t.equal(decodeGrpcMessage('100%'), '100%', 'a malformed escape is kept');
   t.end();
 });
 
