@@ -2,7 +2,9 @@
 // runtime dependency for a demo): messages of string and unsigned varint fields
 // (wire types 2 and 0), and gRPC's length-prefixed framing (1 byte compressed
 // flag, 4 bytes big-endian length, the message). The demo's wire is checked
-// against @grpc/grpc-js in test/demo/grpc-wire.test.ts.
+// against @grpc/grpc-js in test/demo/grpc-wire.test.ts. Frames are read as the
+// comparison engine reads them (compare/grpc.ts).
+import { FRAME_HEADER_BYTES, unframe as unframeBody } from '../compare/grpc.js';
 
 /** A field value the demo writes: a string (wire type 2) or a non-negative integer (wire type 0). */
 export type FieldValue = string | number;
@@ -108,24 +110,17 @@ export function numberField(fields: readonly Field[], no: number): number {
 
 /** One uncompressed gRPC message, length-prefixed. */
 export function frame(message: Buffer): Buffer {
-  const head = Buffer.alloc(5);
+  const head = Buffer.alloc(FRAME_HEADER_BYTES);
   head.writeUInt32BE(message.length, 1);
   return Buffer.concat([head, message]);
 }
 
-/** The messages of a gRPC body; throws on a compressed message or a cut frame. */
+/** The messages of a gRPC body (compare's reading of the frames); throws on a cut frame or a compressed message. */
 export function unframe(body: Buffer): Buffer[] {
-  const messages: Buffer[] = [];
-  let at = 0;
-  while (at < body.length) {
-    if (body.length - at < 5) throw new RangeError(`a cut gRPC frame header at byte ${at}`);
-    if (body[at] !== 0) throw new RangeError('a compressed gRPC message (the demo never asks for compression)');
-    const len = body.readUInt32BE(at + 1);
-    if (at + 5 + len > body.length) throw new RangeError(`a gRPC message of ${len} bytes cut short`);
-    messages.push(body.subarray(at + 5, at + 5 + len));
-    at += 5 + len;
-  }
-  return messages;
+  const frames = unframeBody(body);
+  if (frames === null) throw new RangeError('not a whole sequence of gRPC frames (a prefix or a message cut short)');
+  if (frames.some((f) => f.compressed)) throw new RangeError('a compressed gRPC message (the demo never asks for compression)');
+  return frames.map((f) => f.data);
 }
 
 /** grpc-message as sent: percent-encoded outside printable ASCII, and `%` itself (PROTOCOL-HTTP2.md). */
