@@ -24,13 +24,21 @@
 //   as the wire format says; of a oneof, the member sent last counts.
 // The tests check the reader against protobufjs's own decoding.
 
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type * as Pb from 'protobufjs';
 import type { ProtoSchemas } from '../config/types.js';
 import type { MessageReader } from './grpc.js';
 import { BigNum, Bytes } from './json-parse.js';
 import type { TreeValue } from './json-parse.js';
 import type { Message, MessageFailure } from './protobuf.js';
 import { MAX_FIELD_NUMBER, MAX_MESSAGE_DEPTH, WIRE_END_GROUP, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_START_GROUP, WIRE_VARINT, WireReader, addField, bytesValue, readValue, signed64, unsigned64, utf8, zigzag64 } from './protobuf.js';
+
+/**
+ * protobufjs, loaded the first time a .proto is used: a process (or compare
+ * worker) with no compare.protos never loads it, so its heap stays small.
+ */
+let loaded: typeof Pb | null = null;
+const protobufjs = (): typeof Pb => (loaded ??= createRequire(import.meta.url)('protobufjs') as typeof Pb);
 
 type Scalar = 'double' | 'float' | 'int32' | 'int64' | 'uint32' | 'uint64' | 'sint32' | 'sint64' | 'fixed32' | 'fixed64' | 'sfixed32' | 'sfixed64' | 'bool' | 'string' | 'bytes';
 type Kind = Scalar | 'enum' | 'message';
@@ -65,7 +73,7 @@ interface FieldPlan {
   /** Absent and default differ (message, optional, oneof member, proto2). */
   readonly presence: boolean;
   /** Of a message kind: its type. */
-  readonly type: protobuf.Type | null;
+  readonly type: Pb.Type | null;
   /** Of an enum kind: names by number. */
   readonly names: Readonly<Record<number, string>> | null;
   /** A map field: its key's kind (the value is described by kind/type/names). */
@@ -79,16 +87,16 @@ interface TypePlan {
   readonly byNumber: ReadonlyMap<number, FieldPlan>;
 }
 
-function kindOf(type: string, resolved: protobuf.Type | protobuf.Enum | null): Kind {
-  if (resolved instanceof protobuf.Type) return 'message';
-  if (resolved instanceof protobuf.Enum) return 'enum';
+function kindOf(type: string, resolved: Pb.Type | Pb.Enum | null): Kind {
+  if (resolved instanceof protobufjs().Type) return 'message';
+  if (resolved instanceof protobufjs().Enum) return 'enum';
   return type as Scalar;
 }
 
-function planField(f: protobuf.Field | protobuf.MapField): FieldPlan {
+function planField(f: Pb.Field | Pb.MapField): FieldPlan {
   const resolved = f.resolvedType;
   const kind = kindOf(f.type, resolved);
-  const map = f instanceof protobuf.MapField;
+  const map = f instanceof protobufjs().MapField;
   return {
     name: f.name,
     number: f.id,
@@ -96,8 +104,8 @@ function planField(f: protobuf.Field | protobuf.MapField): FieldPlan {
     wire: !map && f.delimited ? WIRE_START_GROUP : WIRE_OF[kind],
     repeated: f.repeated,
     presence: !f.repeated && !map && (kind === 'message' || f.hasPresence),
-    type: resolved instanceof protobuf.Type ? resolved : null,
-    names: resolved instanceof protobuf.Enum ? resolved.valuesById : null,
+    type: resolved instanceof protobufjs().Type ? resolved : null,
+    names: resolved instanceof protobufjs().Enum ? resolved.valuesById : null,
     mapKey: map ? (f.keyType as Scalar) : null,
     oneof: f.partOf?.name ?? null,
   };
@@ -111,28 +119,28 @@ type Outcome = 'ok' | 'unknown' | 'fail';
 
 /** The decoded types of one descriptor set, and which method answers with which. */
 export class ProtoIndex {
-  private readonly outputs = new Map<string, protobuf.Type>();
-  private readonly plans = new Map<protobuf.Type, TypePlan>();
-  private readonly readers = new Map<protobuf.Type, MessageReader>();
+  private readonly outputs = new Map<string, Pb.Type>();
+  private readonly plans = new Map<Pb.Type, TypePlan>();
+  private readonly readers = new Map<Pb.Type, MessageReader>();
   /** Set by a read that failed because of depth; reset by each decode. */
   private tooDeep = false;
-  private readonly root: protobuf.Root;
+  private readonly root: Pb.Root;
 
   constructor(schemas: ProtoSchemas) {
     // fromJSON keeps references into its input and trims options while resolving:
     // the config's descriptors are frozen and shared, so it gets a copy.
-    const root = protobuf.Root.fromJSON(structuredClone<protobuf.INamespace>(schemas.descriptors));
+    const root = protobufjs().Root.fromJSON(structuredClone<Pb.INamespace>(schemas.descriptors));
     root.resolveAll();
     this.root = root;
-    const visit = (ns: protobuf.NamespaceBase): void => {
+    const visit = (ns: Pb.NamespaceBase): void => {
       for (const obj of ns.nestedArray) {
-        if (obj instanceof protobuf.Service) {
+        if (obj instanceof protobufjs().Service) {
           for (const m of obj.methodsArray) {
             const out = m.resolvedResponseType;
             if (out !== null) this.outputs.set(`/${obj.fullName.slice(1)}/${m.name}`, out);
           }
         }
-        if (obj instanceof protobuf.Namespace || obj instanceof protobuf.Type) visit(obj);
+        if (obj instanceof protobufjs().Namespace || obj instanceof protobufjs().Type) visit(obj);
       }
     };
     visit(root);
@@ -156,7 +164,7 @@ export class ProtoIndex {
     return this.readerOf(this.root.lookupType(name));
   }
 
-  private readerOf(type: protobuf.Type): MessageReader {
+  private readerOf(type: Pb.Type): MessageReader {
     let r = this.readers.get(type);
     if (r === undefined) {
       r = (message: Buffer) => this.decode(message, type);
@@ -166,14 +174,14 @@ export class ProtoIndex {
   }
 
   /** One message of `type`, or why it is not one. */
-  decode(message: Buffer, type: protobuf.Type): Message | MessageFailure {
+  decode(message: Buffer, type: Pb.Type): Message | MessageFailure {
     this.tooDeep = false;
     const r = new WireReader(message);
     const m = this.message(r, message.length, this.plan(type), 1, 0);
     return m ?? (this.tooDeep || r.tooDeep ? 'too_deep' : 'invalid');
   }
 
-  private plan(type: protobuf.Type): TypePlan {
+  private plan(type: Pb.Type): TypePlan {
     let p = this.plans.get(type);
     if (p === undefined) {
       const fields = type.fieldsArray.map(planField);
@@ -184,7 +192,7 @@ export class ProtoIndex {
   }
 
   /** A nested message in bytes of its own, at nesting level `depth`; null when it does not parse or is too deep. */
-  private nested(bytes: Buffer, type: protobuf.Type, depth: number): Message | null {
+  private nested(bytes: Buffer, type: Pb.Type, depth: number): Message | null {
     if (depth > MAX_MESSAGE_DEPTH) {
       this.tooDeep = true;
       return null;
@@ -273,7 +281,7 @@ export class ProtoIndex {
         this.tooDeep = true;
         return 'fail';
       }
-      const m = this.message(r, end, this.plan(fp.type as protobuf.Type), depth + 1, fp.number);
+      const m = this.message(r, end, this.plan(fp.type as Pb.Type), depth + 1, fp.number);
       if (m === null) return 'fail';
       v = m;
     } else {
@@ -288,7 +296,7 @@ export class ProtoIndex {
         else pieces.push(piece);
         return 'ok';
       }
-      const m = this.nested(piece, fp.type as protobuf.Type, depth + 1);
+      const m = this.nested(piece, fp.type as Pb.Type, depth + 1);
       if (m === null) return 'fail';
       v = m;
     }
@@ -326,7 +334,7 @@ export class ProtoIndex {
       } else if (!r.skip(wire, field, end, depth + 1)) return null;
     }
     if (fp.kind === 'message') {
-      const m = this.nested(valueBytes ?? Buffer.alloc(0), fp.type as protobuf.Type, depth + 1);
+      const m = this.nested(valueBytes ?? Buffer.alloc(0), fp.type as Pb.Type, depth + 1);
       if (m === null) return 'fail';
       value = m;
     }
@@ -352,7 +360,7 @@ export class ProtoIndex {
       let v = collected as TreeValue;
       if (fp.kind === 'message' && !fp.repeated && fp.mapKey === null && fp.wire === WIRE_LEN) {
         const pieces = collected as Buffer[];
-        const m = this.nested(pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces), fp.type as protobuf.Type, depth + 1);
+        const m = this.nested(pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces), fp.type as Pb.Type, depth + 1);
         if (m === null) return null;
         v = m;
       }

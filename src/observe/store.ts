@@ -167,6 +167,8 @@ export class FleetStore {
   private readonly writes: Readonly<Record<'written' | 'dropped' | 'failed', { inc(n?: number): void }>>;
   private queue: Queued[] = [];
   private queuedBytes = 0;
+  /** The batch whose INSERT is under way (null when none): close() counts it if it has not settled in time. */
+  private writing: { readonly records: number; counted: boolean } | null = null;
   private schemaVersion = 0;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -319,18 +321,24 @@ export class FleetStore {
       rows.push(`(${Array.from({ length: cols }, (_, j) => `$${i * cols + j + 1}`).join(',')})`);
       values.push(s.service, s.instance, s.id, s.time, s.route, s.method, s.path, s.live.status, s.live.ms, s.dark.status, s.dark.ms, s.write, [...new Set(s.differences.map((d) => d.field))], text);
     }
+    const writing = { records: batch.length, counted: false };
+    this.writing = writing;
     try {
       await this.pool.query(
         `INSERT INTO umbra_divergences (service, instance, id, time, route, method, path, live_status, live_ms, dark_status, dark_ms, write, fields, record)
          VALUES ${rows.join(',')} ON CONFLICT DO NOTHING`,
         values,
       );
-      this.writes.written.inc(batch.length);
+      if (!writing.counted) this.writes.written.inc(batch.length);
     } catch (err) {
-      this.writes.failed.inc(batch.length);
-      this.unwarned.failed += batch.length;
+      if (!writing.counted) {
+        this.writes.failed.inc(batch.length);
+        this.unwarned.failed += batch.length;
+      }
       throw err;
     } finally {
+      writing.counted = true;
+      if (this.writing === writing) this.writing = null;
       this.deps.budget.release(bytes);
     }
   }
@@ -554,6 +562,13 @@ export class FleetStore {
       if (Date.now() < deadline) await this.writeSummaries();
     })().catch((err: unknown) => this.failed(err));
     await this.within(last, this.timing.closeMs);
+    // A batch still being written when time ran out (a hung database) is counted failed now: its
+    // INSERT ends at its own timeout, after shutdown, when nobody reads the counter any more.
+    const hung = this.writing;
+    if (hung !== null && !hung.counted) {
+      hung.counted = true;
+      this.writes.failed.inc(hung.records);
+    }
     const left = this.queue.splice(0);
     if (left.length > 0) {
       const bytes = left.reduce((n, q) => n + q.bytes, 0);

@@ -21,6 +21,8 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   { name: 'umbra_sample_ratio', type: 'gauge', labels: ['route'] },
   { name: 'umbra_config_reloads_total', type: 'counter', labels: ['result'] },
   { name: 'umbra_store_writes_total', type: 'counter', labels: ['result'] },
+  // Not in DESIGN §6's table (README lists it): live gRPC answers by status name.
+  { name: 'umbra_grpc_responses_total', type: 'counter', labels: ['route', 'code'] },
 ];
 
 /**
