@@ -120,6 +120,8 @@ type Outcome = 'ok' | 'unknown' | 'fail';
 /** The decoded types of one descriptor set, and which method answers with which. */
 export class ProtoIndex {
   private readonly outputs = new Map<string, Pb.Type>();
+  /** Method paths whose request or answer is a stream. */
+  private readonly streaming = new Set<string>();
   private readonly plans = new Map<Pb.Type, TypePlan>();
   private readonly readers = new Map<Pb.Type, MessageReader>();
   /** Set by a read that failed because of depth; reset by each decode. */
@@ -137,13 +139,20 @@ export class ProtoIndex {
         if (obj instanceof protobufjs().Service) {
           for (const m of obj.methodsArray) {
             const out = m.resolvedResponseType;
-            if (out !== null) this.outputs.set(`/${obj.fullName.slice(1)}/${m.name}`, out);
+            const path = `/${obj.fullName.slice(1)}/${m.name}`;
+            if (out !== null) this.outputs.set(path, out);
+            if (m.requestStream === true || m.responseStream === true) this.streaming.add(path);
           }
         }
         if (obj instanceof protobufjs().Namespace || obj instanceof protobufjs().Type) visit(obj);
       }
     };
     visit(root);
+  }
+
+  /** The call at `path` streams its request or its answer (as the .proto declares it). */
+  isStreaming(path: string): boolean {
+    return this.streaming.has(path);
   }
 
   /** Method paths (`/package.Service/Method`) the set knows. */

@@ -71,6 +71,8 @@ export interface CompiledRules {
    * (by field number, without a schema).
    */
   messageReader(path: string | undefined): MessageReader | null;
+  /** compare.protos declares the call at `path` as streaming (client, server or both): it is never mirrored. */
+  isStreaming(path: string): boolean;
 }
 
 let nextId = 1;
@@ -107,5 +109,6 @@ export function compileRules(compare: CompareConfig, opts: DecodeLimits): Compil
     maxDecodedBytes: decode.maxDecodedBytes,
     maxDecodeRatio: decode.maxDecodeRatio,
     messageReader: protos === null ? () => null : (path: string | undefined) => protos.readerFor(path),
+    isStreaming: protos === null ? () => false : (path: string) => protos.isStreaming(path),
   });
 }

@@ -131,8 +131,10 @@ export class MirroredExchange implements LiveObserver {
     if (s.kind !== 'copying') return;
     const body = s.request.size === 0 ? null : s.request.body();
     if (body === null && s.request.size > 0) return this.drop('over_memory');
-    // A unary gRPC call sends exactly one message; client or bidirectional streaming is forwarded, never mirrored.
-    if (this.grpc && grpcMessageCount(body) !== 1) return this.drop('streaming');
+    // A unary gRPC call sends exactly one message; client or bidirectional streaming is forwarded,
+    // never mirrored, and so is a call compare.protos declares streaming (server streaming shows
+    // in the request only there).
+    if (this.grpc && (grpcMessageCount(body) !== 1 || this.rt.rules.isStreaming(requestPath(this.req.url)))) return this.drop('streaming');
     const key = this.rt.orderKey(this.req);
     if (key !== null && !this.mirror.order.hold(key, this.rt.config.mirror.maxQueuedPerKey)) return this.drop('over_queue');
     const refusal = this.mirror.admit();

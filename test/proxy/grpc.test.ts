@@ -3,6 +3,7 @@
 // to dark and compared; server streaming is forwarded untouched; deadlines hold
 // on both sides.
 import t, { type Test } from 'tap';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { json, metricValue, until } from '../helpers/net.js';
 import { catalogClient, pb, startGrpcServer, type GrpcServer, type Handlers } from '../helpers/grpc.js';
@@ -164,4 +165,26 @@ t.test('clients that give up: deadlines shorter than live, cancelled POST stream
   const health = await fetch(`${u.adminUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
   t.equal(health.status, 200, 'the admin listener answers');
   t.ok(metricValue(await metrics(u), 'umbra_live_errors_total', { route: 'get-item', reason: 'client_abort' }) >= 40, 'the abandoned calls are counted as client aborts');
+});
+
+t.test('with compare.protos, a call the .proto declares streaming is never sent to dark (decision streaming)', async (t) => {
+  const live = await startGrpcServer(catalogue(1));
+  const dark = await startGrpcServer(catalogue(2));
+  const proto = fileURLToPath(new URL('../../config/demo/catalog.proto', import.meta.url));
+  const u = await startTestUmbra(
+    [`live: { url: "${live.url}", protocol: h2c }`, `dark: { url: "${dark.url}", protocol: h2c }`, `compare: { protos: ["${proto}"] }`, 'routes:', '  - name: catalog', '    match: { grpc: shop.v1.Catalog/* }', '    mirror: { sample: 1.0 }'].join('\n'),
+    { level: 'info' },
+  );
+  t.teardown(async () => {
+    await u.stop();
+    await Promise.all([live.close(), dark.close()]);
+  });
+  const client = catalogClient(u.proxyUrl);
+  t.teardown(() => client.close());
+  const r = await client.listItems(pb({ 1: 'all' }));
+  t.equal(r.values.length, 3, 'the stream is forwarded whole');
+  t.equal(metricValue(await metrics(u), 'umbra_mirror_decisions_total', { route: 'catalog', decision: 'streaming' }), 1, 'decision streaming');
+  await client.getItem(pb({ 1: 'LMP-1' }));
+  await until(() => dark.calls.length === 1, 5_000, 'the unary call\'s copy');
+  t.same(dark.calls, ['GetItem'], 'dark never saw ListItems');
 });
