@@ -66,7 +66,8 @@ export function replayCommand(input: ReplayInput, redactor: Redactor): string {
   const omitted: string[] = [];
   for (const name of Object.keys(input.headers).sort()) {
     const v = input.headers[name];
-    if (v === undefined || SKIP.has(name) || HOP_BY_HOP.has(name)) continue;
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are curl's to make.
+    if (v === undefined || SKIP.has(name) || HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* : */) continue;
     if (redactor.isSecretHeader(name)) {
       omitted.push(name);
       continue;

@@ -37,6 +37,22 @@ t.test('a POST replay carries its body with secret fields redacted', async (t) =
   t.match(cmd, /"\$u"'\/login\?api_key=REDACTED'/);
 });
 
+t.test('an HTTP/2 request: its pseudo-headers are not replayed as headers', async (t) => {
+  const cmd = replayCommand(
+    {
+      method: 'POST',
+      url: '/shop.v1.Catalog/GetItem',
+      headers: { ':method': 'POST', ':path': '/shop.v1.Catalog/GetItem', ':authority': 'a:1', ':scheme': 'http', 'content-type': 'application/grpc', te: 'trailers' },
+      body: null,
+      liveUrl: 'http://live:1',
+      darkUrl: 'http://dark:2',
+    },
+    redactor,
+  );
+  t.match(cmd, /'content-type: application\/grpc'/);
+  t.notMatch(cmd, /:method|:path|:authority|:scheme/, 'no pseudo-header');
+});
+
 t.test('large bodies are left out of the command line', async (t) => {
   const cmd = replayCommand(
     { method: 'PUT', url: '/x', headers: {}, body: Buffer.alloc(MAX_REPLAY_BODY + 1, 'a'), liveUrl: 'http://l', darkUrl: 'http://d' },
