@@ -257,9 +257,14 @@ void t.test('a body umbra owns outright is moved to the worker, not copied; any 
 });
 
 void t.test('a job that needs more heap than limits.compareHeap ends its worker (compare_heap); the next job gets a fresh one', async (t) => {
-  const pool = new ComparePool({ size: 1, workerHeapMb: 48 });
+  // The cap leaves the worker room to load and compile the engine before the job
+  // fills its heap: V8 ends a worker that runs out while *compiling* code with a
+  // fatal error for the whole process (BaselineBatchCompiler -> FatalProcessOutOfMemory)
+  // instead of ERR_WORKER_OUT_OF_MEMORY, and a cap just above the engine's own size
+  // made that the likely way to run out (the production default is 96 MiB).
+  const pool = new ComparePool({ size: 1, workerHeapMb: 96 });
   t.teardown(() => pool.close());
-  const many = (v: number): Buffer => Buffer.from(JSON.stringify(Array.from({ length: 1_000_000 }, (_, i) => ({ id: i, v }))));
+  const many = (v: number): Buffer => Buffer.from(JSON.stringify(Array.from({ length: 2_500_000 }, (_, i) => ({ id: i, v }))));
   await t.rejects(pool.compare(answer(many(1)), answer(many(2)), rules, ctx), { code: 'UMBRA_COMPARE_HEAP' });
   t.equal(pool.stats.workers, 0, 'the worker is gone');
   // A reload raises the cap: the next worker started has it (under tap a worker also
