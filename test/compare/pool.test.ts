@@ -262,7 +262,8 @@ void t.test('a job that needs more heap than limits.compareHeap ends its worker 
   // fatal error for the whole process (BaselineBatchCompiler -> FatalProcessOutOfMemory)
   // instead of ERR_WORKER_OUT_OF_MEMORY, and a cap just above the engine's own size
   // made that the likely way to run out (the production default is 96 MiB).
-  const pool = new ComparePool({ size: 1, workerHeapMb: 96 });
+  // (On a loaded machine the job may run long before it runs out: the job timeout is out of its way.)
+  const pool = new ComparePool({ size: 1, workerHeapMb: 96, jobTimeoutMs: 120_000 });
   t.teardown(() => pool.close());
   const many = (v: number): Buffer => Buffer.from(JSON.stringify(Array.from({ length: 2_500_000 }, (_, i) => ({ id: i, v }))));
   await t.rejects(pool.compare(answer(many(1)), answer(many(2)), rules, ctx), { code: 'UMBRA_COMPARE_HEAP' });
