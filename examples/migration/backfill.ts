@@ -108,8 +108,17 @@ export async function restoreNew(pool: pg.Pool, snap: Snapshot): Promise<void> {
   }
 }
 
+/**
+ * A pool on the new database. pool.end() resolves before its idle connections have
+ * closed, so a DROP DATABASE ... WITH (FORCE) right after may still terminate one:
+ * the pool then emits 'error' for it, which without a listener ends the process.
+ * Errors of idle connections are nothing to act on here (a query in flight still
+ * gets its own error).
+ */
 export function postgresPool(servers: Servers, database: string): pg.Pool {
-  return new pg.Pool(postgresOptions(servers, database));
+  const pool = new pg.Pool(postgresOptions(servers, database));
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** Old database → snapshot, from MariaDB's `name`. */
