@@ -196,12 +196,45 @@ export interface Http2Limits {
   readonly maxResetsPerSecond: number;
 }
 
-/** A route with the top-level mirror/compare defaults already merged in. */
+/** When a route's dark launch is ready (DESIGN §12): the release verdict's window and bounds. */
+export interface GateConfig {
+  /** ms the verdict looks back on (whole minutes are counted: at most 6 h). */
+  readonly window: number;
+  /** Fewer comparisons in the window: inconclusive. */
+  readonly minComparisons: number;
+  /** Mismatches / comparisons (noise is not a mismatch). */
+  readonly maxMismatchRate: number;
+  /** Dark failures (5xx where live was not, timeouts, resets, refused connections) / mirrored. */
+  readonly maxErrorRate: number;
+  /** Dark p99 / live p99 ... */
+  readonly maxLatencyRatio: number;
+  /** ... not judged while dark p99 is below this (ms). */
+  readonly latencyFloor: number;
+}
+
+/** The automatic release dial (DESIGN §12): the route's sample moves up the steps while its gate passes. */
+export interface RampConfig {
+  /** Sample fractions, ascending, each in (0, 1]. */
+  readonly steps: readonly number[];
+  /** ms the gate must pass, at a step, before the next one. */
+  readonly hold: number;
+  /** On a failing gate: `pause` stops the route's mirroring; `hold` stays at the step. */
+  readonly onFail: 'pause' | 'hold';
+}
+
+/** A route with the top-level mirror/compare/gate/ramp defaults already merged in. */
 export interface RouteConfig {
   readonly name: string;
   readonly match: RouteMatch | null; // null only for "default"
   readonly mirror: MirrorConfig;
   readonly compare: CompareConfig;
+  readonly gate: GateConfig;
+  /** null: no ramp; the sample is the dial's alone. */
+  readonly ramp: RampConfig | null;
+  /** Who answers for this dark launch ('' when unset). */
+  readonly owner: string;
+  /** The date (YYYY-MM-DD) the dark launch should be released or removed by; null when unset. */
+  readonly expires: string | null;
 }
 
 export interface Limits {
@@ -252,6 +285,10 @@ export interface Config {
   readonly capture: CaptureConfig | null;
   /** null = samples in memory, per process (the default). */
   readonly store: StoreConfig | null;
+  /** Release verdict defaults (routes carry theirs merged). */
+  readonly gate: GateConfig;
+  /** The top-level ramp, null for none (routes carry theirs merged). */
+  readonly ramp: RampConfig | null;
   readonly limits: Limits;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Declared routes in order, then "default" last. */

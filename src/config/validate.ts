@@ -24,6 +24,8 @@ import type {
   StoreConfig,
   RouteConfig,
   RouteMatch,
+  GateConfig,
+  RampConfig,
   SampleKey,
   SecondaryConfig,
   ProtoSchemas,
@@ -56,6 +58,8 @@ export const DEFAULTS = deepFreeze({
   capture: { sample: 0.01, maxBodyBytes: 1024 ** 2, maxFileBytes: 64 * 1024 ** 2, maxTotalBytes: 1024 ** 3, gzip: false },
   compare: { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
   redact: { headers: [], fields: [] },
+  gate: { window: 15 * 60_000, minComparisons: 200, maxMismatchRate: 0.001, maxErrorRate: 0.01, maxLatencyRatio: 1.25, latencyFloor: 25 },
+  ramp: { hold: 15 * 60_000, onFail: 'pause' },
   limits: {
     headersTimeout: 10_000,
     requestTimeout: 60_000,
@@ -81,6 +85,8 @@ export const DEFAULTS = deepFreeze({
   mirror: Omit<MirrorConfig, 'sample' | 'maxBufferedBytesFrom'>;
   compare: CompareConfig;
   redact: RedactConfig;
+  gate: GateConfig;
+  ramp: Omit<RampConfig, 'steps'>;
   capture: Omit<CaptureConfig, 'dir' | 'routes'>;
   store: Omit<StoreConfig, 'url'>;
   limits: Limits;
@@ -90,7 +96,12 @@ export const DEFAULTS = deepFreeze({
 export const DEFAULT_ROUTE = 'default';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const TOP_KEYS = ['service', 'instance', 'listen', 'tls', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'store', 'routes', 'limits', 'log'];
+const TOP_KEYS = ['service', 'instance', 'listen', 'tls', 'admin', 'live', 'forwarded', 'dark', 'secondary', 'mirror', 'compare', 'redact', 'capture', 'store', 'gate', 'ramp', 'routes', 'limits', 'log'];
+const GATE_KEYS = ['window', 'minComparisons', 'maxMismatchRate', 'maxErrorRate', 'maxLatencyRatio', 'latencyFloor'];
+const RAMP_KEYS = ['steps', 'hold', 'onFail'];
+const ROUTE_KEYS = ['name', 'match', 'mirror', 'compare', 'gate', 'ramp', 'owner', 'expires'];
+/** gate.window: whole minutes from 1 m to 6 h (the route counts are kept minute by minute for 6 h). */
+const GATE_WINDOW_MAX = 6 * 3_600_000;
 const MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes', 'maxBufferedBytes'];
 const ROUTE_MIRROR_KEYS = ['sample', 'sampleBy', 'orderBy', 'maxQueuedPerKey', 'methods', 'maxBodyBytes'];
 const CAPTURE_KEYS = ['dir', 'sample', 'routes', 'maxBodyBytes', 'maxFileBytes', 'maxTotalBytes', 'gzip'];
@@ -534,11 +545,19 @@ function readRouteOrderBy(f: Fields, v: Value | undefined, inherited: OrderKey |
   return key;
 }
 
-function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, compare: CompareConfig, loader: ProtoLoader): RouteConfig[] {
+function readRoutes(
+  f: Fields,
+  at: Value | undefined,
+  mirror: MirrorConfig,
+  compare: CompareConfig,
+  gate: GateConfig,
+  ramp: RampConfig | null,
+  loader: ProtoLoader,
+): RouteConfig[] {
   const routes: RouteConfig[] = [];
   const names = new Set<string>();
   for (const item of at === undefined ? [] : items(f.r, at)) {
-    const s = new Section(f.r, item, item.path, ['name', 'match', 'mirror', 'compare']);
+    const s = new Section(f.r, item, item.path, ROUTE_KEYS);
     if (!s.present) {
       if (item.node === null) f.r.report(item.path, item.line, 'expected a mapping of keys to values');
       continue;
@@ -594,11 +613,90 @@ function readRoutes(f: Fields, at: Value | undefined, mirror: MirrorConfig, comp
       ...(protos !== undefined && { protos }),
     };
 
-    if (name !== undefined && match !== undefined) routes.push({ name, match, mirror: routeMirror, compare: routeCompare });
+    const routeGate = readGate(f, s.given('gate'), `${item.path}.gate`, gate);
+    const routeRamp = readRamp(f, s.get('ramp'), `${item.path}.ramp`, ramp);
+    const owner = readName(f, s.given('owner'), '');
+    const expires = readExpires(f, s.given('expires'));
+
+    if (name !== undefined && match !== undefined) {
+      routes.push({ name, match, mirror: routeMirror, compare: routeCompare, gate: routeGate, ramp: routeRamp, owner, expires });
+    }
   }
   // The default route has no path parameters: a top-level path:PARAM does not order it.
-  routes.push({ name: DEFAULT_ROUTE, match: null, mirror: mirror.orderBy?.kind === 'path' ? { ...mirror, orderBy: null } : mirror, compare });
+  const defaultMirror = mirror.orderBy?.kind === 'path' ? { ...mirror, orderBy: null } : mirror;
+  routes.push({ name: DEFAULT_ROUTE, match: null, mirror: defaultMirror, compare, gate, ramp, owner: '', expires: null });
   return routes;
+}
+
+/** `gate:` (top level, or a route's over it): the release verdict's window and bounds. */
+function readGate(f: Fields, at: Value | undefined, path: string, inherited: GateConfig): GateConfig {
+  const s = new Section(f.r, at, path, GATE_KEYS);
+  const rate = (key: string, fallback: number): number => f.number(s.given(key), fallback, (n) => n >= 0 && n <= 1, 'expected a fraction from 0 to 1 (0.001 = 0.1%)');
+  const windowValue = s.given('window');
+  let window = f.duration(windowValue, inherited.window);
+  if (windowValue !== undefined && (window % 60_000 !== 0 || window > GATE_WINDOW_MAX)) {
+    f.r.report(windowValue.path, windowValue.line, 'expected whole minutes from 1m to 6h (route counts are kept minute by minute for 6 hours)');
+    window = inherited.window;
+  }
+  return {
+    window,
+    minComparisons: f.number(s.given('minComparisons'), inherited.minComparisons, (n) => Number.isSafeInteger(n) && n >= 1, 'expected a whole number >= 1'),
+    maxMismatchRate: rate('maxMismatchRate', inherited.maxMismatchRate),
+    maxErrorRate: rate('maxErrorRate', inherited.maxErrorRate),
+    maxLatencyRatio: f.number(s.given('maxLatencyRatio'), inherited.maxLatencyRatio, (n) => n >= 1, 'expected a number >= 1 (1.25 = dark p99 may be 25% above live p99)'),
+    latencyFloor: f.duration(s.given('latencyFloor'), inherited.latencyFloor, { allowZero: true }),
+  };
+}
+
+/**
+ * `ramp:` (top level, or a route's over it; `ramp: false` on a route turns an
+ * inherited one off). Steps are sample fractions in (0, 1], strictly ascending.
+ */
+function readRamp(f: Fields, at: Value | undefined, path: string, inherited: RampConfig | null): RampConfig | null {
+  if (at === undefined || at.node === null) return inherited;
+  if (flag(at) === false) return null;
+  const s = new Section(f.r, at, path, RAMP_KEYS);
+  if (!s.present) return inherited;
+  const stepsValue = s.given('steps');
+  let steps: number[] | undefined = inherited?.steps.slice();
+  if (stepsValue !== undefined) {
+    const read: number[] = [];
+    let ok = true;
+    for (const item of items(f.r, stepsValue)) {
+      const n = f.number(item, NaN, (x) => x > 0 && x <= 1, 'expected a sample fraction above 0 and at most 1');
+      if (Number.isNaN(n)) ok = false;
+      else if (read.length > 0 && n <= (read[read.length - 1] as number)) {
+        f.r.report(item.path, item.line, 'steps must go up: each above the one before');
+        ok = false;
+      } else read.push(n);
+    }
+    if (ok && read.length === 0) f.r.report(stepsValue.path, stepsValue.line, 'expected at least one step, like [0.01, 0.05, 0.25, 1.0]');
+    steps = ok && read.length > 0 ? read : undefined;
+  } else if (steps === undefined) {
+    const m = s.missing('steps');
+    f.r.report(m.path, m.line, 'required: the sample fractions to move through, like [0.01, 0.05, 0.25, 1.0]');
+  }
+  const onFailValue = s.given('onFail');
+  let onFail: RampConfig['onFail'] = inherited?.onFail ?? DEFAULTS.ramp.onFail;
+  if (onFailValue !== undefined) {
+    const v = text(onFailValue);
+    if (v === 'pause' || v === 'hold') onFail = v;
+    else f.r.report(onFailValue.path, onFailValue.line, 'expected pause (stop the route\'s mirroring) or hold (stay at the step)');
+  }
+  const hold = f.duration(s.given('hold'), inherited?.hold ?? DEFAULTS.ramp.hold, { allowZero: true });
+  return steps === undefined ? null : { steps, hold, onFail };
+}
+
+/** `expires: 2027-01-31`: a real calendar date, kept as written. */
+function readExpires(f: Fields, v: Value | undefined): string | null {
+  if (v === undefined) return null;
+  const s = text(v)?.trim();
+  const ok = s !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(s) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s);
+  if (!ok) {
+    f.r.report(v.path, v.line, 'expected a date as YYYY-MM-DD, like 2027-01-31');
+    return null;
+  }
+  return s;
 }
 
 function readStore(f: Fields, at: Value | undefined): StoreConfig | null {
@@ -713,12 +811,14 @@ export function readConfig(r: Reader, root: Value, source: string, containerLimi
   const loader = new ProtoLoader(source === 'flags' ? process.cwd() : dirname(resolve(source)));
   const compare = readCompare(f, top.given('compare'), loader);
   const redact = readRedact(f, top.given('redact'));
-  const routes = readRoutes(f, top.given('routes'), mirror, compare, loader);
+  const gate = readGate(f, top.given('gate'), 'gate', DEFAULTS.gate);
+  const ramp = readRamp(f, top.get('ramp'), 'ramp', null);
+  const routes = readRoutes(f, top.given('routes'), mirror, compare, gate, ramp, loader);
   const capture = readCapture(f, top.get('capture'), routes);
   const store = readStore(f, top.get('store'));
   const limits = readLimits(f, top.given('limits'));
   const log = readLog(f, top.given('log'));
 
   if (live === undefined || dark === undefined || secondary === undefined) return undefined;
-  return { source, service, instance, listen, tls, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, store, limits, log, routes };
+  return { source, service, instance, listen, tls, admin, live, forwarded, dark, secondary, mirror, compare, redact, capture, store, gate, ramp, limits, log, routes };
 }

@@ -5,6 +5,7 @@
 // `since=` on /api/routes (and the release verdicts' window) sum the buckets
 // that start at or after the window's start, to the minute.
 import { DECISIONS, type Decision, type DropDecision, type ShadowErrorReason, type SkipReason } from '../errors.js';
+import { LatencyHistogram } from './latency.js';
 
 /** One bucket's width: windows are counted to the minute. */
 export const BUCKET_MS = 60_000;
@@ -37,8 +38,20 @@ export class Counts {
   /** ... by reason (only reasons seen). */
   readonly skippedBy: Partial<Record<SkipReason, number>> = {};
   readonly fields = new Map<string, number>();
+  /** Dark answers with a 5xx status where live's was not (a dark failure for the release verdict). */
+  serverErrors = 0;
+  /** Latency of the mirrored exchanges both sides answered (made at the first one). */
+  live: LatencyHistogram | null = null;
+  dark: LatencyHistogram | null = null;
 
   constructor(private readonly maxFields: number) {}
+
+  /** Both sides answered a mirrored request: their times, and whether dark failed where live did not (5xx). */
+  answered(liveMs: number, darkMs: number, serverError: boolean): void {
+    (this.live ??= new LatencyHistogram()).observe(liveMs);
+    (this.dark ??= new LatencyHistogram()).observe(darkMs);
+    if (serverError) this.serverErrors++;
+  }
 
   decided(decision: Decision): void {
     if (decision === 'mirrored') this.mirrored++;
@@ -81,6 +94,9 @@ export class Counts {
     this.skipped += o.skipped;
     for (const [r, n] of Object.entries(o.skippedBy) as [SkipReason, number][]) this.skippedBy[r] = (this.skippedBy[r] ?? 0) + n;
     for (const [f, n] of o.fields) this.field(f, n);
+    this.serverErrors += o.serverErrors;
+    if (o.live !== null) (this.live ??= new LatencyHistogram()).add(o.live);
+    if (o.dark !== null) (this.dark ??= new LatencyHistogram()).add(o.dark);
   }
 
   topFields(n = 10): { field: string; count: number }[] {

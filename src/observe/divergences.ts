@@ -90,6 +90,12 @@ export class RouteStats {
     this.counts.minute().result(r);
   }
 
+  /** Both sides answered a mirrored request (for the release verdict's latency and error rate). */
+  answered(liveMs: number, darkMs: number, serverError: boolean): void {
+    this.counts.total.answered(liveMs, darkMs, serverError);
+    this.counts.minute().answered(liveMs, darkMs, serverError);
+  }
+
   /** Count one mismatching field; past the cap, fields fold into `_other` as in the metric. */
   countField(field: string): void {
     this.counts.total.field(field);

@@ -59,6 +59,17 @@ function grpcOf(status: number | null | undefined): { grpc?: number | null; grpc
   return { grpc: status, grpcCode: grpcCodeName(status) };
 }
 
+/** gRPC statuses that say the server failed, as a 5xx does: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS. */
+const GRPC_SERVER_ERRORS: ReadonlySet<number> = new Set([2, 4, 12, 13, 14, 15]);
+
+type Side = FinishedExchange['live'];
+const serverError = (a: Side): boolean => a.status >= 500 || (a.grpcStatus != null && GRPC_SERVER_ERRORS.has(a.grpcStatus));
+
+/** Dark answered with a server error (5xx, or its gRPC equivalent) where live did not: a dark failure for the verdict. */
+export function serverErrorOnlyInDark(live: Side, dark: Side): boolean {
+  return serverError(dark) && !serverError(live);
+}
+
 export class Recorder {
   private suppressed = 0;
   private failuresSuppressed = 0;
@@ -87,6 +98,8 @@ export class Recorder {
   record(x: FinishedExchange): void {
     const { metrics } = this.deps;
     const { route, stats, verdict } = x;
+    // Both answered (live did not fail): latency pairs and dark server errors for the release verdict.
+    if (x.dark !== null && (x.skip === null || !x.skip.startsWith('live_'))) stats.answered(x.live.ms, x.dark.ms, serverErrorOnlyInDark(x.live, x.dark));
     metrics.shadowRoute(route).comparisons[verdict.result].inc();
     if (verdict.result === 'skipped') {
       const reason = x.skip ?? verdict.reason ?? 'compare_error';
