@@ -13,7 +13,7 @@ import { hopRules } from './http/headers.js';
 import { Router } from './http/routes.js';
 import { CaptureHook } from './mirror/capture.js';
 import { combineHooks } from './mirror/hook.js';
-import { Mirror } from './mirror/mirror.js';
+import { Mirror, isExpired } from './mirror/mirror.js';
 import { CaptureWriter } from './observe/capture.js';
 import { DivergenceStore } from './observe/divergences.js';
 import { createLogger, type Logger } from './observe/log.js';
@@ -146,7 +146,21 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     };
   };
 
+  /** Dark launches past their `expires` date: a warn line each, at start and on every reload (DESIGN §12). */
+  const lifecycle = (config: Config): void => {
+    metrics.setRouteExpiry(config.routes);
+    if (config.dark === null) return;
+    for (const r of config.routes) {
+      if (!isExpired(r.expires)) continue;
+      log.warn(
+        { route: r.name, owner: r.owner, expires: r.expires },
+        `dark launch expired: route ${r.name} passed its expires date ${r.expires as string}${r.owner !== '' ? ` (owner ${r.owner})` : ''}; release it or remove the route`,
+      );
+    }
+  };
+
   let gen = build(initial, null);
+  metrics.verdictSource = () => gen.mirror?.verdicts().routes ?? [];
   const live = new LiveProxy(gen.state, { log, metrics });
   const tunnels = new Tunnels(log);
   const proxyServer = createProxyServer({ live, tunnels, limits: () => gen.config.limits, log, metrics });
@@ -189,6 +203,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const budget = initial.dark === null && initial.capture === null ? {} : { maxBufferedBytes: initial.mirror.maxBufferedBytes, maxBufferedBytesFrom: initial.mirror.maxBufferedBytesFrom };
   const capturing = initial.capture === null ? {} : { capture: initial.capture.dir };
   log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, ...capturing, store: fleet?.url ?? null, ...budget }, 'umbra started');
+  lifecycle(initial);
 
   const reload = async (config: Config): Promise<void> => {
     const old = gen;
@@ -206,6 +221,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     log.level = config.log.level;
     metrics.configReloads.inc({ result: 'success' });
     log.info({ source: config.source, ...(restartOnly.length > 0 ? { needsRestart: restartOnly } : {}) }, 'config reloaded');
+    lifecycle(config);
     // The old shadow pools close once their requests are done.
     // A replaced capture writer writes what it has queued, then closes its file.
     await Promise.all([

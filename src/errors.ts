@@ -199,8 +199,10 @@ export const SKIP_REASONS = [
   ...LIVE_FAILURES.map((r) => `live_${r}` as const),
   ...SHADOW_ERROR_REASONS.map((r) => `dark_${r}` as const),
   'dark_over_memory',
+  // The dark request was aborted by the kill switch (or its route's pause) before it answered.
+  'dark_paused',
 ] as const;
-export type SkipReason = EngineSkipReason | 'streaming' | `live_${LiveFailure}` | `dark_${ShadowErrorReason}` | 'dark_over_memory';
+export type SkipReason = EngineSkipReason | 'streaming' | `live_${LiveFailure}` | `dark_${ShadowErrorReason}` | 'dark_over_memory' | 'dark_paused';
 
 /** Inbound requests umbra refuses itself (umbra_client_errors_total{reason}). */
 export const REFUSALS = {

@@ -26,6 +26,27 @@ export interface ApiDeps {
 
 const MAX_LIMIT = 500;
 const SAMPLE_PATH = /^\/api\/routes\/([^/]+)\/sample$/;
+const ROUTE_PAUSE_PATH = /^\/api\/routes\/([^/]+)\/(pause|resume)$/;
+/** ?window= on /api/verdict: from a minute to the 6 h the minute counts are kept for. */
+const MIN_WINDOW_MS = 60_000;
+
+/** `window=` for a verdict: a duration from 1m to 6h; null when absent. */
+export function parseWindow(raw: string | null): number | null | string {
+  if (raw === null || raw === '') return null;
+  const ms = DURATION.test(raw) ? parseDuration(raw) : undefined;
+  if (ms === undefined || ms < MIN_WINDOW_MS || ms > MAX_WINDOW_MS) {
+    return `window must be a duration from 1m to ${MAX_WINDOW_MS / 3_600_000}h, such as 15m or 1h (route counts are kept minute by minute for that long)`;
+  }
+  return ms;
+}
+
+/** The Flagger webhook payload (https://docs.flagger.app/usage/webhooks): metadata values are strings. */
+interface GatePayload {
+  readonly name?: unknown;
+  readonly namespace?: unknown;
+  readonly phase?: unknown;
+  readonly metadata?: unknown;
+}
 
 function parseLimit(raw: string | null): number | string {
   if (raw === null || raw === '') return 50;
@@ -118,8 +139,67 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     return { status: 200, json: store === undefined ? { divergences: list } : { fleet: false, store, divergences: list } };
   };
 
+  /** One route's verdict, or all of them: the answer and whether it passes. */
+  const judge = (route: string | null, rawWindow: string | null): AdminResult | { pass: boolean; json: object } => {
+    const mirror = deps.mirror();
+    if (mirror === null) return errorResult(409, 'no dark backend is configured: there is nothing to judge');
+    const windowMs = parseWindow(rawWindow);
+    if (typeof windowMs === 'string') return errorResult(400, windowMs);
+    if (route !== null) {
+      const rt = mirror.runtime(route);
+      if (rt === undefined) return errorResult(404, `unknown route "${route}"`);
+      const v = mirror.verdict(rt, windowMs);
+      return { pass: v.verdict === 'pass', json: v };
+    }
+    const all = mirror.verdicts(windowMs);
+    return { pass: all.verdict === 'pass', json: { verdict: all.verdict, ...(windowMs !== null ? { window: all.routes[0]?.window } : {}), routes: all.routes } };
+  };
+
+  const gate = (req: AdminRequest): AdminResult => {
+    const body = req.body as GatePayload | undefined;
+    if (body === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return errorResult(400, 'body must be a Flagger webhook payload: {"name": ..., "namespace": ..., "phase": ..., "metadata": {"route": "get-item"}}');
+    }
+    const metadata = body.metadata ?? {};
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return errorResult(400, 'metadata must be an object of strings, like {"route": "get-item", "window": "15m"}');
+    const meta = metadata as Record<string, unknown>;
+    for (const key of ['route', 'window'] as const) {
+      if (meta[key] !== undefined && typeof meta[key] !== 'string') return errorResult(400, `metadata.${key} must be a string`);
+    }
+    const route = (meta.route as string | undefined) ?? null;
+    const result = judge(route === '' ? null : route, (meta.window as string | undefined) ?? null);
+    if (!('pass' in result)) return result;
+    const caller = { name: typeof body.name === 'string' ? body.name : null, namespace: typeof body.namespace === 'string' ? body.namespace : null, phase: typeof body.phase === 'string' ? body.phase : null };
+    const verdict = (result.json as { verdict: string }).verdict;
+    deps.log.info({ ...caller, route, verdict, who: req.who }, `gate: ${verdict}${route !== null ? ` for ${route}` : ''}`);
+    return { status: result.pass ? 200 : 412, json: { ...result.json, gate: caller } };
+  };
+
   return (req: AdminRequest): AdminResult | null | Promise<AdminResult> => {
     const { method, path } = req;
+    if (path === '/api/verdict') {
+      if (method !== 'GET') return errorResult(405, 'use GET');
+      const result = judge(param(req.query, 'route'), param(req.query, 'window'));
+      return 'pass' in result ? { status: 200, json: result.json } : result;
+    }
+    if (path === '/api/gate') {
+      if (method !== 'POST') return errorResult(405, 'use POST with a Flagger webhook payload');
+      return gate(req);
+    }
+    const routePause = ROUTE_PAUSE_PATH.exec(path);
+    if (routePause !== null) {
+      if (method !== 'POST') return errorResult(405, 'use POST');
+      const name = decodeURIComponent(routePause[1] as string);
+      const mirror = deps.mirror();
+      if (mirror === null) return errorResult(409, 'no dark backend is configured: nothing to pause');
+      const rt = mirror.runtime(name);
+      if (rt === undefined) return errorResult(404, `unknown route "${name}"`);
+      const paused = routePause[2] === 'pause';
+      const old = rt.paused;
+      const aborted = mirror.setRoutePaused(rt, paused);
+      mirror.audit(req.who, paused ? 'pause route' : 'resume route', { route: name, old: old ? 'paused' : 'running', new: paused ? 'paused' : 'running', ...(paused ? { aborted } : {}) });
+      return { status: 200, json: { route: name, paused, ...(paused ? { aborted } : {}) } };
+    }
     if (path === '/api/routes') {
       if (method !== 'GET') return errorResult(405, 'use GET');
       return routes(req);
@@ -146,8 +226,12 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       }
       const old = rt.sample;
       rt.setSample(sample);
-      audit(req, 'set sample', { route: name, old, new: sample });
-      return { status: 200, json: { route: name, sample, previous: old } };
+      // The person wins: a ramp under way moves no more (DESIGN §12).
+      const ramp = rt.ramp;
+      const stopped = ramp !== null && ramp.phase !== 'stopped';
+      if (stopped) ramp.stop();
+      audit(req, 'set sample', { route: name, old, new: sample, ...(stopped ? { ramp: 'stopped' } : {}) });
+      return { status: 200, json: { route: name, sample, previous: old, ...(stopped ? { ramp: 'stopped' } : {}) } };
     }
     if (path === '/api/mirror/pause' || path === '/api/mirror/resume') {
       if (method !== 'POST') return errorResult(405, 'use POST');
@@ -155,9 +239,11 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       if (mirror === null) return errorResult(409, 'no dark backend is configured: nothing to pause');
       const paused = path.endsWith('pause');
       const old = mirror.paused;
-      mirror.paused = paused;
-      audit(req, paused ? 'pause mirroring' : 'resume mirroring', { old: old ? 'paused' : 'running', new: paused ? 'paused' : 'running' });
-      return { status: 200, json: { paused } };
+      const started = performance.now();
+      const aborted = mirror.setPaused(paused);
+      const abortMs = Math.round((performance.now() - started) * 100) / 100;
+      audit(req, paused ? 'pause mirroring' : 'resume mirroring', { old: old ? 'paused' : 'running', new: paused ? 'paused' : 'running', ...(paused ? { aborted, abortMs } : {}) });
+      return { status: 200, json: { paused, ...(paused ? { aborted } : {}) } };
     }
     return null;
   };

@@ -53,9 +53,10 @@ export interface AdminOptions {
 
 /**
  * Calls anyone may make: no token, no Host or Origin check. They only read
- * aggregates and change nothing (DESIGN §7); /api/verdict and /api/gate join here.
+ * aggregates and change nothing (DESIGN §7): Flagger cannot send a header with a
+ * webhook, and a token in a Canary spec would be a secret in plain sight.
  */
-const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/api/verdict', '/api/gate']);
 
 export function errorResult(status: number, error: string): AdminResult {
   return { status, json: { error } };

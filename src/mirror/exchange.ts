@@ -137,7 +137,7 @@ export class MirroredExchange implements LiveObserver {
     if (this.grpc && (grpcMessageCount(body) !== 1 || this.rt.rules.isStreaming(requestPath(this.req.url)))) return this.drop('streaming');
     const key = this.rt.orderKey(this.req);
     if (key !== null && !this.mirror.order.hold(key, this.rt.config.mirror.maxQueuedPerKey)) return this.drop('over_queue');
-    const refusal = this.mirror.admit();
+    const refusal = this.mirror.admit(this.rt);
     if (refusal !== null) {
       if (key !== null) this.mirror.order.leave(key, null);
       return this.drop(refusal);
@@ -151,9 +151,9 @@ export class MirroredExchange implements LiveObserver {
     // data would be written twice) and is compared without a noise baseline.
     if (this.mirror.hasSecondary && isSafeMethod(this.req.method ?? 'GET')) sent.secondary = PENDING;
     const request = this.mirror.darkRequest(this.req, body, this.deadline);
-    if (key === null) this.mirror.sendDark(request, maxBody, (o) => this.answered('dark', o));
+    if (key === null) this.mirror.sendDark(this.rt, request, maxBody, (o) => this.answered('dark', o));
     else this.awaitTurn(request, key, maxBody);
-    if (sent.secondary === PENDING && !this.mirror.sendSecondary(this.req, body, maxBody, (o) => this.answered('secondary', o), this.deadline)) {
+    if (sent.secondary === PENDING && !this.mirror.sendSecondary(this.rt, this.req, body, maxBody, (o) => this.answered('secondary', o), this.deadline)) {
       sent.secondary = NONE;
       this.advance();
     }
@@ -194,7 +194,7 @@ export class MirroredExchange implements LiveObserver {
   private awaitTurn(request: ShadowRequest, key: string, maxBody: number): void {
     const order = this.mirror.order;
     const turn = new OrderedTurn(key, () => {
-      this.mirror.sendDark(request, maxBody, (o) => {
+      this.mirror.sendDark(this.rt, request, maxBody, (o) => {
         order.finish(key);
         this.answered('dark', o);
       });

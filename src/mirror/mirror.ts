@@ -20,7 +20,9 @@ import { MirroredExchange } from './exchange.js';
 import type { LiveObserver, ShadowHook } from './hook.js';
 import { InFlight, RateLimit } from './limits.js';
 import { OrderQueues } from './order.js';
+import type { RampMove } from './ramp.js';
 import { RouteRuntime } from './route.js';
+import { judge, overall, type RouteVerdict, type VerdictName } from '../observe/verdict.js';
 import { sampled } from './sample.js';
 import { ShadowTarget, shadowRequest, type ShadowAnswer, type ShadowOutcome, type ShadowRequest } from './shadow.js';
 
@@ -37,7 +39,21 @@ export interface MirrorDeps {
 /** What the admin API sees of a route. */
 export type { RouteView };
 
+/** A route's `expires` day has come (from 00:00 UTC of that date, as the expiry gauge and its alert read it). */
+export function isExpired(expires: string | null, now = Date.now()): boolean {
+  return expires !== null && now >= Date.parse(`${expires}T00:00:00Z`);
+}
+
+/** Who moved a dial or a pause, for audit lines: an admin caller's address, or the ramp. */
+export type Actor = string;
+
+/** The ramp looks at its route's verdict this often: a quarter of the shortest hold, from 25 ms to 5 s. */
+export function rampTick(holds: readonly number[]): number {
+  return Math.min(5000, Math.max(25, Math.min(...holds) / 4));
+}
+
 export class Mirror implements ShadowHook {
+  /** The kill switch: nothing is mirrored while it is set (pause() also aborts what is under way). */
   paused = false;
   readonly runtimes: readonly RouteRuntime[];
   readonly budget: MemoryBudget;
@@ -56,6 +72,7 @@ export class Mirror implements ShadowHook {
   /** Shadow requests and comparisons under way, and who waits for them to end (close()). */
   private pending = 0;
   private idle: (() => void)[] = [];
+  private rampTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: MirrorDeps) {
     const { config, metrics } = deps;
@@ -91,6 +108,80 @@ export class Mirror implements ShadowHook {
       service: config.service,
       instance: config.instance,
     });
+    const ramps = this.runtimes.filter((rt) => rt.ramp !== null);
+    for (const rt of ramps) {
+      if (!rt.rampIsNew) continue;
+      const steps = rt.ramp?.config.steps ?? [];
+      this.audit('ramp', 'ramp start', { route: rt.name, old: null, new: rt.sample, step: 1, steps: steps.length }, `ramp: ${rt.name} starts at ${rt.sample} (steps ${steps.join(', ')})`);
+    }
+    if (ramps.length > 0) {
+      this.rampTimer = setInterval(() => this.tickRamps(), rampTick(ramps.map((rt) => rt.ramp?.config.hold ?? 0)));
+      this.rampTimer.unref();
+    }
+  }
+
+  /** Each ramp looks at its route's verdict and moves (DESIGN §12). */
+  tickRamps(now = Date.now()): void {
+    for (const rt of this.runtimes) {
+      const ramp = rt.ramp;
+      if (ramp === null || ramp.phase !== 'ramping') continue;
+      const v = this.verdict(rt, null, now);
+      const move = ramp.tick(v.verdict, now);
+      if (move !== null) this.applyRamp(rt, move, v);
+    }
+  }
+
+  private applyRamp(rt: RouteRuntime, move: RampMove, v: RouteVerdict): void {
+    const fields = { route: rt.name, verdict: v.verdict, reasons: v.reasons };
+    if (move.action === 'step') {
+      rt.setSample(move.to);
+      this.audit('ramp', 'ramp step', { ...fields, old: move.from, new: move.to, step: move.step + 1, steps: rt.ramp?.config.steps.length }, `ramp: ${rt.name} ${move.from} -> ${move.to}`);
+    } else if (move.action === 'pause') {
+      const aborted = this.setRoutePaused(rt, true);
+      this.audit('ramp', 'ramp pause', { ...fields, old: 'running', new: 'paused', sample: rt.sample, aborted }, `ramp: ${rt.name} paused: its gate failed`);
+    } else {
+      this.audit('ramp', 'ramp hold', { ...fields, sample: rt.sample }, `ramp: ${rt.name} holds at ${rt.sample}: its gate failed`);
+    }
+  }
+
+  /** An audit line (who, when, what, old, new): the admin API's and the ramp's. */
+  audit(who: Actor, action: string, fields: Record<string, unknown>, msg = `admin: ${action}`): void {
+    this.deps.log.info({ audit: true, action, who, when: new Date().toISOString(), ...fields }, msg);
+  }
+
+  /**
+   * The kill switch. Pausing aborts every shadow request under way (they end as
+   * skipped, reason dark_paused) and stops new ones; returns how many were aborted.
+   */
+  setPaused(paused: boolean): number {
+    this.paused = paused;
+    return paused ? this.dark.abort() + (this.secondary?.abort() ?? 0) : 0;
+  }
+
+  /** Pause or resume one route's mirroring (its ramp pauses and resumes with it); returns the shadow requests aborted. */
+  setRoutePaused(rt: RouteRuntime, paused: boolean): number {
+    rt.paused = paused;
+    if (!paused) {
+      rt.ramp?.resume(Date.now());
+      return 0;
+    }
+    if (rt.ramp !== null && rt.ramp.phase === 'ramping') rt.ramp.phase = 'paused';
+    return this.dark.abort(rt.name) + (this.secondary?.abort(rt.name) ?? 0);
+  }
+
+  /** A route's release verdict over its gate window (or `windowMs`), from its minute counts. */
+  verdict(rt: RouteRuntime, windowMs: number | null = null, now = Date.now()): RouteVerdict {
+    const ms = windowMs ?? rt.config.gate.window;
+    const from = now - ms;
+    const since = from - (from % 60_000);
+    return judge(rt.name, rt.stats.counts.since(since, now), rt.config.gate, { ms, since });
+  }
+
+  /** Every route's verdict, and all of them together. */
+  verdicts(windowMs: number | null = null): { verdict: VerdictName; routes: RouteVerdict[] } {
+    const now = Date.now();
+    const routes = this.runtimes.map((rt) => this.verdict(rt, windowMs, now));
+    return { verdict: overall(routes), routes };
   }
 
   begin(req: IncomingMessage, route: CompiledRoute): LiveObserver | null {
@@ -105,7 +196,7 @@ export class Mirror implements ShadowHook {
 
   /** Why a request is not mirrored, decided before anything is copied; null to start copying. */
   private precheck(req: IncomingMessage, rt: RouteRuntime): DropDecision | null {
-    if (this.paused) return 'paused';
+    if (this.paused || rt.paused) return 'paused';
     if (!rt.methods.has(req.method ?? '')) return 'method_excluded';
     if (!sampled(req, rt.sample, rt.config.mirror.sampleBy)) return 'not_sampled';
     const declared = req.headers['content-length'];
@@ -119,8 +210,8 @@ export class Mirror implements ShadowHook {
   }
 
   /** At the end of the request body: take a dark slot and a rate token, or say why not. */
-  admit(): DropDecision | null {
-    if (this.paused) return 'paused';
+  admit(rt: RouteRuntime): DropDecision | null {
+    if (this.paused || rt.paused) return 'paused';
     if (!this.darkInFlight.tryAcquire()) return 'over_in_flight';
     if (this.budget.full) {
       this.darkInFlight.release();
@@ -152,10 +243,17 @@ export class Mirror implements ShadowHook {
   }
 
   /** Send the dark copy (its in-flight slot was taken by admit()); `done` gets the outcome. */
-  sendDark(request: ShadowRequest, maxBody: number, done: (o: ShadowOutcome) => void): void {
+  sendDark(rt: RouteRuntime, request: ShadowRequest, maxBody: number, done: (o: ShadowOutcome) => void): void {
     this.started();
+    // An ordered request whose turn came after a pause is not sent.
+    if (this.paused || rt.paused) {
+      this.darkInFlight.release();
+      done({ ok: false, reason: 'paused', message: 'not sent: mirroring was paused', ms: 0 });
+      this.ended();
+      return;
+    }
     this.gauges.dark.inc();
-    this.dark.send(request, maxBody, this.budget, (o) => {
+    this.dark.send(rt.name, request, maxBody, this.budget, (o) => {
       this.darkInFlight.release();
       this.gauges.dark.dec();
       done(o);
@@ -164,14 +262,14 @@ export class Mirror implements ShadowHook {
   }
 
   /** Send the secondary copy when there is a secondary with room (false otherwise); `done` gets the outcome. */
-  sendSecondary(req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void, deadline?: number): boolean {
+  sendSecondary(rt: RouteRuntime, req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void, deadline?: number): boolean {
     const secondary = this.secondary;
     if (secondary === null || !this.secondaryInFlight.tryAcquire()) return false;
     this.started();
     this.gauges.secondary.inc();
     // A second live instance: the live hop's headers, without the shadow marker.
     const request = shadowRequest(req, body, this.hop, null, deadline);
-    secondary.send(request, maxBody, this.budget, (o) => {
+    secondary.send(rt.name, request, maxBody, this.budget, (o) => {
       this.secondaryInFlight.release();
       this.gauges.secondary.dec();
       done(o);
@@ -183,7 +281,7 @@ export class Mirror implements ShadowHook {
   /** A shadow answer came in: recorded (latency or failure) before it is compared. */
   answered(rt: RouteRuntime, target: 'dark' | 'secondary', o: ShadowOutcome): void {
     if (o.ok) this.recorder.shadowAnswered(rt.name, rt.stats, target, o.answer.ms, o.answer.truncated ? 'too_large' : null);
-    else if (o.reason !== 'over_memory') this.recorder.shadowAnswered(rt.name, rt.stats, target, o.ms, o.reason, o.message);
+    else if (o.reason !== 'over_memory' && o.reason !== 'paused') this.recorder.shadowAnswered(rt.name, rt.stats, target, o.ms, o.reason, o.message);
   }
 
   /** Compare live with dark (secondary as the noise baseline), inline or in a worker. */
@@ -198,7 +296,16 @@ export class Mirror implements ShadowHook {
 
   /** The admin API's view of every route: since start, or over the minutes from `since` (ms since the epoch). */
   views(since: number | null = null): RouteView[] {
-    return this.runtimes.map((rt) => rt.stats.view(rt.name, rt.sample, rt.learner.noisyFields(), since));
+    const now = Date.now();
+    return this.runtimes.map((rt) => ({
+      ...rt.stats.view(rt.name, rt.sample, rt.learner.noisyFields(), since),
+      owner: rt.config.owner,
+      expires: rt.config.expires,
+      expired: isExpired(rt.config.expires, now),
+      paused: rt.paused,
+      ramp: rt.ramp?.status() ?? null,
+      verdict: this.verdict(rt, null, now).verdict,
+    }));
   }
 
   /** Every route's minute buckets from the minute of `after` (ms) on: what the fleet store writes. */
@@ -226,6 +333,8 @@ export class Mirror implements ShadowHook {
 
   /** Wait (bounded) for shadow work under way, then close the pools. */
   async close(waitMs: number): Promise<void> {
+    // The ramps' state lives on in the routes of a mirror that replaces this one, which ticks them.
+    if (this.rampTimer !== null) clearInterval(this.rampTimer);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((r) => (this.pending === 0 ? r() : this.idle.push(r))),

@@ -8,6 +8,7 @@ import { DECISIONS, type Decision } from '../errors.js';
 import { requestPath } from '../http/routes.js';
 import { RouteStats } from '../observe/divergences.js';
 import type { Metrics } from '../observe/metrics.js';
+import { Ramp, sameRamp } from './ramp.js';
 import { sampleKeyValue } from './sample.js';
 
 /** How to read a request's order key: its name in the shared queue map, and where its value is. */
@@ -54,6 +55,12 @@ export class RouteRuntime {
   readonly learner: NoiseLearner;
   readonly stats: RouteStats;
   readonly decisions: Readonly<Record<Decision, { inc(): void }>>;
+  /** This route's mirroring is paused (by its ramp's failing gate, or by a person); the kill switch is the Mirror's. */
+  paused: boolean;
+  /** The automatic release dial, or null when the route has no ramp. */
+  readonly ramp: Ramp | null;
+  /** The ramp began with this runtime (not carried over a reload): its start is an audit line. */
+  readonly rampIsNew: boolean;
   private readonly order: OrderReader | null;
 
   constructor(
@@ -66,7 +73,13 @@ export class RouteRuntime {
     // On hot reload a route keeps what it has counted and learned.
     this.learner = previous?.learner ?? new NoiseLearner();
     this.stats = previous?.stats ?? new RouteStats();
-    this.sample = config.mirror.sample;
+    this.paused = previous?.paused ?? false;
+    // A ramp whose config is unchanged keeps its step; a new or changed one starts at its first.
+    const ramp = config.ramp;
+    const kept = ramp !== null && previous?.ramp != null && sameRamp(previous.ramp.config, ramp);
+    this.ramp = ramp === null ? null : kept ? (previous?.ramp as Ramp) : new Ramp(ramp, Date.now());
+    this.rampIsNew = this.ramp !== null && !kept;
+    this.sample = this.ramp !== null && this.ramp.phase !== 'stopped' ? this.ramp.sample : config.mirror.sample;
     this.methods = new Set(config.mirror.methods);
     this.rules = compileRules(config.compare, decode);
     this.order = orderReader(config);

@@ -30,7 +30,7 @@ export interface ShadowAnswer {
 
 export type ShadowOutcome =
   | { readonly ok: true; readonly answer: ShadowAnswer }
-  | { readonly ok: false; readonly reason: ShadowErrorReason | 'over_memory'; readonly message: string; readonly ms: number };
+  | { readonly ok: false; readonly reason: ShadowErrorReason | 'over_memory' | 'paused'; readonly message: string; readonly ms: number };
 
 export interface ShadowRequest {
   readonly method: string;
@@ -76,6 +76,8 @@ export interface ShadowTargetOptions {
 }
 
 const TRUNCATED = new ShadowError('too_large', 'shadow answer over the size cap: reading stopped');
+/** The abort reason of a shadow request cut by the kill switch or a paused route: not the dark side's failure. */
+const PAUSED = new Error('shadow request aborted: mirroring was paused');
 const OVER_MEMORY = new ShadowError('too_large', 'shadow memory budget exhausted');
 
 /**
@@ -97,12 +99,19 @@ class ShadowCall {
   private trailers: Record<string, string | string[]> | null = null;
 
   constructor(
+    /** The route it was mirrored for: a paused route's requests are aborted. */
+    readonly route: string,
     timeout: number,
     private readonly maxBody: number,
     private readonly budget: ByteBudget,
     private readonly callback: (outcome: ShadowOutcome) => void,
   ) {
     this.timer = setTimeout(() => this.stop(TIMEOUT), timeout);
+  }
+
+  /** The kill switch: end it now, as paused. */
+  pause(): void {
+    this.stop(PAUSED);
   }
 
   private stop(reason: Error): void {
@@ -156,6 +165,7 @@ class ShadowCall {
     this.budget.release(this.reserved);
     const ms = performance.now() - this.started;
     if (err === OVER_MEMORY) this.callback({ ok: false, reason: 'over_memory', message: err.message, ms });
+    else if (err === PAUSED) this.callback({ ok: false, reason: 'paused', message: err.message, ms });
     else this.callback({ ok: false, reason: classifyShadowError(err), message: err.message, ms });
   }
 
@@ -209,6 +219,8 @@ export class ShadowTarget {
   private readonly timeout: number;
   /** The target URL's path, prefixed to every request target ('' for none), as on the live hop. */
   private readonly prefix: string;
+  /** Shadow requests under way, for the kill switch. */
+  private readonly calls = new Set<ShadowCall>();
 
   constructor(opts: ShadowTargetOptions) {
     this.url = opts.url;
@@ -224,10 +236,15 @@ export class ShadowTarget {
   }
 
   /** Send one shadow request; `done` is called once with the outcome, never with an exception. */
-  send(req: ShadowRequest, maxBody: number, budget: ByteBudget, done: (outcome: ShadowOutcome) => void): void {
+  send(route: string, req: ShadowRequest, maxBody: number, budget: ByteBudget, done: (outcome: ShadowOutcome) => void): void {
     // A gRPC deadline that ends sooner than the target's timeout ends the shadow request then (timeout).
     const timeout = req.deadline === undefined ? this.timeout : Math.max(1, Math.min(this.timeout, req.deadline - performance.now()));
-    const call = new ShadowCall(timeout, maxBody, budget, done);
+    const calls = this.calls;
+    const call: ShadowCall = new ShadowCall(route, timeout, maxBody, budget, (o) => {
+      calls.delete(call);
+      done(o);
+    });
+    calls.add(call);
     try {
       this.pool.dispatch(
         {
@@ -242,6 +259,20 @@ export class ShadowTarget {
       // undici refuses some requests synchronously (a closed pool, an invalid header).
       call.onError(err as Error);
     }
+  }
+
+  /**
+   * The kill switch: abort every shadow request under way (of one route, or all).
+   * Each ends at once with the outcome `paused`; undici closes its connection.
+   */
+  abort(route: string | null = null): number {
+    let n = 0;
+    for (const call of [...this.calls]) {
+      if (route !== null && call.route !== route) continue;
+      call.pause();
+      n++;
+    }
+    return n;
   }
 
   async close(): Promise<void> {

@@ -43,6 +43,17 @@ export interface RouteView {
   topFields: { field: string; count: number }[];
   /** Fields the route has learned as noisy (docs/compare.md#noise): differences there are noise, not mismatches. */
   noisy: string[];
+  /** The mirror's own routes (not the fleet's others): who answers for the dark launch ('' when unset) ... */
+  owner?: string;
+  /** ... the date it should be released or removed by (YYYY-MM-DD), null when unset, and whether that day has come. */
+  expires?: string | null;
+  expired?: boolean;
+  /** This route's mirroring is paused (its ramp's gate failed, or a person paused it). */
+  paused?: boolean;
+  /** Its automatic release dial (mirror/ramp.ts RampStatus), null when it has none. */
+  ramp?: unknown;
+  /** Its release verdict over its gate window. */
+  verdict?: 'pass' | 'fail' | 'inconclusive';
 }
 
 /** A route's counts (since start, and minute by minute for `since=` windows). */

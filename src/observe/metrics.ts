@@ -90,6 +90,25 @@ export class Metrics {
     labelNames: ['route'] as const,
     registers: [this.registry],
   });
+  /** Read when scraped: each route's release verdict (DESIGN §12; app.ts points it at the mirror). */
+  verdictSource: () => readonly { readonly route: string; readonly verdict: 'pass' | 'fail' | 'inconclusive' }[] = () => [];
+  readonly verdict: Gauge = new Gauge({
+    name: 'umbra_verdict',
+    help: "1 for each route's release verdict in force (pass, fail, inconclusive) over its gate window, 0 for the other two.",
+    labelNames: ['route', 'verdict'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      this.verdict.reset();
+      for (const v of this.verdictSource()) for (const name of ['pass', 'fail', 'inconclusive'] as const) this.verdict.set({ route: v.route, verdict: name }, v.verdict === name ? 1 : 0);
+    },
+  });
+  /** A route's `expires` date (00:00 UTC of that day) in seconds since the epoch, for the expiry alerts; only routes that have one. */
+  readonly routeExpiry = new Gauge({
+    name: 'umbra_route_expiry_timestamp_seconds',
+    help: "A route's expires date (the start of that day, UTC) in seconds since the epoch; routes without one have no series.",
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'umbra_config_reloads_total',
     help: 'Hot reloads of the configuration.',
@@ -151,6 +170,12 @@ export class Metrics {
     for (const result of ['success', 'failure'] as const) this.configReloads.inc({ result }, 0);
     // Both series exist from the start, so that a rate() over them is defined before the first record.
     for (const result of ['written', 'dropped'] as const) this.captureRecords.inc({ result }, 0);
+  }
+
+  /** The expiry gauge for the routes in force (on start and reload: a removed route's series goes). */
+  setRouteExpiry(routes: readonly { readonly name: string; readonly expires: string | null }[]): void {
+    this.routeExpiry.reset();
+    for (const r of routes) if (r.expires !== null) this.routeExpiry.set({ route: r.name }, Date.parse(`${r.expires}T00:00:00Z`) / 1000);
   }
 
   /**

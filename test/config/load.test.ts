@@ -85,6 +85,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
   const c = load(LIVE);
   const mirror = { sample: 0, sampleBy: null, orderBy: null, maxQueuedPerKey: 16, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 1_048_576, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' };
   const compare = { ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] };
+  const gate = { window: 900_000, minComparisons: 200, maxMismatchRate: 0.001, maxErrorRate: 0.01, maxLatencyRatio: 1.25, latencyFloor: 25 };
   t.strictSame(c, {
     source: 'c.yaml',
     service: '',
@@ -101,9 +102,11 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
     redact: { headers: [], fields: [] },
     capture: null,
     store: null,
+    gate,
+    ramp: null,
     limits: { headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderBytes: 16_384, maxHeaderCount: 100, drainTimeout: 10_000, maxDecodedBytes: 8_388_608, maxDecodeRatio: 1000, samplesPerRoute: 50, compareQueue: 32, compareHeap: 100_663_296, mismatchLogsPerSecond: 5, http2: { maxConcurrentStreams: 100, initialWindowSize: 65_535, maxResetsPerSecond: 200 } },
     log: { level: 'info' },
-    routes: [{ name: 'default', match: null, mirror, compare }],
+    routes: [{ name: 'default', match: null, mirror, compare, gate, ramp: null, owner: '', expires: null }],
   });
   t.end();
 });
@@ -427,9 +430,14 @@ void t.test('routes: merge semantics and default last', (t) => {
     match: { path: '/orders/:id/items/*', methods: ['GET', 'POST'] },
     mirror: { sample: 1, sampleBy: null, orderBy: null, maxQueuedPerKey: 16, methods: ['GET', 'POST'], maxBodyBytes: 2_097_152, maxBufferedBytes: 67_108_864, maxBufferedBytesFrom: 'default' },
     compare: { ignoreHeaders: ['x-trace-id', 'x-cache'], ignore: ['$.meta.id', '$.lastSeen'], unordered: ['$.tags', '$.ids'], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
+    gate: c.gate,
+    ramp: null,
+    owner: '',
+    expires: null,
   });
-  t.strictSame(api, { name: 'api_v2', match: { prefix: '/api/v2/', methods: null }, mirror: c.mirror, compare: c.compare });
-  t.strictSame(def, { name: 'default', match: null, mirror: c.mirror, compare: c.compare });
+  const lifecycle = { gate: c.gate, ramp: null, owner: '', expires: null };
+  t.strictSame(api, { name: 'api_v2', match: { prefix: '/api/v2/', methods: null }, mirror: c.mirror, compare: c.compare, ...lifecycle });
+  t.strictSame(def, { name: 'default', match: null, mirror: c.mirror, compare: c.compare, ...lifecycle });
   t.strictSame(c.mirror.sampleBy, { kind: 'header', name: 'x-user' });
   t.equal(c.compare.tolerance, 0.01);
   t.end();

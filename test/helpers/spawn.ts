@@ -136,7 +136,8 @@ export interface RunResult extends Exit {
 /** Runs the CLI to completion (a command that is expected to exit by itself). */
 export async function runUmbra(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<RunResult> {
   const p = spawnUmbra(args, opts.env !== undefined ? { env: opts.env } : {});
-  const ms = opts.timeout ?? 10_000;
+  // Generous: on a loaded 2-core machine a Node start alone has taken seconds; a hang still fails.
+  const ms = opts.timeout ?? 30_000;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
   const r = await Promise.race([p.exited, timedOut]);
