@@ -77,7 +77,7 @@ export class RouteRuntime {
     // A ramp whose config is unchanged keeps its step; a new or changed one starts at its first.
     const ramp = config.ramp;
     const kept = ramp !== null && previous?.ramp != null && sameRamp(previous.ramp.config, ramp);
-    this.ramp = ramp === null ? null : kept ? (previous?.ramp as Ramp) : new Ramp(ramp, Date.now());
+    this.ramp = ramp === null ? null : kept ? (previous?.ramp) : new Ramp(ramp, Date.now());
     this.rampIsNew = this.ramp !== null && !kept;
     this.sample = this.ramp !== null && this.ramp.phase !== 'stopped' ? this.ramp.sample : config.mirror.sample;
     this.methods = new Set(config.mirror.methods);
