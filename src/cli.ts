@@ -8,7 +8,7 @@ import { configFromFlags, loadConfigFile } from './config/load.js';
 import { startReloader } from './config/reloader.js';
 import type { Config } from './config/types.js';
 import { ConfigError, ReplayFileError, UsageError } from './errors.js';
-import { GATE_FLAGS, GATE_USAGE, gateOptions } from './gate/options.js';
+import { GATE_FLAGS, GATE_USAGE, gateOptions, type GateOptions } from './gate/options.js';
 import { REPLAY_FLAGS, replayOptions } from './replay/options.js';
 
 export const USAGE = `umbra - a sidecar reverse proxy for shadow traffic and dark launches
@@ -193,7 +193,7 @@ async function replay(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<
 }
 
 async function gate(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let opts;
+  let opts: GateOptions;
   try {
     const { values } = parseArgs({ args: [...argv], options: GATE_FLAGS, allowPositionals: false, strict: true });
     if (values.help === true) {
