@@ -1,5 +1,6 @@
 // The composition root: parse the command line, load the config, start umbra,
-// wire signals. Exit status: 0 success, 1 runtime failure, 2 usage or config error.
+// wire signals. Exit status: 0 success, 1 runtime failure, 2 usage or config error
+// (and 3 for `gate`: still inconclusive).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startUmbra } from './app.js';
@@ -7,6 +8,7 @@ import { configFromFlags, loadConfigFile } from './config/load.js';
 import { startReloader } from './config/reloader.js';
 import type { Config } from './config/types.js';
 import { ConfigError, ReplayFileError, UsageError } from './errors.js';
+import { GATE_FLAGS, GATE_USAGE, gateOptions, type GateOptions } from './gate/options.js';
 import { REPLAY_FLAGS, replayOptions } from './replay/options.js';
 
 export const USAGE = `umbra - a sidecar reverse proxy for shadow traffic and dark launches
@@ -18,10 +20,12 @@ Usage:
   umbra demo [--grpc] [--keep]         self-contained demo, HTTP or (--grpc) gRPC (see README)
   umbra replay FILE|DIR... --target URL [options]
                                        captured traffic against a target (umbra replay --help)
+  umbra gate --admin URL [--route NAME] [--wait 30m] [options]
+                                       wait for a release verdict (umbra gate --help)
   umbra --help | --version
 
-Exit status: 0 success, 1 runtime failure (replay: the verdict failed), 2 usage or
-configuration error.
+Exit status: 0 success, 1 runtime failure (replay, gate: the verdict failed), 2 usage or
+configuration error, 3 (gate) still inconclusive when the wait ended.
 `;
 
 export const REPLAY_USAGE = `umbra replay - send captured requests to a target and compare its answers
@@ -99,6 +103,7 @@ export function resolveConfig(values: Parsed['values'], env: NodeJS.ProcessEnv):
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
   // replay has flags of its own: parsed apart, so the proxy's stay strict.
   if (argv[0] === 'replay') return replay(argv.slice(1), env);
+  if (argv[0] === 'gate') return gate(argv.slice(1), env);
   let parsed: Parsed;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
@@ -185,6 +190,28 @@ async function replay(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<
   } finally {
     process.off('SIGINT', onInterrupt);
   }
+}
+
+async function gate(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let opts: GateOptions;
+  try {
+    const { values } = parseArgs({ args: [...argv], options: GATE_FLAGS, allowPositionals: false, strict: true });
+    if (values.help === true) {
+      process.stdout.write(GATE_USAGE);
+      return 0;
+    }
+    opts = gateOptions(values, env);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`umbra gate: ${(err as Error).message}\n\n${GATE_USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+  // Loaded on use, as replay is: serving never pays for it.
+  const { runGate } = await import('./gate/run.js');
+  return runGate(opts, { stdout: process.stdout, stderr: process.stderr });
 }
 
 async function serve(config: Config, file: string | null, env: NodeJS.ProcessEnv): Promise<number> {
