@@ -22,7 +22,7 @@ import { renderMarkdown, renderSvg } from './lib/report.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
-const SCENARIOS = ['passthrough', 'cpu', 'isolation', 'mirror-compare', 'dark-chaos', 'diff', 'capture', 'h2', 'grpc'];
+const SCENARIOS = ['passthrough', 'cpu', 'isolation', 'mirror-compare', 'dark-chaos', 'diff', 'capture', 'h2', 'grpc', 'killswitch'];
 // A hard ceiling for the whole run. The suite is planned to take about 8.5 minutes
 // (7 before the h2 and grpc scenarios, about 40 s each); the ceiling leaves room for
 // the quiet-machine waits (up to 30 s) and a slow start or two on top.
