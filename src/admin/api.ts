@@ -229,7 +229,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       // The person wins: a ramp under way moves no more (DESIGN §12).
       const ramp = rt.ramp;
       const stopped = ramp !== null && ramp.phase !== 'stopped';
-      if (stopped) ramp.stop();
+      if (stopped) ramp.stop(sample);
       audit(req, 'set sample', { route: name, old, new: sample, ...(stopped ? { ramp: 'stopped' } : {}) });
       return { status: 200, json: { route: name, sample, previous: old, ...(stopped ? { ramp: 'stopped' } : {}) } };
     }

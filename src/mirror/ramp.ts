@@ -14,6 +14,22 @@ export type RampMove =
   | { readonly action: 'pause' }
   | { readonly action: 'hold' };
 
+/** One move of the dial, as the page lists it (the audit line has the same). */
+export interface RampEvent {
+  /** ISO time. */
+  readonly time: string;
+  /** start, step, pause, hold (the ramp's own); resume, stop (a person's). */
+  readonly action: 'start' | 'step' | 'pause' | 'hold' | 'resume' | 'stop';
+  /** The sample before and after (the same for pause, hold, resume). */
+  readonly from: number | null;
+  readonly to: number;
+  /** The verdict that moved it (the ramp's moves). */
+  readonly verdict: VerdictName | null;
+}
+
+/** Moves kept per ramp for the page. */
+export const RAMP_HISTORY = 20;
+
 /** How a ramp stands, for /api/routes and the page. */
 export interface RampStatus {
   readonly steps: readonly number[];
@@ -31,6 +47,8 @@ export interface RampStatus {
   readonly onFail: RampConfig['onFail'];
   /** The verdict seen last, null before the first look. */
   readonly verdict: VerdictName | null;
+  /** Its last moves, oldest first (at most RAMP_HISTORY). */
+  readonly history: readonly RampEvent[];
 }
 
 export class Ramp {
@@ -41,12 +59,20 @@ export class Ramp {
   /** onFail hold: the hold was announced; not again until the gate stops failing. */
   private holding = false;
   private last: VerdictName | null = null;
+  private readonly history: RampEvent[] = [];
 
   constructor(
     readonly config: RampConfig,
     now: number,
   ) {
     this.stepSince = now;
+    this.note('start', null, this.sample, null, now);
+  }
+
+  /** Write a move into the history the page shows. */
+  note(action: RampEvent['action'], from: number | null, to: number, verdict: VerdictName | null, now = Date.now()): void {
+    this.history.push({ time: new Date(now).toISOString(), action, from, to, verdict });
+    if (this.history.length > RAMP_HISTORY) this.history.shift();
   }
 
   /** The sample fraction of the step in force. */
@@ -66,10 +92,12 @@ export class Ramp {
       this.passSince = null;
       if (this.config.onFail === 'pause') {
         this.phase = 'paused';
+        this.note('pause', this.sample, this.sample, verdict, now);
         return { action: 'pause' };
       }
       if (this.holding) return null;
       this.holding = true;
+      this.note('hold', this.sample, this.sample, verdict, now);
       return { action: 'hold' };
     }
     this.holding = false;
@@ -84,6 +112,7 @@ export class Ramp {
     this.stepSince = now;
     // The next step's hold starts from its own first passing look.
     this.passSince = null;
+    this.note('step', from, this.sample, verdict, now);
     return { action: 'step', from, to: this.sample, step: this.step };
   }
 
@@ -93,11 +122,14 @@ export class Ramp {
     this.phase = 'ramping';
     this.stepSince = now;
     this.passSince = null;
+    this.note('resume', this.sample, this.sample, null, now);
   }
 
-  /** A person set the sample: the ramp moves no more. */
-  stop(): void {
+  /** A person set the sample (to `sample`): the ramp moves no more. */
+  stop(sample: number): void {
+    if (this.phase === 'stopped') return;
     this.phase = 'stopped';
+    this.note('stop', this.sample, sample, null);
   }
 
   status(): RampStatus {
@@ -111,6 +143,7 @@ export class Ramp {
       hold: this.config.hold,
       onFail: this.config.onFail,
       verdict: this.last,
+      history: [...this.history],
     };
   }
 }

@@ -28,6 +28,16 @@ t.test('moves up one step once the gate has passed for hold, to the last', (t) =
   t.equal(s.phase, 'ramping');
   t.equal(s.verdict, 'pass');
   t.equal(s.stepSince, new Date(4400).toISOString());
+  t.same(
+    s.history.map((e) => [e.action, e.from, e.to, e.verdict]),
+    [
+      ['start', null, 0.01, null],
+      ['step', 0.01, 0.05, 'pass'],
+      ['step', 0.05, 0.25, 'pass'],
+      ['step', 0.25, 1, 'pass'],
+    ],
+    'the history the page shows',
+  );
   t.end();
 });
 
@@ -58,11 +68,14 @@ t.test('onFail hold: stays, says so once per failing spell', (t) => {
 
 t.test('stop: a person took the dial', (t) => {
   const r = new Ramp({ steps: STEPS, hold: 0, onFail: 'pause' }, 0);
-  r.stop();
+  r.stop(0.5);
   t.equal(r.tick('pass', 1), null);
   t.equal(r.tick('fail', 2), null);
   r.resume(3);
   t.equal(r.phase, 'stopped', 'resume does not restart a stopped ramp');
+  t.same(r.status().history.map((e) => [e.action, e.from, e.to]), [['start', null, 0.01], ['stop', 0.01, 0.5]]);
+  for (let i = 0; i < 30; i++) r.note('hold', 0.5, 0.5, 'fail');
+  t.equal(r.status().history.length, 20, 'the history is bounded');
   t.end();
 });
 
