@@ -23,11 +23,12 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   { name: 'umbra_store_writes_total', type: 'counter', labels: ['result'] },
   // Not in DESIGN §6's table (README lists it): live gRPC answers by status name.
   { name: 'umbra_grpc_responses_total', type: 'counter', labels: ['route', 'code'] },
+  { name: 'umbra_verdict', type: 'gauge', labels: ['route', 'verdict'] },
 ];
 
 /**
- * DESIGN §6 metrics that alert rules may use before umbra exports them (the rules
- * then match nothing): in the catalog, but not required on the dashboard.
+ * DESIGN §6 metrics that only the alert rules use: in the catalog, but not
+ * required on the dashboard (a date is for an alert, not a panel).
  */
 export const ALERT_ONLY_METRICS: ReadonlyArray<{ name: string; type: MetricType; labels: readonly string[] }> = [
   { name: 'umbra_route_expiry_timestamp_seconds', type: 'gauge', labels: ['route'] },
