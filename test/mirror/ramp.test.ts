@@ -37,14 +37,14 @@ async function setup(t: Test, dark: Answerer, rampYaml: string, gateYaml: string
   return umbra;
 }
 
-const rampLines = (umbra: TestUmbra): Record<string, unknown>[] => umbra.logs.filter((l) => typeof l['action'] === 'string' && (l['action'] as string).startsWith('ramp'));
+const rampLines = (umbra: TestUmbra): Record<string, unknown>[] => umbra.logs.filter((l) => typeof l['action'] === 'string' && (l['action']).startsWith('ramp'));
 
 t.test('with a passing gate the ramp climbs from its first step to 100%', async (t) => {
   const umbra = await setup(t, same, '{ steps: [0.1, 0.25, 0.5, 1.0], hold: 300ms }', 'gate: { minComparisons: 30, maxMismatchRate: 0.1, latencyFloor: 5s }');
   t.equal(umbra.mirror?.runtime('items')?.sample, 0.1, 'it starts at the first step, not at mirror.sample');
   await until(() => umbra.mirror?.runtime('items')?.sample === 1, 30_000, 'the ramp to reach 1.0');
   const lines = rampLines(umbra);
-  for (const l of lines) t.comment(`${String(l['time'])} ${String(l['msg'])} (${String(l['action'])}, verdict ${String(l['verdict'] ?? '-')})`);
+  for (const l of lines) t.comment(`${String(l['time'])} ${String(l['msg'])} (${String(l['action'])}, verdict ${typeof l['verdict'] === 'string' ? l['verdict'] : '-'})`);
   t.same(
     lines.map((l) => [l['action'], l['old'], l['new']]),
     [
