@@ -5,6 +5,7 @@ import { RouteStats, type DivergenceStore } from '../observe/divergences.js';
 import { BUCKET_MS, MAX_WINDOW_MS } from '../observe/counts.js';
 import type { FleetStore, RouteSummary } from '../observe/store.js';
 import type { Mirror } from '../mirror/mirror.js';
+import type { RouteRuntime } from '../mirror/route.js';
 import { parseDuration } from '../config/units.js';
 import { errorResult, type AdminRequest, type AdminResult, type ApiHandler } from './server.js';
 
@@ -139,6 +140,16 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     return { status: 200, json: store === undefined ? { divergences: list } : { fleet: false, store, divergences: list } };
   };
 
+  /** The mirror and the runtime of the route a path names (still %-encoded), or the answer that says why there is none. */
+  const runtimeOf = (encoded: string, nothing: string): { mirror: Mirror; rt: RouteRuntime; name: string } | AdminResult => {
+    const name = decodeURIComponent(encoded);
+    const mirror = deps.mirror();
+    if (mirror === null) return errorResult(409, `no dark backend is configured: ${nothing}`);
+    const rt = mirror.runtime(name);
+    if (rt === undefined) return errorResult(404, `unknown route "${name}"`);
+    return { mirror, rt, name };
+  };
+
   /** One route's verdict, or all of them: the answer and whether it passes. */
   const judge = (route: string | null, rawWindow: string | null): AdminResult | { pass: boolean; json: object } => {
     const mirror = deps.mirror();
@@ -189,11 +200,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const routePause = ROUTE_PAUSE_PATH.exec(path);
     if (routePause !== null) {
       if (method !== 'POST') return errorResult(405, 'use POST');
-      const name = decodeURIComponent(routePause[1] as string);
-      const mirror = deps.mirror();
-      if (mirror === null) return errorResult(409, 'no dark backend is configured: nothing to pause');
-      const rt = mirror.runtime(name);
-      if (rt === undefined) return errorResult(404, `unknown route "${name}"`);
+      const found = runtimeOf(routePause[1] as string, 'nothing to pause');
+      if (!('rt' in found)) return found;
+      const { mirror, rt, name } = found;
       const paused = routePause[2] === 'pause';
       const old = rt.paused;
       const aborted = mirror.setRoutePaused(rt, paused);
@@ -211,11 +220,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const dial = SAMPLE_PATH.exec(path);
     if (dial !== null) {
       if (method !== 'PUT') return errorResult(405, 'use PUT with {"sample": 0.25}');
-      const name = decodeURIComponent(dial[1] as string);
-      const mirror = deps.mirror();
-      if (mirror === null) return errorResult(409, 'no dark backend is configured: nothing to sample');
-      const rt = mirror.runtime(name);
-      if (rt === undefined) return errorResult(404, `unknown route "${name}"`);
+      const found = runtimeOf(dial[1] as string, 'nothing to sample');
+      if (!('rt' in found)) return found;
+      const { rt, name } = found;
       const body = req.body as { sample?: unknown } | undefined;
       if (body === undefined || typeof body !== 'object' || body === null || !('sample' in body)) {
         return errorResult(400, 'body must be JSON like {"sample": 0.25}');
