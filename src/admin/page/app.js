@@ -1,5 +1,5 @@
-// The divergence page: reads /api/routes and /api/divergences (DESIGN §7) every
-// few seconds and renders them. Plain DOM, no framework, no build step. Values
+// The divergence page: reads /api/routes, /api/divergences and /api/verdict
+// (DESIGN §7, §12) every few seconds and renders them. Plain DOM, no framework, no build step. Values
 // from the API are only ever put in the page as text, never as HTML.
 //
 // Difference values are sample values (docs/compare.md#sample-values): JSON
@@ -25,6 +25,7 @@ const state = {
   timer: null,
   lastRoutes: '',
   lastSamples: '',
+  lastRelease: '',
   updated: null, // time of the last successful read
 };
 
@@ -60,9 +61,17 @@ async function refresh() {
   const routesPath = state.since ? `api/routes?${window}` : 'api/routes';
   try {
     // Relative URLs: the page still works behind a path-prefixing proxy.
-    const [routes, samples] = await Promise.all([api(routesPath), api(`api/divergences?${query}`)]);
+    // The verdicts are extra: without them (no dark backend: 409) the chips fall back to
+    // the verdict /api/routes carries, without reasons.
+    const [routes, samples, verdicts] = await Promise.all([
+      api(routesPath),
+      api(`api/divergences?${query}`),
+      api('api/verdict').catch(() => null),
+    ]);
     showError('');
-    renderRoutes(routes);
+    const byRoute = new Map(((verdicts && verdicts.routes) || []).map((v) => [v.route, v]));
+    renderRoutes(routes, byRoute);
+    renderRelease(routes.routes || [], byRoute);
     renderSamples(samples.divergences || []);
     state.updated = new Date();
     setStatus();
@@ -234,7 +243,7 @@ function trouble(r) {
 
 // --- routes -------------------------------------------------------------
 
-function renderRoutes(body) {
+function renderRoutes(body, verdicts) {
   $('paused-banner').hidden = body.paused !== true;
   state.fleet = body.fleet === true;
   const storeDown = body.fleet === false && typeof body.store === 'string';
@@ -245,11 +254,13 @@ function renderRoutes(body) {
   $('scope').hidden = !state.fleet;
   $('scope').textContent = state.fleet ? `Fleet · ${pods} ${pods === 1 ? 'pod' : 'pods'}` : '';
   for (const th of document.querySelectorAll('#routes .fleet-only')) th.hidden = !state.fleet;
-  const text = JSON.stringify([routes, state.route, state.fleet]);
+  const text = JSON.stringify([routes, state.route, state.fleet, [...verdicts.values()]]);
   if (text === state.lastRoutes) return;
   state.lastRoutes = text;
   const alerts = routes.map(trouble).filter((t) => t !== null);
   $('alerts').replaceChildren(...alerts.map((t) => el('p', { class: 'card alert' }, t)));
+  const now = Date.now();
+  $('lifecycle').replaceChildren(...routes.map((r) => lifecycleNote(r, now)).filter((n) => n !== null));
   const rows = routes.map((r) => {
     const rate = r.compared > 0 ? r.mismatches / r.compared : 0;
     const fields = (r.topFields || []).slice(0, 5).map((f) => el('li', {}, el('code', {}, f.field), ` ${f.count}`));
@@ -258,16 +269,17 @@ function renderRoutes(body) {
     const skipped = r.skipped || 0;
     const dropped = Object.entries(r.dropped || {}).reduce((n, [, v]) => n + v, 0);
     const failing = trouble(r) !== null;
+    const marks = [failing && 'failing', r.expired === true && 'expired', r.paused === true && 'paused'].filter(Boolean);
     return el(
       'tr',
-      { 'aria-current': r.name === state.route ? 'true' : false, class: failing ? 'failing' : null },
-      el('th', { scope: 'row' }, el('button', {
+      { 'aria-current': r.name === state.route ? 'true' : false, class: marks.length ? marks.join(' ') : null },
+      el('th', { scope: 'row' }, el('div', { class: 'route-head' }, ...routeFlags(r, verdicts.get(r.name)), el('button', {
         type: 'button',
         class: 'link',
         'aria-pressed': String(r.name === state.route),
         title: r.name === state.route ? 'Show samples of every route' : `Show only samples of ${r.name}`,
         onclick: () => chooseRoute(r.name === state.route ? '' : r.name),
-      }, r.name), state.fleet && r.service ? el('div', { class: 'muted small' }, r.service) : null),
+      }, r.name)), state.fleet && r.service ? el('div', { class: 'muted small' }, r.service) : null),
       state.fleet ? el('td', { class: 'num' }, count(r.instances)) : null,
       el('td', { class: 'num' }, `${Number((r.sample * 100).toFixed(1))}%`),
       el('td', { class: 'num' }, count(r.mirrored)),
@@ -296,6 +308,182 @@ function chooseRoute(name) {
   $('samples-filter').textContent = name ? `· ${name}` : '';
   state.lastRoutes = '';
   refresh();
+}
+
+// --- release: verdict, ramp, pause, owner, expiry (DESIGN §12) ------------
+
+/** A route of this umbra's own config: fleet rows of other services carry none of the release fields. */
+const isOwn = (r) => typeof r.verdict === 'string';
+
+/** A fraction as a percentage: 0.05 → 5%. */
+function pct(f) {
+  return `${Number((f * 100).toFixed(2))}%`;
+}
+
+/** 200 ms, 4.2 s, 12 min 30 s, 1 h 15 min. */
+function duration(msValue) {
+  const v = Math.max(0, msValue);
+  if (v < 1000) return `${Math.round(v)} ms`;
+  const s = v / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.floor(s)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) {
+    const rest = Math.floor(s - m * 60);
+    return rest > 0 ? `${m} min ${rest} s` : `${m} min`;
+  }
+  const h = Math.floor(m / 60);
+  return m % 60 > 0 ? `${h} h ${m % 60} min` : `${h} h`;
+}
+
+/** Whole days until `expires` (it is reached at 00:00 UTC of that date, as umbra reads it), at least 1. */
+function daysLeft(expires, now) {
+  return Math.max(1, Math.ceil((Date.parse(`${expires}T00:00:00Z`) - now) / 86_400_000));
+}
+
+/** An expiry this close is worth a note before the day comes. */
+const EXPIRY_NOTICE_DAYS = 7;
+
+function expiresSoon(r, now) {
+  return !r.expired && typeof r.expires === 'string' && Date.parse(`${r.expires}T00:00:00Z`) - now <= EXPIRY_NOTICE_DAYS * 86_400_000;
+}
+
+/** The banner for an expired dark launch, the softer note for one that soon will be; null otherwise. */
+function lifecycleNote(r, now) {
+  if (!isOwn(r) || typeof r.expires !== 'string') return null;
+  const owner = r.owner ? `owner ${r.owner}` : 'no owner set';
+  if (r.expired === true) {
+    return el('p', { class: 'card alert expired-note' }, `Dark launch ${r.name} expired on ${r.expires} (${owner}): release it or remove the route.`);
+  }
+  if (!expiresSoon(r, now)) return null;
+  const n = daysLeft(r.expires, now);
+  return el('p', { class: 'card notice expiring-note' }, `Dark launch ${r.name} expires on ${r.expires}, in ${n} ${n === 1 ? 'day' : 'days'} (${owner}).`);
+}
+
+/** The verdict in force: /api/verdict's (with its reasons), else the one /api/routes carries. */
+const verdictOf = (r, v) => (v ? v.verdict : r.verdict);
+
+function verdictChip(r, v) {
+  const name = verdictOf(r, v);
+  const title = v ? [`Release verdict over the last ${v.window}: ${name}`, ...v.reasons].join('\n') : `Release verdict: ${name}`;
+  return el('span', { class: `verdict ${name}`, title }, name);
+}
+
+/** The route cell's marks: verdict, paused, expired (nothing for another service's route). */
+function routeFlags(r, v) {
+  if (!isOwn(r)) return [];
+  return [
+    verdictChip(r, v),
+    r.paused === true ? el('span', { class: 'flag paused-flag', title: "this route's mirroring is paused" }, 'paused') : null,
+    r.expired === true ? el('span', { class: 'flag expired-flag', title: `expired on ${r.expires}` }, 'expired') : null,
+  ].filter((n) => n !== null);
+}
+
+/** ramping, paused by its gate, paused by a person, stopped by a person, complete. */
+function rampPhase(ramp) {
+  if (ramp.phase === 'stopped') return { key: 'stopped', text: 'stopped by a person' };
+  if (ramp.phase === 'paused') {
+    // The ramp writes a pause into its history; a person's pause (POST .../pause) does not.
+    const last = ramp.history[ramp.history.length - 1];
+    return last && last.action === 'pause' ? { key: 'paused', text: 'paused by its gate' } : { key: 'paused', text: 'paused by a person' };
+  }
+  return ramp.complete ? { key: 'complete', text: 'complete' } : { key: 'ramping', text: 'ramping' };
+}
+
+/** One move of the dial, in the words of its audit line. */
+function moveText(e) {
+  const why = e.verdict ? ` (${e.verdict})` : '';
+  switch (e.action) {
+    case 'start':
+      return `started at ${e.to}`;
+    case 'step':
+      return `${e.from} → ${e.to}${why}`;
+    case 'pause':
+      return `paused${why}`;
+    case 'hold':
+      return `held at ${e.to}${why}`;
+    case 'resume':
+      return `resumed at ${e.to} by a person`;
+    case 'stop':
+      return `stopped by a person: ${e.from} → ${e.to}`;
+    default:
+      return `${e.action} ${e.to}`;
+  }
+}
+
+/** Moves listed per ramp, newest first. */
+const HISTORY_SHOWN = 5;
+
+function rampBlock(r, now) {
+  const g = r.ramp;
+  const here = g.steps[g.step];
+  const next = g.steps[g.step + 1];
+  const phase = rampPhase(g);
+  const head = el('p', { class: 'ramp-line' },
+    el('span', { class: 'ramp-step' }, `ramp ${g.step + 1}/${g.steps.length} · ${pct(here)}${next === undefined ? '' : ` → next ${pct(next)}`}`),
+    ' ', el('span', { class: `flag phase ${phase.key}` }, phase.text));
+  let detail = null;
+  if (phase.key === 'ramping') {
+    if (g.passingSince !== null) {
+      const passed = now - Date.parse(g.passingSince);
+      detail = el('p', { class: 'ramp-gate' }, `gate passing for ${duration(passed)} of the ${duration(g.hold)} hold`, holdBar(passed / Math.max(1, g.hold)));
+    } else {
+      const held = g.verdict === 'fail' && g.onFail === 'hold' ? ' (onFail hold: it stays at this step)' : '';
+      detail = el('p', { class: 'ramp-gate' }, `gate ${g.verdict || 'not judged yet'}${held}: the ${duration(g.hold)} hold starts when it passes`);
+    }
+  } else if (phase.key === 'complete') {
+    detail = el('p', { class: 'ramp-gate' }, `at its last step since ${clock(g.stepSince)}`);
+  } else if (phase.key === 'paused') {
+    detail = el('p', { class: 'ramp-gate' }, `mirroring stopped at ${pct(here)}; `, el('code', {}, `POST /api/routes/${r.name}/resume`), ' goes on from this step');
+  } else {
+    detail = el('p', { class: 'ramp-gate' }, `a person set the sample to ${pct(r.sample)}: the ramp moves it no more`);
+  }
+  const moves = g.history.slice(-HISTORY_SHOWN).reverse().map((e) =>
+    el('li', {}, el('time', { datetime: e.time, title: e.time }, clock(e.time)), ' ', el('span', { class: 'move' }, moveText(e))));
+  return el('div', { class: 'ramp' }, head, detail, moves.length ? el('ol', { class: 'ramp-history', 'aria-label': `recent moves of the ramp of ${r.name}, newest first` }, ...moves) : null);
+}
+
+function holdBar(fraction) {
+  const fill = el('span');
+  fill.style.width = `${Math.round(Math.min(1, Math.max(0, fraction)) * 100)}%`;
+  return el('span', { class: 'hold-bar', 'aria-hidden': 'true' }, fill);
+}
+
+/** Nothing to say about a route: no ramp, no owner or expiry, running, nothing mirrored in its gate window. */
+function quiet(r, v) {
+  return r.ramp === null && !r.owner && r.expires === null && r.paused !== true && (v ? v.mirrored : r.mirrored) === 0;
+}
+
+function releaseEntry(r, v, now) {
+  const name = verdictOf(r, v);
+  const bits = [];
+  if (r.owner) bits.push(el('span', { class: 'owner' }, `owner ${r.owner}`));
+  if (typeof r.expires === 'string') {
+    if (r.expired === true) bits.push(el('span', { class: 'flag expired-flag' }, `expired ${r.expires}`));
+    else if (expiresSoon(r, now)) bits.push(el('span', { class: 'flag soon-flag' }, `expires ${r.expires} · in ${daysLeft(r.expires, now)} d`));
+    else bits.push(el('span', { class: 'expires muted' }, `expires ${r.expires}`));
+  }
+  const head = el('div', { class: 'release-head' },
+    el('strong', { class: 'release-name' }, r.name),
+    verdictChip(r, v),
+    r.paused === true ? el('span', { class: 'flag paused-flag' }, 'paused') : null,
+    ...bits);
+  const why = v && v.reasons.length ? el('ul', { class: 'why', 'aria-label': `why ${r.name} is ${name}` }, ...v.reasons.map((reason) => el('li', {}, reason))) : null;
+  let body = null;
+  if (r.ramp) body = rampBlock(r, now);
+  else if (r.paused === true) body = el('p', { class: 'ramp-gate' }, 'mirroring paused by a person; ', el('code', {}, `POST /api/routes/${r.name}/resume`), ' resumes it');
+  return el('li', { class: `release-route ${name}${r.paused === true ? ' paused' : ''}`, 'data-route': r.name }, head, why, body);
+}
+
+/** One entry per own route that has something to say; re-drawn only when what it says changes. */
+function renderRelease(routes, verdicts) {
+  const now = Date.now();
+  const entries = routes.filter((r) => isOwn(r) && !quiet(r, verdicts.get(r.name))).map((r) => releaseEntry(r, verdicts.get(r.name), now));
+  $('release').hidden = entries.length === 0;
+  // outerHTML only to compare: the nodes themselves were built from text.
+  const text = entries.map((e) => e.outerHTML).join('');
+  if (text === state.lastRelease) return;
+  state.lastRelease = text;
+  $('release-routes').replaceChildren(...entries);
 }
 
 // --- samples ------------------------------------------------------------
