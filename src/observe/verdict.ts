@@ -79,7 +79,7 @@ const pct = (r: number): string => {
   const v = r * 100;
   return `${v === 0 ? '0' : v < 0.1 ? v.toPrecision(2) : v < 10 ? v.toFixed(2).replace(/\.?0+$/, '') : v.toFixed(1).replace(/\.0$/, '')}%`;
 };
-const ms = (v: number): string => `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`;
+const ms = (v: number): string => (v >= 1000 ? `${Number((v / 1000).toFixed(2))} s` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ms`);
 const round = (v: number | null, digits: number): number | null => (v === null ? null : Number(v.toFixed(digits)));
 
 /** A duration as the config writes it: 15m, 2h, 90s, 250ms. */
