@@ -205,7 +205,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       const { mirror, rt, name } = found;
       const paused = routePause[2] === 'pause';
       const old = rt.paused;
-      const aborted = mirror.setRoutePaused(rt, paused);
+      const aborted = mirror.setRoutePaused(rt, paused, req.who);
       mirror.audit(req.who, paused ? 'pause route' : 'resume route', { route: name, old: old ? 'paused' : 'running', new: paused ? 'paused' : 'running', ...(paused ? { aborted } : {}) });
       return { status: 200, json: { route: name, paused, ...(paused ? { aborted } : {}) } };
     }

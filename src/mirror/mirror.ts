@@ -137,7 +137,7 @@ export class Mirror implements ShadowHook {
       rt.setSample(move.to);
       this.audit('ramp', 'ramp step', { ...fields, old: move.from, new: move.to, step: move.step + 1, steps: rt.ramp?.config.steps.length }, `ramp: ${rt.name} ${move.from} -> ${move.to}`);
     } else if (move.action === 'pause') {
-      const aborted = this.setRoutePaused(rt, true);
+      const aborted = this.setRoutePaused(rt, true, 'ramp');
       this.audit('ramp', 'ramp pause', { ...fields, old: 'running', new: 'paused', sample: rt.sample, aborted }, `ramp: ${rt.name} paused: its gate failed`);
     } else {
       this.audit('ramp', 'ramp hold', { ...fields, sample: rt.sample }, `ramp: ${rt.name} holds at ${rt.sample}: its gate failed`);
@@ -159,8 +159,9 @@ export class Mirror implements ShadowHook {
   }
 
   /** Pause or resume one route's mirroring (its ramp pauses and resumes with it); returns the shadow requests aborted. */
-  setRoutePaused(rt: RouteRuntime, paused: boolean): number {
+  setRoutePaused(rt: RouteRuntime, paused: boolean, who: Actor): number {
     rt.paused = paused;
+    rt.pausedBy = paused ? who : null;
     if (!paused) {
       rt.ramp?.resume(Date.now());
       return 0;
@@ -303,6 +304,7 @@ export class Mirror implements ShadowHook {
       expires: rt.config.expires,
       expired: isExpired(rt.config.expires, now),
       paused: rt.paused,
+      pausedBy: rt.pausedBy,
       ramp: rt.ramp?.status() ?? null,
       verdict: this.verdict(rt, null, now).verdict,
     }));

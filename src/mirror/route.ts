@@ -57,6 +57,8 @@ export class RouteRuntime {
   readonly decisions: Readonly<Record<Decision, { inc(): void }>>;
   /** This route's mirroring is paused (by its ramp's failing gate, or by a person); the kill switch is the Mirror's. */
   paused: boolean;
+  /** Who paused it: `ramp` (its gate failed) or the admin caller's address; null while it runs. */
+  pausedBy: string | null;
   /** The automatic release dial, or null when the route has no ramp. */
   readonly ramp: Ramp | null;
   /** The ramp began with this runtime (not carried over a reload): its start is an audit line. */
@@ -74,6 +76,7 @@ export class RouteRuntime {
     this.learner = previous?.learner ?? new NoiseLearner();
     this.stats = previous?.stats ?? new RouteStats();
     this.paused = previous?.paused ?? false;
+    this.pausedBy = previous?.pausedBy ?? null;
     // A ramp whose config is unchanged keeps its step; a new or changed one starts at its first.
     const ramp = config.ramp;
     const kept = ramp !== null && previous?.ramp != null && sameRamp(previous.ramp.config, ramp);

@@ -50,6 +50,8 @@ export interface RouteView {
   expired?: boolean;
   /** This route's mirroring is paused (its ramp's gate failed, or a person paused it). */
   paused?: boolean;
+  /** Who paused it: `ramp` (its gate failed) or the admin caller's address; null while it runs. */
+  pausedBy?: string | null;
   /** Its automatic release dial (mirror/ramp.ts RampStatus), null when it has none. */
   ramp?: unknown;
   /** Its release verdict over its gate window. */

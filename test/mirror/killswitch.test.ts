@@ -131,6 +131,9 @@ t.test("a route's pause aborts that route's shadow requests only", async (t) => 
   const line = umbra.logs.find((l) => l['action'] === 'pause route');
   t.equal(line?.['route'], 'a');
   t.equal(line?.['aborted'], 8);
+  const view = (await json(`${umbra.adminUrl}/api/routes`)).body.routes as { name: string; paused: boolean; pausedBy: string | null }[];
+  t.same(view.find((r) => r.name === 'a'), { ...view.find((r) => r.name === 'a'), paused: true, pausedBy: '127.0.0.1' }, 'paused by the caller');
+  t.equal(view.find((r) => r.name === 'b')?.pausedBy, null);
   t.equal((await json(`${umbra.adminUrl}/api/routes/nope/pause`, { method: 'POST' })).status, 404);
   t.equal((await json(`${umbra.adminUrl}/api/routes/a/pause`)).status, 405);
 });

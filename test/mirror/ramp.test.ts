@@ -105,6 +105,7 @@ t.test('a failing gate pauses the route; resume goes on from that step; a PUT st
   t.equal(rt?.stats.mirrored, before, 'nothing more is mirrored');
   const view = (await json(`${umbra.adminUrl}/api/routes`)).body.routes[0];
   t.equal(view.paused, true);
+  t.equal(view.pausedBy, 'ramp', 'paused by its gate');
   t.equal(view.ramp.phase, 'paused');
   t.equal(view.verdict, 'fail');
 
@@ -116,6 +117,7 @@ t.test('a failing gate pauses the route; resume goes on from that step; a PUT st
   const resumed = await json(`${umbra.adminUrl}/api/routes/items/resume`, { method: 'POST' });
   t.same(resumed.body, { route: 'items', paused: false });
   t.equal(rt?.paused, false);
+  t.equal(rt?.pausedBy, null);
   t.equal(rt?.ramp?.phase, 'ramping');
   const audit = umbra.logs.find((l) => l['action'] === 'resume route');
   t.equal(audit?.['old'], 'paused');

@@ -379,12 +379,12 @@ function routeFlags(r, v) {
 }
 
 /** ramping, paused by its gate, paused by a person, stopped by a person, complete. */
-function rampPhase(ramp) {
+function rampPhase(r) {
+  const ramp = r.ramp;
   if (ramp.phase === 'stopped') return { key: 'stopped', text: 'stopped by a person' };
   if (ramp.phase === 'paused') {
-    // The ramp writes a pause into its history; a person's pause (POST .../pause) does not.
-    const last = ramp.history[ramp.history.length - 1];
-    return last && last.action === 'pause' ? { key: 'paused', text: 'paused by its gate' } : { key: 'paused', text: 'paused by a person' };
+    // pausedBy: 'ramp' when its gate failed, else the address of whoever sent POST .../pause.
+    return r.pausedBy === 'ramp' ? { key: 'paused', text: 'paused by its gate' } : { key: 'paused', text: 'paused by a person' };
   }
   return ramp.complete ? { key: 'complete', text: 'complete' } : { key: 'ramping', text: 'ramping' };
 }
@@ -417,7 +417,7 @@ function rampBlock(r, now) {
   const g = r.ramp;
   const here = g.steps[g.step];
   const next = g.steps[g.step + 1];
-  const phase = rampPhase(g);
+  const phase = rampPhase(r);
   const head = el('p', { class: 'ramp-line' },
     el('span', { class: 'ramp-step' }, `ramp ${g.step + 1}/${g.steps.length} · ${pct(here)}${next === undefined ? '' : ` → next ${pct(next)}`}`),
     ' ', el('span', { class: `flag phase ${phase.key}` }, phase.text));
