@@ -2,10 +2,11 @@
 // and the kill switch. Changes are logged as audit lines (who, when, old, new).
 import type { Logger } from '../observe/log.js';
 import { RouteStats, type DivergenceStore } from '../observe/divergences.js';
-import { BUCKET_MS, MAX_WINDOW_MS } from '../observe/counts.js';
+import { BUCKET_MS, Counts, MAX_WINDOW_MS } from '../observe/counts.js';
 import type { FleetStore, RouteSummary } from '../observe/store.js';
 import type { Mirror } from '../mirror/mirror.js';
 import type { RouteRuntime } from '../mirror/route.js';
+import { judge, overall, type RouteVerdict } from '../observe/verdict.js';
 import { parseDuration } from '../config/units.js';
 import { errorResult, type AdminRequest, type AdminResult, type ApiHandler } from './server.js';
 
@@ -150,8 +151,29 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     return { mirror, rt, name };
   };
 
+  /**
+   * One route's verdict. With a store it is the fleet's: this instance's minute
+   * counts (from memory) plus every other instance's of the same service (from
+   * the store), judged together; when the store does not answer, this
+   * instance's alone, saying so (`fleet: false`, `store`).
+   */
+  const judgeRoute = async (mirror: Mirror, rt: RouteRuntime, windowMs: number | null): Promise<RouteVerdict & { fleet?: boolean; instances?: number; store?: string }> => {
+    const fleet = deps.fleet?.() ?? null;
+    if (fleet === null) return mirror.verdict(rt, windowMs);
+    const w = mirror.window(rt, windowMs);
+    try {
+      const others = await fleet.verdictCounts(rt.name, w.since);
+      const all = new Counts(0);
+      all.add(w.counts);
+      all.add(others.counts);
+      return { ...judge(rt.name, all, rt.config.gate, w), fleet: true, instances: 1 + others.instances.length };
+    } catch (err) {
+      return { ...judge(rt.name, w.counts, rt.config.gate, w), fleet: false, store: unavailable(err) };
+    }
+  };
+
   /** One route's verdict, or all of them: the answer and whether it passes. */
-  const judge = (route: string | null, rawWindow: string | null): AdminResult | { pass: boolean; json: object } => {
+  const verdictOf = async (route: string | null, rawWindow: string | null): Promise<AdminResult | { pass: boolean; json: object }> => {
     const mirror = deps.mirror();
     if (mirror === null) return errorResult(409, 'no dark backend is configured: there is nothing to judge');
     const windowMs = parseWindow(rawWindow);
@@ -159,14 +181,15 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     if (route !== null) {
       const rt = mirror.runtime(route);
       if (rt === undefined) return errorResult(404, `unknown route "${route}"`);
-      const v = mirror.verdict(rt, windowMs);
+      const v = await judgeRoute(mirror, rt, windowMs);
       return { pass: v.verdict === 'pass', json: v };
     }
-    const all = mirror.verdicts(windowMs);
-    return { pass: all.verdict === 'pass', json: { verdict: all.verdict, ...(windowMs !== null ? { window: all.routes[0]?.window } : {}), routes: all.routes } };
+    const routes = await Promise.all(mirror.runtimes.map((rt) => judgeRoute(mirror, rt, windowMs)));
+    const verdict = overall(routes);
+    return { pass: verdict === 'pass', json: { verdict, ...(windowMs !== null ? { window: routes[0]?.window } : {}), routes } };
   };
 
-  const gate = (req: AdminRequest): AdminResult => {
+  const gate = async (req: AdminRequest): Promise<AdminResult> => {
     const body = req.body as GatePayload | undefined;
     if (body === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) {
       return errorResult(400, 'body must be a Flagger webhook payload: {"name": ..., "namespace": ..., "phase": ..., "metadata": {"route": "get-item"}}');
@@ -178,7 +201,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       if (meta[key] !== undefined && typeof meta[key] !== 'string') return errorResult(400, `metadata.${key} must be a string`);
     }
     const route = (meta.route as string | undefined) ?? null;
-    const result = judge(route === '' ? null : route, (meta.window as string | undefined) ?? null);
+    const result = await verdictOf(route === '' ? null : route, (meta.window as string | undefined) ?? null);
     if (!('pass' in result)) return result;
     const caller = { name: typeof body.name === 'string' ? body.name : null, namespace: typeof body.namespace === 'string' ? body.namespace : null, phase: typeof body.phase === 'string' ? body.phase : null };
     const verdict = (result.json as { verdict: string }).verdict;
@@ -190,8 +213,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const { method, path } = req;
     if (path === '/api/verdict') {
       if (method !== 'GET') return errorResult(405, 'use GET');
-      const result = judge(param(req.query, 'route'), param(req.query, 'window'));
-      return 'pass' in result ? { status: 200, json: result.json } : result;
+      return verdictOf(param(req.query, 'route'), param(req.query, 'window')).then((result) => ('pass' in result ? { status: 200, json: result.json } : result));
     }
     if (path === '/api/gate') {
       if (method !== 'POST') return errorResult(405, 'use POST with a Flagger webhook payload');

@@ -11,7 +11,7 @@ import { InternalError, type DropDecision } from '../errors.js';
 import { hopRules, type HopRules } from '../http/headers.js';
 import type { CompiledRoute } from '../http/routes.js';
 import type { DivergenceStore, RouteView } from '../observe/divergences.js';
-import type { RouteMinute } from '../observe/counts.js';
+import type { Counts, RouteMinute } from '../observe/counts.js';
 import type { Logger } from '../observe/log.js';
 import type { Metrics } from '../observe/metrics.js';
 import { Recorder } from '../observe/record.js';
@@ -170,12 +170,18 @@ export class Mirror implements ShadowHook {
     return this.dark.abort(rt.name) + (this.secondary?.abort(rt.name) ?? 0);
   }
 
-  /** A route's release verdict over its gate window (or `windowMs`), from its minute counts. */
-  verdict(rt: RouteRuntime, windowMs: number | null = null, now = Date.now()): RouteVerdict {
+  /** The minute counts a route's verdict reads: its gate window (or `windowMs`) back from now, from the start of that minute. */
+  window(rt: RouteRuntime, windowMs: number | null = null, now = Date.now()): { counts: Counts; ms: number; since: number } {
     const ms = windowMs ?? rt.config.gate.window;
     const from = now - ms;
     const since = from - (from % 60_000);
-    return judge(rt.name, rt.stats.counts.since(since, now), rt.config.gate, { ms, since });
+    return { counts: rt.stats.counts.since(since, now), ms, since };
+  }
+
+  /** A route's release verdict over its gate window (or `windowMs`), from its minute counts in this instance. */
+  verdict(rt: RouteRuntime, windowMs: number | null = null, now = Date.now()): RouteVerdict {
+    const w = this.window(rt, windowMs, now);
+    return judge(rt.name, w.counts, rt.config.gate, w);
   }
 
   /** Every route's verdict, and all of them together. */

@@ -5,7 +5,7 @@
 // `since=` on /api/routes (and the release verdicts' window) sum the buckets
 // that start at or after the window's start, to the minute.
 import { DECISIONS, type Decision, type DropDecision, type ShadowErrorReason, type SkipReason } from '../errors.js';
-import { LatencyHistogram } from './latency.js';
+import { LATENCY_BUCKETS, LatencyHistogram } from './latency.js';
 
 /** One bucket's width: windows are counted to the minute. */
 export const BUCKET_MS = 60_000;
@@ -171,6 +171,31 @@ export interface CountsJson extends ScalarCounts {
   errorsBy: Record<string, number>;
   skippedBy: Record<string, number>;
   fields: Record<string, number>;
+  /** For the fleet's release verdict: dark 5xx where live was not, and the latency histograms by bucket index. */
+  serverErrors?: number;
+  live?: Record<string, number>;
+  dark?: Record<string, number>;
+}
+
+/** A histogram as its non-zero buckets, {index: count}. */
+function sparse(h: LatencyHistogram | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (h !== null) h.counts.forEach((n, i) => n > 0 && (out[i] = n));
+  return out;
+}
+
+/** A histogram back from its non-zero buckets; null when it has none. */
+export function fromSparse(m: Readonly<Record<string, number>> | undefined): LatencyHistogram | null {
+  if (m === undefined) return null;
+  let h: LatencyHistogram | null = null;
+  for (const [i, n] of Object.entries(m)) {
+    const index = Number(i);
+    if (!Number.isInteger(index) || index < 0 || index >= LATENCY_BUCKETS || !(n > 0)) continue;
+    h ??= new LatencyHistogram();
+    h.counts[index] = (h.counts[index] as number) + n;
+    h.n += n;
+  }
+  return h;
 }
 
 export function countsJson(c: Counts): CountsJson {
@@ -187,6 +212,9 @@ export function countsJson(c: Counts): CountsJson {
     errorsBy: nonZero(c.errorsBy),
     skippedBy: nonZero(c.skippedBy),
     fields: Object.fromEntries(c.fields),
+    serverErrors: c.serverErrors,
+    live: sparse(c.live),
+    dark: sparse(c.dark),
   };
 }
 

@@ -12,7 +12,7 @@ import type { StoreConfig } from '../config/types.js';
 import type { DivergenceSample, RouteView } from './divergences.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import { countsJson, MAX_WINDOW_MS, SCALAR_COUNTS, type CountsJson, type RouteMinute, type ScalarCounts } from './counts.js';
+import { Counts, countsJson, fromSparse, MAX_WINDOW_MS, SCALAR_COUNTS, type CountsJson, type RouteMinute, type ScalarCounts } from './counts.js';
 import { migrate, SCHEMA_LOCK } from './store-schema.js';
 
 /** How often and how much the background loop does; the defaults suit production, tests shorten them. */
@@ -145,6 +145,8 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0))
 const MAX_PARAMS = 10_000;
 
 const SCALARS = SCALAR_COUNTS;
+/** The counts a release verdict reads (verdict.ts judge): matches and noise are not among them. */
+const VERDICT_SCALARS = ['mirrored', 'compared', 'mismatches', 'errors', 'serverErrors'] as const;
 
 /** A minute sum as a route's counts (all zero when the instance had no minute in the window). */
 function summaryOf(c: CountsJson | null): Omit<RouteSummary, 'name' | 'sample' | 'noisy'> {
@@ -543,6 +545,44 @@ export class FleetStore {
       if (c !== undefined) c[e.map as 'dropped' | 'errorsBy' | 'skippedBy' | 'fields'][e.key] = num(e.n);
     }
     return out;
+  }
+
+  /**
+   * For the fleet's release verdict on one route: the other instances' minute
+   * counts from `since` on, summed by the database (this instance's own come
+   * from memory, which is newer than its last write). `instances` names them.
+   */
+  async verdictCounts(route: string, since: number): Promise<{ counts: Counts; instances: string[] }> {
+    const from = new Date(since - (since % 60_000));
+    const args = [this.deps.service, this.deps.instance, from, route];
+    const where = `minute >= $3 AND service = $1 AND route = $4 AND instance <> $2`;
+    const [totals, entries] = await Promise.all([
+      this.read<Record<string, unknown>>(
+        `SELECT array_agg(DISTINCT instance) AS instances, ${VERDICT_SCALARS.map((k) => `coalesce(sum((counts->>'${k}')::bigint), 0) AS "${k}"`).join(', ')}
+         FROM umbra_route_minutes WHERE ${where}`,
+        args,
+      ),
+      this.read<{ map: string; key: string; n: unknown }>(
+        `SELECT m.map, e.key, sum(e.value::bigint) AS n
+         FROM umbra_route_minutes, LATERAL (VALUES ('errorsBy'), ('live'), ('dark')) AS m(map), LATERAL jsonb_each_text(coalesce(counts -> m.map, '{}'::jsonb)) AS e
+         WHERE ${where} GROUP BY m.map, e.key`,
+        args,
+      ),
+    ]);
+    const row = totals[0] ?? {};
+    const c = new Counts(0);
+    c.mirrored = num(row['mirrored']);
+    c.compared = num(row['compared']);
+    c.mismatches = num(row['mismatches']);
+    c.errors = num(row['errors']);
+    c.serverErrors = num(row['serverErrors']);
+    const maps: Record<'errorsBy' | 'live' | 'dark', Record<string, number>> = { errorsBy: {}, live: {}, dark: {} };
+    for (const e of entries) maps[e.map as keyof typeof maps][e.key] = num(e.n);
+    Object.assign(c.errorsBy, maps.errorsBy);
+    c.live = fromSparse(maps.live);
+    c.dark = fromSparse(maps.dark);
+    const instances = Array.isArray(row['instances']) ? (row['instances'] as unknown[]).map(String) : [];
+    return { counts: c, instances };
   }
 
   /**

@@ -2,7 +2,7 @@
 // the test moves (plain fakes: the buckets' arithmetic; the API and the store
 // read them over real sockets in test/admin/api.test.ts and store-window.test.ts).
 import t from 'tap';
-import { BUCKET_MS, BUCKETS, Counts, countsJson, FIELDS_PER_BUCKET, MAX_WINDOW_MS, WindowedCounts } from '../../src/observe/counts.js';
+import { BUCKET_MS, BUCKETS, Counts, countsJson, FIELDS_PER_BUCKET, fromSparse, MAX_WINDOW_MS, WindowedCounts } from '../../src/observe/counts.js';
 import { RouteStats } from '../../src/observe/divergences.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -64,7 +64,23 @@ t.test('minutesSince: the buckets from the minute of `after` on, oldest first', 
   t.same(w.minutesSince(0).map((b) => b.start), [T0, T0 + 2 * BUCKET_MS]);
   t.same(w.minutesSince(first + 20_000).map((b) => b.start), [T0, T0 + 2 * BUCKET_MS], 'the minute of `after` is written again');
   t.same(w.minutesSince(now).map((b) => b.start), [T0 + 2 * BUCKET_MS]);
-  t.same(countsJson(w.minutesSince(now)[0]!.counts), { mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: { paused: 1 }, errorsBy: {}, skippedBy: {}, fields: {} }, 'maps hold only what is not zero');
+  t.same(
+    countsJson(w.minutesSince(now)[0]!.counts),
+    { mirrored: 0, compared: 0, matches: 0, mismatches: 0, noise: 0, skipped: 0, errors: 0, dropped: { paused: 1 }, errorsBy: {}, skippedBy: {}, fields: {}, serverErrors: 0, live: {}, dark: {} },
+    'maps hold only what is not zero',
+  );
+  // The verdict's latency histograms go to the store as their non-zero buckets, and come back whole.
+  w.minute().answered(2, 40, true);
+  w.minute().answered(2, 45, false);
+  const stored = countsJson(w.minutesSince(now)[0]!.counts);
+  t.equal(stored.serverErrors, 1);
+  t.equal(Object.values(stored.dark ?? {}).reduce((a, b) => a + b, 0), 2);
+  t.equal(Object.keys(stored.live ?? {}).length, 1, 'one bucket for two answers of 2 ms');
+  const back = fromSparse(JSON.parse(JSON.stringify(stored.dark)) as Record<string, number>);
+  t.equal(back?.n, 2);
+  t.equal(back?.quantile(1), w.minutesSince(now)[0]!.counts.dark?.quantile(1), 'the same p100 after the round trip');
+  t.equal(fromSparse({ '-1': 3, x: 2, 5: 0 }), null, 'nonsense buckets are ignored');
+  t.equal(fromSparse(undefined), null);
 });
 
 t.test('fields per bucket are capped; the rest fold into _other', async (t) => {
