@@ -55,7 +55,11 @@ export function summary(a: VerdictAnswer): string {
 /** One line for stderr while waiting: what the verdict waits on. */
 export function waitingLine(a: VerdictAnswer, left: number): string {
   const open = a.routes.filter((r) => r.verdict !== 'pass');
-  const shown = open.slice(0, 3).map((r) => `${r.route} ${r.comparisons ?? NA}${r.minComparisons === null ? '' : `/${r.minComparisons}`} comparisons`);
+  // The count, and the server's first reason: why it is not a pass yet (too few, or a bound still open).
+  const shown = open.slice(0, 3).map((r) => {
+    const count = `${r.route} ${r.comparisons ?? NA}${r.minComparisons === null ? '' : `/${r.minComparisons}`} comparisons`;
+    return r.reasons[0] === undefined ? count : `${count}: ${r.reasons[0]}`;
+  });
   if (open.length > shown.length) shown.push(`${open.length - shown.length} more`);
   const detail = shown.length === 0 ? '' : ` (${shown.join(', ')})`;
   return `${printable(`umbra gate: ${a.verdict}${detail}; waiting up to ${formatLeft(left)} more`)}\n`;

@@ -189,7 +189,7 @@ t.test('--wait: polls every --interval until a decision', async (t) => {
     t.ok(r.ms >= 190 && r.ms < 2000, `two intervals apart, not the whole wait (${Math.round(r.ms)} ms)`);
     t.match(r.out, /^verdict: pass/);
     t.match(r.out, 'get-item: pass, 300 comparisons');
-    t.match(r.err, /^umbra gate: inconclusive \(get-item 100\/200 comparisons\); waiting up to \d/, 'what it waits on, on stderr');
+    t.match(r.err, /^umbra gate: inconclusive \(get-item 100\/200 comparisons: get-item reason one: inconclusive\); waiting up to \d/, 'what it waits on, with its first reason, on stderr');
     t.equal(r.err.split('\n').length, 2, 'that line once, not per poll');
     await sleep(300);
     t.equal(b.seen.length, 3, 'nothing asked after the command ended');
