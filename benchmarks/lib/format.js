@@ -47,3 +47,23 @@ export function fmtSpread(r) {
 export function loadCells(r) {
   return [fmtRps(r.rps), fmtMs(r.p50Ms), fmtMs(r.p99Ms), String(failures(r)), fmtPct(r.cpuPercent), fmtMiB(r.rssHwmBytes)];
 }
+
+/**
+ * The h2 and grpc scenarios' ratios: umbra with mirroring off against direct (the
+ * proxy hop), mirroring every request against direct, and against mirroring off.
+ * `unit` names throughput (req/s, calls/s); `hop` and `cost` are the notes of the
+ * first and last ratio; `mirrors` false when umbra did not mirror in the round.
+ */
+export function proxyRatios({ direct, off, mirrored, mirrors, unit, hop, cost }) {
+  const measures = [
+    [unit, 'rps'],
+    ['p50 latency', 'p50Ms'],
+    ['p99 latency', 'p99Ms'],
+  ];
+  const notMirrored = 'umbra did not mirror';
+  return [
+    ...measures.map(([what, k], i) => ({ name: `umbra mirroring off / direct, ${what}`, value: ratio(off[k], direct[k]), ...(i === 0 ? { note: hop } : {}) })),
+    ...measures.map(([what, k]) => ({ name: `umbra mirror 100 % / direct, ${what}`, value: mirrors ? ratio(mirrored[k], direct[k]) : null, note: mirrors ? undefined : notMirrored })),
+    { name: `umbra mirror 100 % / mirroring off, ${unit}`, value: mirrors ? ratio(mirrored.rps, off.rps) : null, note: mirrors ? cost : notMirrored },
+  ];
+}

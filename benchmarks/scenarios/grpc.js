@@ -3,7 +3,7 @@
 // off, and through umbra mirroring every call to a second grpc-js server and
 // comparing. One run, so the umbra/direct ratios compare like with like.
 
-import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRatio, fmtRps, fmtSpread, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRatio, fmtRps, fmtSpread, proxyRatios, ratio } from '../lib/format.js';
 import { METHOD } from '../lib/grpc-catalog.js';
 import { runGrpcLoad } from '../lib/grpc-load.js';
 import { measureRounds } from '../lib/measure.js';
@@ -149,25 +149,7 @@ export async function run(ctx) {
     );
   }
 
-  const ratios = [
-    { name: 'umbra mirroring off / direct, calls/s', value: ratio(off.rps, direct.rps), note: 'the cost of the proxy hop for unary gRPC' },
-    { name: 'umbra mirroring off / direct, p50 latency', value: ratio(off.p50Ms, direct.p50Ms) },
-    { name: 'umbra mirroring off / direct, p99 latency', value: ratio(off.p99Ms, direct.p99Ms) },
-    ...[
-      ['calls/s', 'rps'],
-      ['p50 latency', 'p50Ms'],
-      ['p99 latency', 'p99Ms'],
-    ].map(([what, k]) => ({
-      name: `umbra mirror 100 % / direct, ${what}`,
-      value: mirrors ? ratio(mirrored[k], direct[k]) : null,
-      note: mirrors ? undefined : 'umbra did not mirror',
-    })),
-    {
-      name: 'umbra mirror 100 % / mirroring off, calls/s',
-      value: mirrors ? ratio(mirrored.rps, off.rps) : null,
-      note: mirrors ? 'context: what mirroring and comparing every call costs' : 'umbra did not mirror',
-    },
-  ];
+  const ratios = proxyRatios({ direct, off, mirrored, mirrors, unit: 'calls/s', hop: 'the cost of the proxy hop for unary gRPC', cost: 'context: what mirroring and comparing every call costs' });
 
   const none = '—';
   return {

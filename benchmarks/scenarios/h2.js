@@ -3,7 +3,7 @@
 // umbra mirroring every GET to an h2c dark backend and comparing. One run, so the
 // umbra/direct ratios compare like with like.
 
-import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRatio, fmtRps, fmtSpread, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtMiB, fmtMs, fmtPct, fmtRatio, fmtRps, fmtSpread, proxyRatios, ratio } from '../lib/format.js';
 import { h2loadMissing, h2loadVersion, runH2load } from '../lib/h2load.js';
 import { measureRounds } from '../lib/measure.js';
 import { startH2Backend } from '../lib/procs.js';
@@ -130,25 +130,7 @@ export async function run(ctx) {
     }
   }
 
-  const ratios = [
-    { name: 'umbra mirroring off / direct, req/s', value: ratio(off.rps, direct.rps), note: 'the cost of the proxy hop over h2c' },
-    { name: 'umbra mirroring off / direct, p50 latency', value: ratio(off.p50Ms, direct.p50Ms) },
-    { name: 'umbra mirroring off / direct, p99 latency', value: ratio(off.p99Ms, direct.p99Ms) },
-    ...[
-      ['req/s', 'rps'],
-      ['p50 latency', 'p50Ms'],
-      ['p99 latency', 'p99Ms'],
-    ].map(([what, k]) => ({
-      name: `umbra mirror 100 % / direct, ${what}`,
-      value: mirrors ? ratio(mirrored[k], direct[k]) : null,
-      note: mirrors ? undefined : 'umbra did not mirror',
-    })),
-    {
-      name: 'umbra mirror 100 % / mirroring off, req/s',
-      value: mirrors ? ratio(mirrored.rps, off.rps) : null,
-      note: mirrors ? 'context: what mirroring and comparing every request costs over h2c' : 'umbra did not mirror',
-    },
-  ];
+  const ratios = proxyRatios({ direct, off, mirrored, mirrors, unit: 'req/s', hop: 'the cost of the proxy hop over h2c', cost: 'context: what mirroring and comparing every request costs over h2c' });
 
   const none = '—';
   return {

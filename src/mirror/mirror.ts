@@ -166,7 +166,7 @@ export class Mirror implements ShadowHook {
       rt.ramp?.resume(Date.now());
       return 0;
     }
-    if (rt.ramp !== null && rt.ramp.phase === 'ramping') rt.ramp.phase = 'paused';
+    rt.ramp?.pause();
     return this.dark.abort(rt.name) + (this.secondary?.abort(rt.name) ?? 0);
   }
 

@@ -116,6 +116,11 @@ export class Ramp {
     return { action: 'step', from, to: this.sample, step: this.step };
   }
 
+  /** Its route was paused by hand: the ramp waits, as after its own pause, until the route resumes. */
+  pause(): void {
+    if (this.phase === 'ramping') this.phase = 'paused';
+  }
+
   /** A paused ramp goes on from the step it was at; the hold starts again. */
   resume(now: number): void {
     if (this.phase !== 'paused') return;
