@@ -42,6 +42,20 @@ function skipOws(s: string, i: number): number {
 export function parseMediaType(header: string | string[] | undefined): MediaType | null {
   const raw = Array.isArray(header) ? header[0] : header;
   if (raw === undefined) return null;
+  // A service answers with a handful of content types, each pair reads them several times.
+  const known = MEDIA_TYPES.get(raw);
+  if (known !== undefined) return known;
+  const parsed = parseMediaTypeValue(raw);
+  if (MEDIA_TYPES.size >= MEDIA_TYPES_KEPT) MEDIA_TYPES.clear();
+  MEDIA_TYPES.set(raw, parsed);
+  return parsed;
+}
+
+/** Parsed Content-Type values kept (the results are immutable; the map is emptied when full). */
+const MEDIA_TYPES_KEPT = 64;
+const MEDIA_TYPES = new Map<string, MediaType | null>();
+
+function parseMediaTypeValue(raw: string): MediaType | null {
   const semi = raw.indexOf(';');
   const essence = (semi < 0 ? raw : raw.slice(0, semi)).replace(/^[ \t]+|[ \t]+$/g, '');
   const slash = essence.indexOf('/');
@@ -94,7 +108,7 @@ export function parseMediaType(header: string | string[] | undefined): MediaType
   }
   const cs = params.find(([n]) => n === 'charset');
   const charset = cs === undefined ? null : cs[1].replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
-  return { type: essence.toLowerCase(), charset, params, wellFormed };
+  return Object.freeze({ type: essence.toLowerCase(), charset, params: Object.freeze(params), wellFormed });
 }
 
 /**

@@ -129,11 +129,12 @@ export class NoiseLearner {
  */
 export function applyNoise(primary: Verdict, baseline: Verdict | null, learner: NoiseLearner): Verdict {
   if (primary.result === 'skipped') return primary;
+  const hasBaseline = baseline !== null && baseline.result !== 'skipped';
+  if (hasBaseline) learner.observe(baseline.differences);
+  // Nothing differs: nothing to sort into noise (the usual case, at no cost).
+  if (primary.differences.length === 0) return primary;
   const local = new Set<string>();
-  if (baseline !== null && baseline.result !== 'skipped') {
-    learner.observe(baseline.differences);
-    for (const d of baseline.differences) local.add(noiseKey(d));
-  }
+  if (hasBaseline) for (const d of baseline.differences) local.add(noiseKey(d));
   const real: Difference[] = [];
   const noise: Difference[] = [];
   for (const d of primary.differences) {

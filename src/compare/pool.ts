@@ -166,9 +166,19 @@ export class ComparePool {
     learner: NoiseLearner,
     ctx: CompareContext,
   ): Promise<Verdict> {
-    const inline = compareInline(live, dark, secondary, rules, ctx, this.inlineBelowBytes);
-    if (inline !== null) return Promise.resolve(applyNoise(inline.primary, inline.baseline, learner));
+    const inline = this.compareHere(live, dark, secondary, rules, learner, ctx);
+    if (inline !== null) return Promise.resolve(inline);
     return this.submit(live, dark, secondary, rules, ctx).then((r) => applyNoise(r.primary, r.baseline, learner));
+  }
+
+  /**
+   * compareWithBaseline's verdict when it can be made on this thread (nothing
+   * to decode, bodies under the inline bound), or null when the pair belongs in
+   * a worker: the mirror's path for most pairs, with no promise in between.
+   */
+  compareHere(live: Answer, dark: Answer, secondary: Answer | null, rules: CompiledRules, learner: NoiseLearner, ctx: CompareContext): Verdict | null {
+    const inline = compareInline(live, dark, secondary, rules, ctx, this.inlineBelowBytes);
+    return inline === null ? null : applyNoise(inline.primary, inline.baseline, learner);
   }
 
   private submit(live: Answer, dark: Answer, secondary: Answer | null, rules: CompiledRules, ctx: CompareContext): Promise<PairVerdicts> {

@@ -227,6 +227,24 @@ export function downstreamHeaders(rawHeaders: readonly Buffer[], wantObject: boo
   return { raw: kept, headers };
 }
 
+/**
+ * A shadow answer's headers as an object for comparison only (what
+ * downstreamHeaders(raw, true).headers gives, without the list for a client).
+ */
+export function answerHeaders(rawHeaders: readonly Buffer[]): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const lower = (rawHeaders[i] as Buffer).toString('latin1').toLowerCase();
+    const value = (rawHeaders[i + 1] as Buffer).toString('latin1');
+    if (lower === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+    if (!HOP_BY_HOP.has(lower)) addHeader(headers, lower, value);
+  }
+  const listed = connectionListed(connection);
+  if (listed !== null) for (const name of listed) delete headers[name];
+  return headers;
+}
+
 /** Adds one field to a header object the way Node joins repeats (set-cookie stays a list). */
 export function addHeader(headers: Record<string, string | string[]>, lower: string, value: string): void {
   const prev = headers[lower];

@@ -270,6 +270,7 @@ export class MirroredExchange implements LiveObserver {
     // Inline work is done and a worker has copies of its own: the answers' bytes can go now.
     this.live.body.drop();
     this.held.give(d.reserved + (sec?.reserved ?? 0));
+    if (!(verdict instanceof Promise)) return this.finish(s.body, dark, verdict, verdict.reason ?? null);
     verdict.then(
       (v) => this.finish(s.body, dark, v, v.reason ?? null),
       (err: unknown) => this.skip(s.body, dark, engineSkipReason(err)),

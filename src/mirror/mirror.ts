@@ -52,6 +52,13 @@ export function rampTick(holds: readonly number[]): number {
   return Math.min(5000, Math.max(25, Math.min(...holds) / 4));
 }
 
+/** A shadow answer as the comparison reads it. */
+function asAnswer(a: ShadowAnswer): Answer {
+  const out: Answer = { status: a.status, headers: a.headers, body: a.body, truncated: a.truncated, owned: a.owned };
+  if (a.trailers !== null) out.trailers = a.trailers;
+  return out;
+}
+
 export class Mirror implements ShadowHook {
   /** The kill switch: nothing is mirrored while it is set (pause() also aborts what is under way). */
   paused = false;
@@ -291,12 +298,20 @@ export class Mirror implements ShadowHook {
     else if (o.reason !== 'over_memory' && o.reason !== 'paused') this.recorder.shadowAnswered(rt.name, rt.stats, target, o.ms, o.reason, o.message);
   }
 
-  /** Compare live with dark (secondary as the noise baseline), inline or in a worker. */
-  compare(live: Answer, dark: ShadowAnswer, secondary: ShadowAnswer | null, rt: RouteRuntime, method: string, path: string): Promise<Verdict> {
-    const asAnswer = (a: ShadowAnswer): Answer => ({ status: a.status, headers: a.headers, body: a.body, truncated: a.truncated, owned: a.owned, ...(a.trailers !== null ? { trailers: a.trailers } : {}) });
-    this.started();
+  /**
+   * Compare live with dark (secondary as the noise baseline): the verdict at
+   * once when it is made on this thread, else a promise of a worker's.
+   */
+  compare(live: Answer, dark: ShadowAnswer, secondary: ShadowAnswer | null, rt: RouteRuntime, method: string, path: string): Verdict | Promise<Verdict> {
+    const d = asAnswer(dark);
+    const s = secondary === null ? null : asAnswer(secondary);
     // The path names a gRPC method (/pkg.Service/Method): with compare.protos its messages decode by field name.
-    const p = this.deps.pool.compareWithBaseline(live, asAnswer(dark), secondary === null ? null : asAnswer(secondary), rt.rules, rt.learner, { method, path });
+    const ctx = { method, path };
+    const pool = this.deps.pool;
+    const here = pool.compareHere(live, d, s, rt.rules, rt.learner, ctx);
+    if (here !== null) return here;
+    this.started();
+    const p = pool.compareWithBaseline(live, d, s, rt.rules, rt.learner, ctx);
     p.then(this.ended, this.ended);
     return p;
   }

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BackendProtocol, HeaderEdits } from '../config/types.js';
 import { protocolOptions } from '../http/protocol.js';
 import { ShadowError, type ShadowErrorReason } from '../errors.js';
-import { downstreamHeaders, trailerFields, upstreamHeaders, type HopRules } from '../http/headers.js';
+import { answerHeaders, trailerFields, upstreamHeaders, type HopRules } from '../http/headers.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import type { ByteBudget } from '../compare/index.js';
 import { joinOwned } from './copy.js';
@@ -131,7 +131,7 @@ class ShadowCall {
   onHeaders(status: number, rawHeaders: Buffer[]): boolean {
     if (status < 200) return true;
     this.status = status;
-    this.headers = downstreamHeaders(rawHeaders, true).headers as Record<string, string | string[]>;
+    this.headers = answerHeaders(rawHeaders) as Record<string, string | string[]>;
     // A declared length over the cap: nothing of it would be compared, so none of it is read.
     if (declaredLength(this.headers) > this.maxBody) {
       this.stop(TRUNCATED);

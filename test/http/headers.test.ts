@@ -4,6 +4,7 @@ import t from 'tap';
 import type { IncomingMessage } from 'node:http';
 import {
   connectionListed,
+  answerHeaders,
   downstreamHeaders,
   hasDuplicateHost,
   hopRules,
@@ -94,4 +95,6 @@ t.test('downstream headers: hop-by-hop and Connection-listed ones go, set-cookie
   t.strictSame(pairs(out), [['Content-Type', 'a/b'], ['Set-Cookie', 'a=1'], ['set-cookie', 'b=2'], ['X-A', '1'], ['x-a', '2']]);
   t.strictSame(headers, { 'content-type': 'a/b', 'set-cookie': ['a=1', 'b=2'], 'x-a': '1, 2' });
   t.strictSame(downstreamHeaders(raw, false).headers, {}, 'no object unless asked');
+  t.strictSame(answerHeaders(raw), headers, 'a shadow answer\'s object is the same');
+  t.strictSame(answerHeaders(['Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'X-B', '1'].map((s) => Buffer.from(s, 'latin1'))), { 'x-b': '1' });
 });
