@@ -131,6 +131,8 @@ export function inflate(input: Buffer, coding: Coding, allowed: number, budget: 
   // Brotli fills its window (up to 16 MiB) before its first output byte, so a bomb
   // costs that much CPU whatever the limit; its first meta-block says how long it is.
   if (coding === 'br' && (brotliFirstBlockLength(input) ?? 0) > allowed) return { ok: false, reason: 'decode_too_large' };
+  // A gzip member ends with its uncompressed length (mod 2^32): a body whose last member alone says more than allowed is too large undecoded.
+  if (coding === 'gzip' && gzipLastMemberLength(input) > allowed) return { ok: false, reason: 'decode_too_large' };
   const limit = Math.min(allowed, budget.room() - CHUNK);
   const reserved = limit + CHUNK;
   if (limit < 0 || !budget.tryReserve(reserved)) return { ok: false, reason: 'over_memory' };
@@ -150,6 +152,24 @@ export function inflate(input: Buffer, coding: Coding, allowed: number, budget: 
   budget.release(reserved);
   return { ok: false, reason: failure };
 }
+
+/**
+ * The uncompressed length (mod 2^32) a gzip body's last member declares in its
+ * trailer (RFC 1952 §2.3.1, ISIZE), or -1 when the body is too short to have
+ * one or the length is more than deflate could expand the body to. The member really is at least that long, so a body that declares more
+ * than allowed is skipped without decoding; one that declares less is decoded
+ * and stopped by the limit as any other.
+ */
+export function gzipLastMemberLength(buf: Buffer): number {
+  // The smallest member: a 10-byte header, an empty deflate block, CRC32 and ISIZE.
+  if (buf.length < 18 || buf[0] !== 0x1f || buf[1] !== 0x8b) return -1;
+  const declared = buf.readUInt32LE(buf.length - 4);
+  // Deflate expands at most 1032 times: more than that is not a length (a truncated or corrupt body ends in other bytes).
+  return declared <= buf.length * MAX_DEFLATE_RATIO ? declared : -1;
+}
+
+/** The most deflate can expand (RFC 1951: a 258-byte match in 2 bits, about 1032:1). */
+const MAX_DEFLATE_RATIO = 1032;
 
 /**
  * The uncompressed length of a brotli stream's first meta-block (RFC 7932 §9.1,

@@ -1,7 +1,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import { BigNum, DEFAULT_MAX_DECODE_RATIO, MemoryBudget, RATIO_FLOOR_BYTES, decodeBody, parseJson } from '../../src/compare/index.js';
-import { brotliFirstBlockLength } from '../../src/compare/decode.js';
+import { brotliFirstBlockLength, gzipLastMemberLength } from '../../src/compare/decode.js';
 
 void t.test('plain numbers stay numbers, lossy ones become BigNum', (t) => {
   const v = parseJson('{"a":1,"b":1.5e3,"c":123456789012345,"d":12345678901234567890,"e":1e400,"f":0.1000000000000000000001,"g":-0}') as Record<string, unknown>;
@@ -97,5 +97,36 @@ void t.test("a brotli bomb is refused from its first meta-block's declared lengt
     t.ok(r.ok && r.body.equals(doc), `${size} bytes decode whole`);
   }
   t.equal(brotliFirstBlockLength(Buffer.alloc(0)), null, 'too short to tell');
+  t.end();
+});
+
+void t.test("a gzip bomb is refused from its last member's declared length, before any decoding", (t) => {
+  const member = zlib.gzipSync(Buffer.alloc(16 * 1024 * 1024));
+  t.equal(gzipLastMemberLength(member), 16 * 1024 * 1024, 'ISIZE read from the trailer');
+  for (const [name, body, encoding] of [
+    ['one member', member, 'gzip'],
+    ['four members', Buffer.concat([member, member, member, member]), 'gzip'],
+    ['gzip inside gzip', zlib.gzipSync(Buffer.concat([member, member])), 'gzip, gzip'],
+  ] as const) {
+    const budget = new MemoryBudget(64 * 1024 * 1024);
+    t.strictSame(decodeBody(body, encoding, { maxDecodedBytes: 1024 * 1024, maxDecodeRatio: 0, budget }), { ok: false, reason: 'decode_too_large' }, name);
+    // gzip inside gzip: the outer layer (two members, about 32 KiB) is decoded, the inner one is refused unread.
+    if (encoding === 'gzip') t.equal(budget.peak, 0, `${name}: refused before anything was reserved or decoded`);
+    else t.ok(budget.peak < 2 * 1024 * 1024, `${name}: never near the 16 MiB a member declares (peak ${budget.peak})`);
+    t.equal(budget.bytes, 0, `${name}: everything given back`);
+  }
+  // A trailer that says less than the truth (mod 2^32, or a lie) is decoded and stopped by the limit as before.
+  const liar = Buffer.from(member);
+  liar.writeUInt32LE(10, liar.length - 4);
+  t.strictSame(decodeBody(liar, 'gzip', { maxDecodedBytes: 1024 * 1024, maxDecodeRatio: 0 }), { ok: false, reason: 'decode_too_large' }, 'a lying trailer still stops at the limit');
+  // Real documents decode whole.
+  for (const size of [0, 5, 70_000]) {
+    const doc = Buffer.from('y'.repeat(size));
+    const gz = zlib.gzipSync(doc);
+    t.equal(gzipLastMemberLength(gz), size, `${size} bytes declared`);
+    const r = decodeBody(gz, 'gzip', { maxDecodedBytes: 1024 * 1024, maxDecodeRatio: 0 });
+    t.ok(r.ok && r.body.equals(doc), `${size} bytes decode whole`);
+  }
+  t.equal(gzipLastMemberLength(Buffer.from('not gzip at all, long enough')), -1, 'not gzip: no declared length');
   t.end();
 });
