@@ -16,6 +16,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { MemoryBudget } from './budget.js';
 import type { Job } from './job.js';
 import { WORKER_READY, runJob } from './job.js';
+import { lowerThreadPriority } from './thread-priority.js';
 
 /** Buffers this worker may hold, live and dead, before it asks for a collection. */
 const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
@@ -26,6 +27,9 @@ const budget = new MemoryBudget(0, 0, data.budget).forSlot(data.slot);
 // The same way test runners reach V8's collector without a command-line flag.
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as (opts?: { type: 'minor' | 'major'; execution: 'sync' | 'async' }) => void;
+
+// Behind the event loop that serves live traffic (thread-priority.ts).
+lowerThreadPriority();
 
 parentPort?.postMessage(WORKER_READY);
 parentPort?.on('message', (job: Job) => {

@@ -9,11 +9,15 @@ import type { CaptureWorkerData, ToWorker, FromWorker } from './capture.js';
 import { CaptureFiles } from './capture-files.js';
 import { captureLine } from './capture-record.js';
 import { compileRedactor } from './redact.js';
+import { lowerThreadPriority } from '../compare/thread-priority.js';
 
 const data = workerData as CaptureWorkerData;
 const redactor = compileRedactor(data.redact);
 const redactFields = data.redact.fields.length > 0;
 const files = new CaptureFiles(fs, data.files);
+
+// Behind the event loop that serves live traffic (compare/thread-priority.ts).
+lowerThreadPriority();
 
 parentPort?.on('message', (msg: ToWorker) => {
   if (msg.kind === 'close') {
