@@ -102,7 +102,7 @@ export class Mirror implements ShadowHook {
     this.secondaryInFlight = new InFlight(dark.maxInFlight);
     this.rate = new RateLimit(dark.maxRps);
     this.hop = hopRules(config.forwarded.trust);
-    this.gauges = { dark: metrics.shadowInFlight.labels({ target: 'dark' }), secondary: metrics.shadowInFlight.labels({ target: 'secondary' }) };
+    this.gauges = { dark: metrics.inFlight('dark'), secondary: metrics.inFlight('secondary') };
     this.recorder = new Recorder({
       metrics,
       log: deps.log,

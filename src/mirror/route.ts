@@ -87,7 +87,7 @@ export class RouteRuntime {
     this.rules = compileRules(config.compare, decode);
     this.order = orderReader(config);
     const d = {} as Record<Decision, { inc(): void }>;
-    for (const decision of DECISIONS) d[decision] = metrics.decisions.labels({ route: this.name, decision });
+    for (const decision of DECISIONS) d[decision] = metrics.decision(this.name, decision);
     this.decisions = d;
     metrics.sampleRatio.set({ route: this.name }, this.sample);
   }

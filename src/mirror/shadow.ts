@@ -91,8 +91,11 @@ class ShadowCall {
   prev: ShadowCall | null = null;
   next: ShadowCall | null = null;
   private abort: ((err?: Error) => void) | null = null;
-  private readonly timer: NodeJS.Timeout;
+  /** A timer of its own, for a call whose deadline is sooner than its target's timeout (a gRPC deadline); else the target's sweep ends it. */
+  private readonly timer: NodeJS.Timeout | undefined;
   private readonly started = performance.now();
+  /** performance.now() time by which it ends (as timeout). */
+  readonly deadline: number;
   private status = 0;
   private headers: Record<string, string | string[]> = {};
   private chunks: Buffer[] = [];
@@ -105,16 +108,23 @@ class ShadowCall {
     /** The route it was mirrored for: a paused route's requests are aborted. */
     readonly route: string,
     timeout: number,
+    ownTimer: boolean,
     private readonly maxBody: number,
     private readonly budget: ByteBudget,
     private readonly callback: (outcome: ShadowOutcome) => void,
   ) {
-    this.timer = setTimeout(() => this.stop(TIMEOUT), timeout);
+    this.deadline = this.started + timeout;
+    this.timer = ownTimer ? setTimeout(() => this.expire(), timeout) : undefined;
   }
 
   /** The kill switch: end it now, as paused. */
   pause(): void {
     this.stop(PAUSED);
+  }
+
+  /** Out of time: end it now, as timeout. */
+  expire(): void {
+    this.stop(TIMEOUT);
   }
 
   private stop(reason: Error): void {
@@ -209,6 +219,11 @@ class ShadowCall {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/** How often a target looks for calls out of time: a tenth of its timeout, from 5 ms to 100 ms. */
+export function sweepInterval(timeout: number): number {
+  return Math.min(100, Math.max(5, Math.floor(timeout / 10)));
+}
+
 /** The Content-Length an answer declares, or -1 when it declares none (or nonsense). */
 export function declaredLength(headers: Readonly<Record<string, string | string[] | undefined>>): number {
   const v = headers['content-length'];
@@ -231,9 +246,16 @@ export class ShadowTarget {
    */
   private head: ShadowCall | null = null;
 
+  /** Ends the calls whose time is up (the sweep, below). */
+  private readonly sweeper: NodeJS.Timeout;
+
   constructor(opts: ShadowTargetOptions) {
     this.url = opts.url;
     this.timeout = opts.timeout;
+    // One timer for all the calls under way rather than one per call (a timer made and
+    // cleared on every mirrored request): a call ends at most a tenth of its timeout late.
+    this.sweeper = setInterval(() => this.sweep(performance.now()), sweepInterval(opts.timeout));
+    this.sweeper.unref();
     this.prefix = new URL(opts.url).pathname.replace(/\/$/, '');
     const url = new URL(opts.url);
     this.pool = new Pool(url.origin, {
@@ -246,9 +268,9 @@ export class ShadowTarget {
 
   /** Send one shadow request; `done` is called once with the outcome, never with an exception. */
   send(route: string, req: ShadowRequest, maxBody: number, budget: ByteBudget, done: (outcome: ShadowOutcome) => void): void {
-    // A gRPC deadline that ends sooner than the target's timeout ends the shadow request then (timeout).
+    // A gRPC deadline that ends sooner than the target's timeout ends the shadow request then (timeout), on a timer of its own.
     const timeout = req.deadline === undefined ? this.timeout : Math.max(1, Math.min(this.timeout, req.deadline - performance.now()));
-    const call: ShadowCall = new ShadowCall(route, timeout, maxBody, budget, (o) => {
+    const call: ShadowCall = new ShadowCall(route, timeout, timeout < this.timeout, maxBody, budget, (o) => {
       this.unlink(call);
       done(o);
     });
@@ -281,6 +303,13 @@ export class ShadowTarget {
     return chosen.length;
   }
 
+  /** End every call under way whose deadline has passed. */
+  sweep(now: number): void {
+    const late: ShadowCall[] = [];
+    for (let c = this.head; c !== null; c = c.next) if (c.deadline <= now) late.push(c);
+    for (const c of late) c.expire();
+  }
+
   private link(c: ShadowCall): void {
     c.next = this.head;
     if (this.head !== null) this.head.prev = c;
@@ -298,6 +327,7 @@ export class ShadowTarget {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.pool.destroy();
   }
 }

@@ -24,14 +24,77 @@ export interface ShadowRouteMetrics {
   readonly comparisons: Readonly<Record<ComparisonResult, { inc(): void }>>;
 }
 
+/**
+ * A counter's child on the request path: it counts in a plain number and hands
+ * the count to prom-client when prom-client collects (on every scrape, and on
+ * get()). prom-client's own children hash their label values into a string,
+ * check them and allocate on every call. One cell per label set, kept for the
+ * life of the Metrics (hot reloads reuse them).
+ */
+export class CounterCell {
+  private n = 0;
+  private touched = false;
+
+  constructor(readonly labels: Readonly<Record<string, string>>) {}
+
+  inc(by = 1): void {
+    this.n += by;
+    this.touched = true;
+  }
+
+  /** Hand what was counted since the last collection to prom-client (an inc(0) still makes the series). */
+  flushTo(counter: Counter<string>): void {
+    if (!this.touched) return;
+    counter.inc(this.labels, this.n);
+    this.n = 0;
+    this.touched = false;
+  }
+}
+
+/** The cells of one counter, by label values. */
+class CounterCells {
+  private readonly cells = new Map<string, CounterCell>();
+
+  constructor(private readonly labelNames: readonly string[]) {}
+
+  cell(labels: Readonly<Record<string, string>>): CounterCell {
+    const key = this.labelNames.map((n) => labels[n] ?? '').join('\u0000');
+    let c = this.cells.get(key);
+    if (c === undefined) {
+      c = new CounterCell(labels);
+      this.cells.set(key, c);
+    }
+    return c;
+  }
+
+  flushTo(counter: Counter<string>): void {
+    for (const c of this.cells.values()) c.flushTo(counter);
+  }
+}
+
+/** A gauge's child on the request path, read by prom-client when it collects (see CounterCell). */
+export class GaugeCell {
+  value = 0;
+
+  inc(): void {
+    this.value++;
+  }
+
+  dec(): void {
+    this.value--;
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
+  private readonly requestCells = new CounterCells(['route', 'method', 'code']);
+  readonly requests: Counter<'route' | 'method' | 'code'> = new Counter({
     name: 'umbra_requests_total',
     help: 'Live answers sent to clients.',
     labelNames: ['route', 'method', 'code'] as const,
     registers: [this.registry],
+    collect: (): void => this.requestCells.flushTo(this.requests),
   });
   readonly duration = new Histogram({
     name: 'umbra_request_duration_seconds',
@@ -40,11 +103,13 @@ export class Metrics {
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
-  readonly decisions = new Counter({
+  private readonly decisionCells = new CounterCells(['route', 'decision']);
+  readonly decisions: Counter<'route' | 'decision'> = new Counter({
     name: 'umbra_mirror_decisions_total',
     help: 'One mirror decision per request that reached a route.',
     labelNames: ['route', 'decision'] as const,
     registers: [this.registry],
+    collect: (): void => this.decisionCells.flushTo(this.decisions),
   });
   readonly shadowErrors = new Counter({
     name: 'umbra_shadow_errors_total',
@@ -52,11 +117,13 @@ export class Metrics {
     labelNames: ['route', 'target', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly comparisons = new Counter({
+  private readonly comparisonCells = new CounterCells(['route', 'result']);
+  readonly comparisons: Counter<'route' | 'result'> = new Counter({
     name: 'umbra_comparisons_total',
     help: 'Finished comparisons.',
     labelNames: ['route', 'result'] as const,
     registers: [this.registry],
+    collect: (): void => this.comparisonCells.flushTo(this.comparisons),
   });
   readonly mismatches = new Counter({
     name: 'umbra_mismatches_total',
@@ -70,11 +137,15 @@ export class Metrics {
     labelNames: ['route', 'field'] as const,
     registers: [this.registry],
   });
-  readonly shadowInFlight = new Gauge({
+  private readonly inFlightCells = { dark: new GaugeCell(), secondary: new GaugeCell() };
+  readonly shadowInFlight: Gauge<'target'> = new Gauge({
     name: 'umbra_shadow_in_flight',
     help: 'Shadow requests under way.',
     labelNames: ['target'] as const,
     registers: [this.registry],
+    collect: (): void => {
+      for (const t of ['dark', 'secondary'] as const) this.shadowInFlight.set({ target: t }, this.inFlightCells[t].value);
+    },
   });
   /** Read when scraped: bytes held for shadow work (app.ts points it at the memory budget). */
   bufferedBytesSource: () => number = () => 0;
@@ -165,7 +236,6 @@ export class Metrics {
     // Event-loop lag sampled every 1 ms (prom-client's default is 10 ms, so its p99
     // could never read below ~10 ms: DESIGN §6 asks for 1 ms or better).
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1 });
-    for (const t of ['dark', 'secondary'] as const) this.shadowInFlight.set({ target: t }, 0);
     // Both series from the start, so that an alert sees the first failed reload as an increase from 0.
     for (const result of ['success', 'failure'] as const) this.configReloads.inc({ result }, 0);
     // Both series exist from the start, so that a rate() over them is defined before the first record.
@@ -187,14 +257,14 @@ export class Metrics {
     if (m === undefined) {
       const duration = this.duration.labels({ route, target: 'live' });
       const counters = new Map<string, { inc(): void }>();
-      const requests = this.requests;
+      const cells = this.requestCells;
       m = {
         observeDuration: (seconds: number) => duration.observe(seconds),
         countRequest(method: string, code: string): void {
           const key = `${method} ${code}`;
           let c = counters.get(key);
           if (c === undefined) {
-            c = requests.labels({ route, method: methodLabel(method), code });
+            c = cells.cell({ route, method: methodLabel(method), code });
             counters.set(key, c);
           }
           c.inc();
@@ -212,15 +282,25 @@ export class Metrics {
       m = {
         duration: { dark: this.duration.labels({ route, target: 'dark' }), secondary: this.duration.labels({ route, target: 'secondary' }) },
         comparisons: {
-          match: this.comparisons.labels({ route, result: 'match' }),
-          mismatch: this.comparisons.labels({ route, result: 'mismatch' }),
-          noise: this.comparisons.labels({ route, result: 'noise' }),
-          skipped: this.comparisons.labels({ route, result: 'skipped' }),
+          match: this.comparisonCells.cell({ route, result: 'match' }),
+          mismatch: this.comparisonCells.cell({ route, result: 'mismatch' }),
+          noise: this.comparisonCells.cell({ route, result: 'noise' }),
+          skipped: this.comparisonCells.cell({ route, result: 'skipped' }),
         },
       };
       this.shadowRoutes.set(route, m);
     }
     return m;
+  }
+
+  /** A route's mirror decision, counted on the request path (see CounterCell). */
+  decision(route: string, decision: string): CounterCell {
+    return this.decisionCells.cell({ route, decision });
+  }
+
+  /** Shadow requests under way to a target, kept on the request path (see GaugeCell). */
+  inFlight(target: 'dark' | 'secondary'): GaugeCell {
+    return this.inFlightCells[target];
   }
 
   /** Count a mismatching field, folding fields past the per-route cap into `_other`. */
