@@ -1,7 +1,7 @@
 // Every metric umbra exports, defined in one place and named as in DESIGN.md §6.
 // Labels are bounded on purpose: route names, targets, decisions, reasons and
 // canonical field paths (capped per route) - never raw paths or header values.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { methodLabel } from '../http/headers.js';
 
 export type Target = 'live' | 'dark' | 'secondary';
@@ -85,6 +85,118 @@ export class GaugeCell {
   }
 }
 
+/** One label set of a CellHistogram: counts per bucket (not cumulative), their sum and count. */
+export class HistogramCell {
+  private readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && value > (b[i] as number)) i++;
+    // Past the last bound: only the +Inf bucket (the count) has it.
+    if (i < b.length) this.counts[i] = (this.counts[i] as number) + 1;
+    this.sum += value;
+    this.count++;
+  }
+
+  /** The bucket counts as Prometheus exposes them: cumulative, bound by bound. */
+  cumulative(): number[] {
+    let acc = 0;
+    return Array.from(this.counts, (n) => (acc += n));
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}
+
+/** A value as prom-client's registry formats it: `labels` first (le), then `sharedLabels` (the series'). */
+interface ExposedValue {
+  readonly labels: Readonly<Record<string, string | number>>;
+  readonly sharedLabels?: Readonly<Record<string, string>>;
+  readonly value: number;
+  readonly metricName: string;
+}
+
+interface ExposedMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'histogram';
+  readonly values: ExposedValue[];
+  readonly aggregator: 'sum';
+}
+
+/**
+ * A histogram whose label sets are cells observed on the request path (see
+ * CounterCell: prom-client's Histogram hashes and checks its labels on every
+ * observation). It gives the registry what prom-client's Histogram gives, in
+ * the same shape, so /metrics reads the same; a label set has a series from its
+ * first observation, as with prom-client.
+ */
+export class CellHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly cells = new Map<string, HistogramCell>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** The cell for these label values (the same one every time). */
+  cell(labels: Readonly<Record<string, string>>): HistogramCell {
+    const key = this.labelNames.map((n) => labels[n] ?? '').join('\u0000');
+    let c = this.cells.get(key);
+    if (c === undefined) {
+      c = new HistogramCell(labels, this.bounds);
+      this.cells.set(key, c);
+    }
+    return c;
+  }
+
+  /** What the registry formats for /metrics (prom-client's Histogram.getForPromString shape). */
+  getForPromString(): ExposedMetric {
+    const values: ExposedValue[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const c of this.cells.values()) {
+      if (c.count === 0) continue;
+      const sharedLabels = c.labels;
+      c.cumulative().forEach((value, i) => values.push({ labels: { le: this.bounds[i] as number }, sharedLabels, value, metricName: bucket }));
+      values.push({ labels: { le: '+Inf' }, sharedLabels, value: c.count, metricName: bucket });
+      values.push({ labels: {}, sharedLabels, value: c.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: {}, sharedLabels, value: c.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** The same with each value's labels whole (prom-client's Histogram.get shape, for the registry's JSON). */
+  get(): ExposedMetric {
+    const data = this.getForPromString();
+    return { ...data, values: data.values.map((v) => ({ labels: { ...v.labels, ...v.sharedLabels }, value: v.value, metricName: v.metricName })) };
+  }
+
+  reset(): void {
+    for (const c of this.cells.values()) c.reset();
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -96,13 +208,7 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.requestCells.flushTo(this.requests),
   });
-  readonly duration = new Histogram({
-    name: 'umbra_request_duration_seconds',
-    help: "Time to the end of each backend's answer.",
-    labelNames: ['route', 'target'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly duration = new CellHistogram('umbra_request_duration_seconds', "Time to the end of each backend's answer.", ['route', 'target'], DURATION_BUCKETS, this.registry);
   private readonly decisionCells = new CounterCells(['route', 'decision']);
   readonly decisions: Counter<'route' | 'decision'> = new Counter({
     name: 'umbra_mirror_decisions_total',
@@ -255,7 +361,7 @@ export class Metrics {
   liveRoute(route: string): LiveRouteMetrics {
     let m = this.liveRoutes.get(route);
     if (m === undefined) {
-      const duration = this.duration.labels({ route, target: 'live' });
+      const duration = this.duration.cell({ route, target: 'live' });
       const counters = new Map<string, { inc(): void }>();
       const cells = this.requestCells;
       m = {
@@ -280,7 +386,7 @@ export class Metrics {
     let m = this.shadowRoutes.get(route);
     if (m === undefined) {
       m = {
-        duration: { dark: this.duration.labels({ route, target: 'dark' }), secondary: this.duration.labels({ route, target: 'secondary' }) },
+        duration: { dark: this.duration.cell({ route, target: 'dark' }), secondary: this.duration.cell({ route, target: 'secondary' }) },
         comparisons: {
           match: this.comparisonCells.cell({ route, result: 'match' }),
           mismatch: this.comparisonCells.cell({ route, result: 'mismatch' }),

@@ -2,7 +2,8 @@
 // and handed to prom-client when it collects, so what a scrape shows is what
 // was counted, and repeated scrapes never count twice.
 import t from 'tap';
-import { Metrics } from '../../src/observe/metrics.js';
+import { Histogram, Registry } from 'prom-client';
+import { CellHistogram, Metrics } from '../../src/observe/metrics.js';
 
 const value = (text: string, series: string): number | undefined => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -51,4 +52,28 @@ void t.test('gauge cells: the value at the scrape, both targets from the start',
   text = await m.registry.metrics();
   t.equal(value(text, 'umbra_shadow_in_flight{target="dark"}'), 1);
   t.equal(value(text, 'umbra_shadow_in_flight{target="secondary"}'), 1);
+});
+
+void t.test('the cell histogram exposes exactly what prom-client\'s Histogram does for the same observations', async (t) => {
+  const bounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+  const mine = new Registry();
+  const theirs = new Registry();
+  const cells = new CellHistogram('x_seconds', 'Help text.', ['route', 'target'], bounds, mine);
+  const ref = new Histogram({ name: 'x_seconds', help: 'Help text.', labelNames: ['route', 'target'], buckets: bounds, registers: [theirs] });
+  t.equal(await mine.metrics(), await theirs.metrics(), 'no series before the first observation');
+  // Values on the bounds, between them, under the first and past the last.
+  const seen = [0, 0.0005, 0.001, 0.0011, 0.003, 0.01, 0.7, 1, 2.5, 29.9, 30, 31, 1000];
+  for (const [i, v] of seen.entries()) {
+    const labels = { route: i % 3 === 0 ? 'a' : 'b', target: i % 2 === 0 ? 'live' : 'dark' };
+    cells.cell(labels).observe(v);
+    ref.observe(labels, v);
+  }
+  t.equal(await mine.metrics(), await theirs.metrics(), '/metrics text identical');
+  // (prom-client adds an empty exemplar to each bucket; umbra has none.)
+  const plain = async (r: Registry): Promise<unknown> => (await r.getMetricsAsJSON()).map((m) => m.values.map(({ labels, value, metricName }) => ({ labels, value, metricName })));
+  t.same(await plain(mine), await plain(theirs), 'JSON identical');
+  cells.reset();
+  ref.reset();
+  t.match(await mine.metrics(), /^# TYPE x_seconds histogram$/m);
+  t.notMatch(await mine.metrics(), /x_seconds_count/, 'reset: no series until the next observation');
 });
