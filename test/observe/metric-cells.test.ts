@@ -70,7 +70,7 @@ void t.test('the cell histogram exposes exactly what prom-client\'s Histogram do
   }
   t.equal(await mine.metrics(), await theirs.metrics(), '/metrics text identical');
   // (prom-client adds an empty exemplar to each bucket; umbra has none.)
-  const plain = async (r: Registry): Promise<unknown> => (await r.getMetricsAsJSON()).map((m) => m.values.map(({ labels, value, metricName }) => ({ labels, value, metricName })));
+  const plain = async (r: Registry): Promise<unknown> => (await r.getMetricsAsJSON()).map((m) => (m.values as { labels: unknown; value: number; metricName?: string }[]).map(({ labels, value, metricName }) => ({ labels, value, metricName })));
   t.same(await plain(mine), await plain(theirs), 'JSON identical');
   cells.reset();
   ref.reset();
