@@ -167,7 +167,8 @@ t.test('rapid reset (CVE-2023-44487): a client that resets streams too fast lose
   t.equal(await goaway, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM');
   await closed;
   t.equal(metricValue(await u.metrics.registry.metrics(), 'umbra_client_errors_total', { reason: 'rapid_reset' }), 1, 'counted once');
-  await until(() => aborted >= started && started > 0, 5_000, 'every live request the client cancelled is aborted');
+  // Generous: on a loaded machine the backend sees the closes late; a live request never aborted still fails.
+  await until(() => aborted >= started && started > 0, 20_000, 'every live request the client cancelled is aborted');
   t.ok(u.logs.some((l) => l['msg']?.toString().includes('rapid reset')), 'a warn line says why');
   // Others are not affected.
   const other = connect(t, u.proxyUrl);
