@@ -51,24 +51,38 @@ export class CounterCell {
   }
 }
 
-/** The cells of one counter, by label values. */
-class CounterCells {
-  private readonly cells = new Map<string, CounterCell>();
+/** One metric's cells by label values: the same cell for the same labels, every time. */
+class LabelCells<T> {
+  private readonly cells = new Map<string, T>();
 
-  constructor(private readonly labelNames: readonly string[]) {}
+  constructor(
+    private readonly labelNames: readonly string[],
+    private readonly make: (labels: Readonly<Record<string, string>>) => T,
+  ) {}
 
-  cell(labels: Readonly<Record<string, string>>): CounterCell {
+  cell(labels: Readonly<Record<string, string>>): T {
     const key = this.labelNames.map((n) => labels[n] ?? '').join('\u0000');
     let c = this.cells.get(key);
     if (c === undefined) {
-      c = new CounterCell(labels);
+      c = this.make(labels);
       this.cells.set(key, c);
     }
     return c;
   }
 
+  all(): IterableIterator<T> {
+    return this.cells.values();
+  }
+}
+
+/** The cells of one counter. */
+class CounterCells extends LabelCells<CounterCell> {
+  constructor(labelNames: readonly string[]) {
+    super(labelNames, (labels) => new CounterCell(labels));
+  }
+
   flushTo(counter: Counter<string>): void {
-    for (const c of this.cells.values()) c.flushTo(counter);
+    for (const c of this.all()) c.flushTo(counter);
   }
 }
 
@@ -148,34 +162,29 @@ interface ExposedMetric {
 export class CellHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private readonly cells = new Map<string, HistogramCell>();
+  private readonly cells: LabelCells<HistogramCell>;
 
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly labelNames: readonly string[],
+    labelNames: readonly string[],
     private readonly bounds: readonly number[],
     registry: Registry,
   ) {
+    this.cells = new LabelCells(labelNames, (labels) => new HistogramCell(labels, bounds));
     registry.registerMetric(this as unknown as Metric);
   }
 
   /** The cell for these label values (the same one every time). */
   cell(labels: Readonly<Record<string, string>>): HistogramCell {
-    const key = this.labelNames.map((n) => labels[n] ?? '').join('\u0000');
-    let c = this.cells.get(key);
-    if (c === undefined) {
-      c = new HistogramCell(labels, this.bounds);
-      this.cells.set(key, c);
-    }
-    return c;
+    return this.cells.cell(labels);
   }
 
   /** What the registry formats for /metrics (prom-client's Histogram.getForPromString shape). */
   getForPromString(): ExposedMetric {
     const values: ExposedValue[] = [];
     const bucket = `${this.name}_bucket`;
-    for (const c of this.cells.values()) {
+    for (const c of this.cells.all()) {
       if (c.count === 0) continue;
       const sharedLabels = c.labels;
       c.cumulative().forEach((value, i) => values.push({ labels: { le: this.bounds[i] as number }, sharedLabels, value, metricName: bucket }));
@@ -193,7 +202,7 @@ export class CellHistogram {
   }
 
   reset(): void {
-    for (const c of this.cells.values()) c.reset();
+    for (const c of this.cells.all()) c.reset();
   }
 }
 
