@@ -77,11 +77,43 @@ SCAN[0x65] = 2;
 /**
  * Anywhere in the bytes (strings included), 16 digits or dots in a row, or a digit
  * before an exponent: every lossy number token has one of the two, so a text
- * without either is left to JSON.parse after this one tight pass. Over the bytes
- * of an ASCII-compatible encoding (UTF-8) it is about three times faster than
- * over the decoded string.
+ * without either is left to JSON.parse after this pass. Over the bytes of an
+ * ASCII-compatible encoding (UTF-8) it is about three times faster than over the
+ * decoded string. A run of 16 covers one position 16k + 15, so only those are
+ * probed (and a hit measured both ways); exponent letters are found with indexOf.
+ * On 0.3-1 MiB JSON documents 1.1-1.6 times faster than looking at every byte
+ * (texts rich in the letter e gain least); maybeLossyBytesEach is the
+ * byte-by-byte reference it is tested against.
  */
 export function maybeLossyBytes(bytes: Uint8Array): boolean {
+  const n = bytes.length;
+  for (let i = 15; i < n; ) {
+    if (SCAN[bytes[i] as number] !== 1) {
+      i += 16;
+      continue;
+    }
+    let from = i;
+    while (from > 0 && SCAN[bytes[from - 1] as number] === 1) from--;
+    let to = i + 1;
+    while (to < n && SCAN[bytes[to] as number] === 1) to++;
+    if (to - from >= 16) return true;
+    // The next position 16k + 15 past this run (bytes[to] is not in one).
+    i = to + ((15 - (to % 16) + 16) % 16);
+  }
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return digitBefore(buf, 0x65) || digitBefore(buf, 0x45);
+}
+
+/** True when some `letter` in the bytes comes right after a digit or a dot. */
+function digitBefore(buf: Buffer, letter: number): boolean {
+  for (let at = buf.indexOf(letter, 1); at !== -1; at = buf.indexOf(letter, at + 1)) {
+    if (SCAN[buf[at - 1] as number] === 1) return true;
+  }
+  return false;
+}
+
+/** maybeLossyBytes one byte at a time: the reference the fast scan is tested against. */
+export function maybeLossyBytesEach(bytes: Uint8Array): boolean {
   let run = 0;
   const n = bytes.length;
   for (let i = 0; i < n; i++) {

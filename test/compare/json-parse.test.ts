@@ -1,7 +1,9 @@
 import t from 'tap';
 import zlib from 'node:zlib';
+import fc from 'fast-check';
 import { BigNum, DEFAULT_MAX_DECODE_RATIO, MemoryBudget, RATIO_FLOOR_BYTES, decodeBody, parseJson } from '../../src/compare/index.js';
 import { brotliFirstBlockLength, gzipLastMemberLength } from '../../src/compare/decode.js';
+import { maybeLossyBytes, maybeLossyBytesEach } from '../../src/compare/json-parse.js';
 
 void t.test('plain numbers stay numbers, lossy ones become BigNum', (t) => {
   const v = parseJson('{"a":1,"b":1.5e3,"c":123456789012345,"d":12345678901234567890,"e":1e400,"f":0.1000000000000000000001,"g":-0}') as Record<string, unknown>;
@@ -128,5 +130,31 @@ void t.test("a gzip bomb is refused from its last member's declared length, befo
     t.ok(r.ok && r.body.equals(doc), `${size} bytes decode whole`);
   }
   t.equal(gzipLastMemberLength(Buffer.from('not gzip at all, long enough')), -1, 'not gzip: no declared length');
+  t.end();
+});
+
+void t.test('the strided pre-scan answers as the byte-by-byte one on any bytes', (t) => {
+  // Bytes drawn mostly from digits, dots and exponent letters, so runs of every
+  // length and letters after digits are common, with any byte in between.
+  const byte = fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...'0123456789.'.split('').map((c) => c.charCodeAt(0))) },
+    { weight: 1, arbitrary: fc.constantFrom(0x45, 0x65) },
+    { weight: 2, arbitrary: fc.integer({ min: 0, max: 255 }) },
+  );
+  const bytes = fc.array(byte, { maxLength: 200 }).map((a) => Uint8Array.from(a));
+  t.doesNotThrow(() => fc.assert(fc.property(bytes, (b) => maybeLossyBytes(b) === maybeLossyBytesEach(b)), { numRuns: 5000 }));
+  // Runs of exactly 15 and 16 at every offset of a 48-byte window, and a letter after each position.
+  for (let at = 0; at < 48; at++) {
+    for (const len of [15, 16]) {
+      const b = Buffer.alloc(48 + len, 0x20);
+      b.fill(0x31, at, at + len);
+      t.equal(maybeLossyBytes(b), len === 16, `run of ${len} at ${at}`);
+    }
+    const e = Buffer.alloc(49, 0x20);
+    e[at] = 0x37;
+    e[at + 1] = 0x65;
+    t.equal(maybeLossyBytes(e), true, `digit then e at ${at}`);
+    t.equal(maybeLossyBytes(e.subarray(at + 1)), false, `e first at ${at}`);
+  }
   t.end();
 });
