@@ -16,11 +16,13 @@ import { observe, waitQuiet } from './procs.js';
 /**
  * Starts every configuration, warms each up with `warmUp(handle)`, then runs
  * `ctx.rounds` rounds of `measureOnce(handle, round)` over all of them in order, and
- * stops them all (also on an error). `measureOnce` returns { result, line }: `line`
+ * stops them all (also on an error). With `alternate`, every second round runs them
+ * in reverse order (A B, B A, A B, ...): a slow spell of the machine that starts
+ * within a round then falls as often on one configuration as on the other. `measureOnce` returns { result, line }: `line`
  * is logged after the key. Handles are { pid, stop(), ... } as `start()` builds them.
  * Returns { [key]: [the result of every round] }.
  */
-export async function interleave(ctx, configs, { warmUp, measureOnce }) {
+export async function interleave(ctx, configs, { warmUp, measureOnce, alternate = false }) {
   const handles = new Map();
   const rounds = Object.fromEntries(configs.map((c) => [c.key, []]));
   try {
@@ -37,7 +39,7 @@ export async function interleave(ctx, configs, { warmUp, measureOnce }) {
       const quiet = await waitQuiet({ maxWaitMs: Math.min(ctx.quietBudget.perRunMs, ctx.quietBudget.leftMs) });
       ctx.quietBudget.leftMs = Math.max(0, ctx.quietBudget.leftMs - quiet.waitedMs);
       if (quiet.waitedMs > 600) ctx.log(`  waited ${(quiet.waitedMs / 1000).toFixed(1)}s for a quieter machine (other load ${quiet.otherCores?.toFixed(2)} cores)`);
-      for (const c of configs) {
+      for (const c of alternate && round % 2 === 0 ? [...configs].reverse() : configs) {
         const { result, line } = await measureOnce(handles.get(c.key), round);
         rounds[c.key].push(result);
         ctx.log(`  round ${round} ${c.key}: ${line}`);
@@ -55,12 +57,13 @@ export async function interleave(ctx, configs, { warmUp, measureOnce }) {
  * `load(url, seconds)` drives one warm-up or round and resolves with at least
  * { rps, p50Ms, p99Ms, errors, timeouts, non2xx }; by default runLoad() (wrk or
  * autocannon) with `connections`. The h2 and grpc scenarios pass h2load or their
- * gRPC client.
+ * gRPC client. `alternate` reverses the order of every second round (see interleave()).
  * Returns { [key]: { ...bestRound, rounds: [every round] } }.
  */
-export async function measureRounds(ctx, configs, { connections = 32, load } = {}) {
+export async function measureRounds(ctx, configs, { connections = 32, load, alternate = false } = {}) {
   const drive = load ?? ((url, seconds) => runLoad({ url, connections, seconds, tool: ctx.tool }));
   const all = await interleave(ctx, configs, {
+    alternate,
     warmUp: (h) => drive(h.url, ctx.warmupSec),
     measureOnce: async (h, round) => {
       const before = h.beforeRun ? await h.beforeRun() : undefined;
