@@ -169,10 +169,13 @@ export function memoryOf(pid) {
   }
 }
 
-/** User+system CPU time of a process in seconds, from /proc/PID/stat. */
-export function cpuSecondsOf(pid) {
+/**
+ * User+system CPU time of a process in seconds, from /proc/PID/stat; with `tid`, of
+ * that one thread (/proc/PID/task/TID/stat: the main thread's TID is the PID).
+ */
+export function cpuSecondsOf(pid, tid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime

@@ -3,8 +3,9 @@
 // failure we know of (lib/chaos-backend.js), against the same load with a healthy
 // dark. umbra runs at its default limits: only `dark.url` and `mirror.sample` are set.
 
-import { failures, fmtCores, fmtMiB, fmtMs, fmtSpread, loadCells, ratio } from '../lib/format.js';
-import { measureRounds } from '../lib/measure.js';
+import { runFixedRate } from '../lib/fixed-rate.js';
+import { failures, fmtCores, fmtMiB, fmtMs, fmtRps, fmtSpread, loadCells, ratio } from '../lib/format.js';
+import { interleave, measureRounds } from '../lib/measure.js';
 import { cpuSecondsOf, startBackend, startChaosBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
 
@@ -15,6 +16,8 @@ const CONNECTIONS = 32;
 const GOALS = { rps: 0.95, p99: 1.2, rss: 1.25 };
 /** Rounds beyond the suite's (3 full, 2 quick): 7 or 6 paired rounds. */
 const EXTRA_ROUNDS = 4;
+/** The fixed-rate phase sends this share of the healthy configuration's best req/s. */
+const FIXED_SHARE = 0.4;
 /** The absolute memory goal, in bytes (MB, not MiB: the issue says "under 200 MB"; the pod limit is 256 MiB). */
 const RSS_LIMIT = 200e6;
 /** Not exported by every build yet; the column shows "—" without it. */
@@ -106,6 +109,47 @@ function goal(name, value, op, target, ok) {
   return { name, value: v, target: `${op} ${target}`, pass: v === null ? undefined : op === '≥' ? v >= target : v <= target, note: ok ? undefined : 'umbra did not mirror' };
 }
 
+/**
+ * Both configurations again, fresh processes, at one fixed request rate (open loop,
+ * lib/fixed-rate.js) below saturation: what a chaotic dark costs umbra in CPU per
+ * live request, and the live p99, where neither is set by a saturated core. Returns
+ * { rate, rounds: { healthy: [...], chaos: [...] } }, each round { achievedRps, p99Ms,
+ * failed, cpuUsPerReq }; rate 0 (no rounds) when the healthy run gave no req/s.
+ */
+async function fixedRatePhase(ctx, live, maxBodyBytes, healthyRps) {
+  const rate = Math.floor((FIXED_SHARE * healthyRps) / 100) * 100;
+  if (!(rate > 0)) return { rate: 0, rounds: { healthy: [], chaos: [] } };
+  const rounds = await interleave(
+    { ...ctx, rounds: ctx.rounds + EXTRA_ROUNDS },
+    CONFIGS.map(([key]) => ({ key, start: () => startConfig(key, live, maxBodyBytes) })),
+    {
+      alternate: true,
+      warmUp: (h) => runFixedRate({ url: h.url, rate, seconds: ctx.warmupSec, connections: CONNECTIONS }),
+      measureOnce: async (h) => {
+        const sample = () => ({ all: cpuSecondsOf(h.pid), main: cpuSecondsOf(h.pid, h.pid) });
+        const r = await runFixedRate({ url: h.url, rate, seconds: ctx.seconds, leadInSec: 0.5, connections: CONNECTIONS, sample });
+        // As in the cpu scenario: CPU seconds over the window, per request answered in it.
+        const perReq = (field) => {
+          const sec = (r.after?.[field] ?? NaN) - (r.before?.[field] ?? NaN);
+          return (1e6 * sec) / (r.wallSec * r.achievedRps);
+        };
+        const result = {
+          achievedRps: r.achievedRps,
+          p99Ms: r.p99Ms,
+          failed: (r.errors ?? 0) + (r.non2xx ?? 0) + (r.skipped ?? 0),
+          cpuUsPerReq: perReq('all'),
+          mainUsPerReq: perReq('main'),
+        };
+        return {
+          result,
+          line: `fixed ${rate} req/s: achieved ${Math.round(r.achievedRps)}, p99 ${fmtMs(r.p99Ms)}, umbra CPU per request ${result.cpuUsPerReq.toFixed(1)} µs (event loop ${result.mainUsPerReq.toFixed(1)} µs)`,
+        };
+      },
+    },
+  );
+  return { rate, rounds };
+}
+
 export async function run(ctx) {
   // umbra's own defaults, read from the build under test rather than copied here.
   const { DEFAULTS } = await import(new URL('../../dist/config/validate.js', import.meta.url).href);
@@ -126,6 +170,7 @@ export async function run(ctx) {
 
   const live = await startBackend('fast');
   let results;
+  let fixed;
   let chaosMix = null;
   try {
     // More rounds than the other scenarios: the goals are ratios between two
@@ -144,6 +189,7 @@ export async function run(ctx) {
       })),
       { connections: CONNECTIONS, alternate: true },
     );
+    fixed = await fixedRatePhase(ctx, live, maxBodyBytes, results.healthy.rps);
   } finally {
     await live.stop();
   }
@@ -226,6 +272,42 @@ export async function run(ctx) {
     },
   ];
 
+  // The fixed-rate phase: medians over rounds per configuration, paired ratios as above.
+  const fr = fixed.rounds;
+  const fixedPaired = (field) => median((fr.chaos ?? []).map((c, i) => ratio(c[field], fr.healthy?.[i]?.[field])).filter((x) => Number.isFinite(x)));
+  const fixedRows = CONFIGS.filter(([key]) => (fr[key] ?? []).length > 0).map(([key, label]) => {
+    const rs = fr[key];
+    const med = (field) => median(rs.map((x) => x[field]).filter((x) => Number.isFinite(x)));
+    return [
+      label,
+      fmtRps(fixed.rate),
+      fmtRps(med('achievedRps')),
+      fmtMs(med('p99Ms')),
+      String(rs.reduce((n, x) => n + x.failed, 0)),
+      `${med('cpuUsPerReq').toFixed(1)} µs`,
+      `${med('mainUsPerReq').toFixed(1)} µs`,
+      `${(med('cpuUsPerReq') - med('mainUsPerReq')).toFixed(1)} µs`,
+      rs.map((x) => x.cpuUsPerReq.toFixed(0)).join(', '),
+    ];
+  });
+  if (fixedRows.length > 0) {
+    ratios.push(
+      { name: `umbra at a fixed ${fmtRps(fixed.rate)} req/s: chaos/healthy dark, CPU per live request (median of paired rounds)`, value: mirrors ? fixedPaired('cpuUsPerReq') : null, target: '', note: 'context: below saturation; 1 = the chaotic dark costs the live path no CPU' },
+      { name: `umbra at a fixed ${fmtRps(fixed.rate)} req/s: chaos/healthy dark, event-loop (main thread) CPU per live request (median of paired rounds)`, value: mirrors ? fixedPaired('mainUsPerReq') : null, target: '', note: 'context: the thread that serves live traffic' },
+      { name: `umbra at a fixed ${fmtRps(fixed.rate)} req/s: chaos/healthy dark, live p99 (median of paired rounds)`, value: mirrors ? fixedPaired('p99Ms') : null, target: '', note: 'context: below saturation, latency from when each request was due' },
+    );
+    notes.push(
+      `Fixed rate (third table): both configurations again, in fresh processes, at ${fmtRps(fixed.rate)} req/s ` +
+        `(${Math.round(FIXED_SHARE * 100)} % of the healthy configuration's best req/s above, rounded down to 100), sent open-loop ` +
+        'by lib/fixed-rate.js with the same 32 connections, 0.5 s lead-in then the round, the same alternating rounds. umbra\'s ' +
+        'CPU (all its threads, and its main thread alone, from /proc) over the window divided by the requests answered in it ' +
+        'gives CPU per live request; "other threads" is the difference of the two medians; failed counts errors, non-2xx ' +
+        'answers and requests the generator could not send (1,000 already in flight); p99 ' +
+        'counts from when each request was due. Below saturation these show what the chaotic dark costs the live path itself, ' +
+        'where at full load the two configurations also compete with each other\'s backends for the same two cores.',
+    );
+  }
+
   return {
     name,
     title,
@@ -235,12 +317,12 @@ export async function run(ctx) {
         head: ['umbra, 100 % mirrored to', 'live req/s', 'p50', 'p99', 'failed', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'event-loop delay p99 / max', 'mirror decisions', 'shadow errors', 'comparisons', 'comparison skips', 'shadow buffered bytes (max at round ends)', 'req/s over rounds', 'dark backend CPU (% of a core)', 'other load (cores)'],
         rows,
       },
-      ...(mixRows.length > 0 ? [{ head: ['chaos dark answer', `per ${chaosMix.cycle.toLocaleString('en-US')} requests`, 'what it does', 'served, best round', 'served, whole run'], rows: mixRows }] : []),
+      ...(mixRows.length > 0 ? [{ head: ['chaos dark answer', `per ${chaosMix.cycle.toLocaleString('en-US')} requests`, 'what it does', 'served, best round', 'served, whole run'], rows: mixRows }] : []),      ...(fixedRows.length > 0 ? [{ head: ['umbra at a fixed rate, 100 % mirrored to', 'target req/s', 'achieved req/s (median)', 'p99 (median)', 'failed', 'umbra CPU per live request (median)', 'of it the event loop (main thread)', 'other threads (compare worker, ...)', 'CPU per request by round (µs)'], rows: fixedRows }] : []),
     ],
     ratios,
     notes,
     mirrored: mirrors,
     bars: CONFIGS.map(([key, label]) => ({ label: `umbra, ${label}`, rps: results[key].rps })),
-    raw: { results, mix: chaosMix, bufferedBytesMax: Object.fromEntries(CONFIGS.map(([key], i) => [key, buffered[i]])) },
+    raw: { results, fixed, mix: chaosMix, bufferedBytesMax: Object.fromEntries(CONFIGS.map(([key], i) => [key, buffered[i]])) },
   };
 }
