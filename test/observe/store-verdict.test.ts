@@ -68,10 +68,12 @@ t.test("with a store, the verdict is the fleet's: every pod's minutes judged tog
 
 
   // pod-b's minute reaches the store within a summary period; then pod-a answers for both.
+  // A flush can land between an exchange's mirror decision and its verdict (mirrored
+  // 240, compared 239): wait for both, as the last flush has them.
   const v = await until(
     async () => {
       const r = (await json(`${a.adminUrl}/api/verdict?route=items`)).body;
-      return r.fleet === true && r.instances === 2 && r.mirrored === 240 ? r : null;
+      return r.fleet === true && r.instances === 2 && r.mirrored === 240 && r.comparisons === 240 ? r : null;
     },
     10_000,
     "pod-b's counts in pod-a's verdict",
