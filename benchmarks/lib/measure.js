@@ -18,8 +18,8 @@ import { observe, waitQuiet } from './procs.js';
  * `ctx.rounds` rounds of `measureOnce(handle, round)` over all of them in order, and
  * stops them all (also on an error). With `alternate`, every second round runs them
  * in reverse order (A B, B A, A B, ...): a slow spell of the machine that starts
- * within a round then falls as often on one configuration as on the other. `measureOnce` returns { result, line }: `line`
- * is logged after the key. Handles are { pid, stop(), ... } as `start()` builds them.
+ * within a round then falls as often on one configuration as on the other.
+ * `measureOnce` returns { result, line }: `line` is logged after the key. Handles are { pid, stop(), ... } as `start()` builds them.
  * Returns { [key]: [the result of every round] }.
  */
 export async function interleave(ctx, configs, { warmUp, measureOnce, alternate = false }) {

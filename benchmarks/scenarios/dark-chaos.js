@@ -96,6 +96,11 @@ async function startConfig(kind, live, maxBodyBytes) {
   };
 }
 
+/** Round i of `a` over round i of `b` for `field`, then the median over rounds (finite ratios only). */
+function pairedMedian(a, b, field) {
+  return median((a ?? []).map((x, i) => ratio(x[field], b?.[i]?.[field])).filter((x) => Number.isFinite(x)));
+}
+
 function median(xs) {
   if (xs.length === 0) return NaN;
   const a = [...xs].sort((x, y) => x - y);
@@ -114,7 +119,7 @@ function goal(name, value, op, target, ok) {
  * lib/fixed-rate.js) below saturation: what a chaotic dark costs umbra in CPU per
  * live request, and the live p99, where neither is set by a saturated core. Returns
  * { rate, rounds: { healthy: [...], chaos: [...] } }, each round { achievedRps, p99Ms,
- * failed, cpuUsPerReq }; rate 0 (no rounds) when the healthy run gave no req/s.
+ * failed, cpuUsPerReq, mainUsPerReq }; rate 0 (no rounds) when the healthy run gave no req/s.
  */
 async function fixedRatePhase(ctx, live, maxBodyBytes, healthyRps) {
   const rate = Math.floor((FIXED_SHARE * healthyRps) / 100) * 100;
@@ -256,7 +261,7 @@ export async function run(ctx) {
   // Round i of chaos against round i of healthy (measured one right after the other, in either order),
   // then the median over rounds: a burst of foreign load that hits one round of one
   // configuration moves one paired ratio, not the result.
-  const paired = (field) => median(chaos.rounds.map((c, i) => ratio(c[field], healthy.rounds[i]?.[field])).filter((x) => Number.isFinite(x)));
+  const paired = (field) => pairedMedian(chaos.rounds, healthy.rounds, field);
   const ratios = [
     goal('umbra: chaos/healthy dark, live req/s (median of paired rounds)', paired('rps'), '≥', GOALS.rps, mirrors),
     goal('umbra: chaos/healthy dark, live p99 (median of paired rounds)', paired('p99Ms'), '≤', GOALS.p99, mirrors),
@@ -274,7 +279,7 @@ export async function run(ctx) {
 
   // The fixed-rate phase: medians over rounds per configuration, paired ratios as above.
   const fr = fixed.rounds;
-  const fixedPaired = (field) => median((fr.chaos ?? []).map((c, i) => ratio(c[field], fr.healthy?.[i]?.[field])).filter((x) => Number.isFinite(x)));
+  const fixedPaired = (field) => pairedMedian(fr.chaos, fr.healthy, field);
   const fixedRows = CONFIGS.filter(([key]) => (fr[key] ?? []).length > 0).map(([key, label]) => {
     const rs = fr[key];
     const med = (field) => median(rs.map((x) => x[field]).filter((x) => Number.isFinite(x)));
@@ -299,8 +304,8 @@ export async function run(ctx) {
     notes.push(
       `Fixed rate (third table): both configurations again, in fresh processes, at ${fmtRps(fixed.rate)} req/s ` +
         `(${Math.round(FIXED_SHARE * 100)} % of the healthy configuration's best req/s above, rounded down to 100), sent open-loop ` +
-        'by lib/fixed-rate.js with the same 32 connections, 0.5 s lead-in then the round, the same alternating rounds. umbra\'s ' +
-        'CPU (all its threads, and its main thread alone, from /proc) over the window divided by the requests answered in it ' +
+        `by lib/fixed-rate.js with the same ${CONNECTIONS} connections, 0.5 s lead-in then the round, the same alternating ` +
+        'rounds. umbra\'s CPU (all its threads, and its main thread alone, from /proc) over the window divided by the requests answered in it ' +
         'gives CPU per live request; "other threads" is the difference of the two medians; failed counts errors, non-2xx ' +
         'answers and requests the generator could not send (1,000 already in flight); p99 ' +
         'counts from when each request was due. Below saturation these show what the chaotic dark costs the live path itself, ' +
@@ -317,7 +322,8 @@ export async function run(ctx) {
         head: ['umbra, 100 % mirrored to', 'live req/s', 'p50', 'p99', 'failed', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'event-loop delay p99 / max', 'mirror decisions', 'shadow errors', 'comparisons', 'comparison skips', 'shadow buffered bytes (max at round ends)', 'req/s over rounds', 'dark backend CPU (% of a core)', 'other load (cores)'],
         rows,
       },
-      ...(mixRows.length > 0 ? [{ head: ['chaos dark answer', `per ${chaosMix.cycle.toLocaleString('en-US')} requests`, 'what it does', 'served, best round', 'served, whole run'], rows: mixRows }] : []),      ...(fixedRows.length > 0 ? [{ head: ['umbra at a fixed rate, 100 % mirrored to', 'target req/s', 'achieved req/s (median)', 'p99 (median)', 'failed', 'umbra CPU per live request (median)', 'of it the event loop (main thread)', 'other threads (compare worker, ...)', 'CPU per request by round (µs)'], rows: fixedRows }] : []),
+      ...(mixRows.length > 0 ? [{ head: ['chaos dark answer', `per ${chaosMix.cycle.toLocaleString('en-US')} requests`, 'what it does', 'served, best round', 'served, whole run'], rows: mixRows }] : []),
+      ...(fixedRows.length > 0 ? [{ head: ['umbra at a fixed rate, 100 % mirrored to', 'target req/s', 'achieved req/s (median)', 'p99 (median)', 'failed', 'umbra CPU per live request (median)', 'of it the event loop (main thread)', 'other threads (compare worker, ...)', 'CPU per request by round (µs)'], rows: fixedRows }] : []),
     ],
     ratios,
     notes,
