@@ -61,7 +61,7 @@ export function isPlain(codings: readonly Coding[]): boolean {
 export const DEFAULT_MAX_DECODE_RATIO = 1000;
 /** What any body may expand to whatever the ratio: small bodies are not held to it. */
 export const RATIO_FLOOR_BYTES = 1024 * 1024;
-/** Output is produced in chunks of this size (zlib reuses memory better than with one large buffer). */
+/** Output is produced in chunks of this size: the most the decoder writes past a limit before it is stopped. */
 const CHUNK = 64 * 1024;
 
 export interface DecodeLimits {
@@ -74,6 +74,8 @@ export interface DecodeLimits {
 export interface DecodeOptions extends DecodeLimits {
   /** Where decoded bytes are counted; none = not counted (tests, tools). */
   readonly budget?: ByteBudget;
+  /** How to decode; DECODE_ENGINE unless a test holds one engine to the other. */
+  readonly engine?: DecodeEngine;
 }
 
 /**
@@ -85,20 +87,42 @@ export function decodeBody(body: Buffer, contentEncoding: string | string[] | un
   if (isPlain(codings)) return { ok: true, body, reserved: 0 };
   if (codings.length > MAX_NESTED_ENCODINGS) return { ok: false, reason: 'decode_too_deep' };
   const budget = opts.budget ?? UNCOUNTED;
+  const engine = opts.engine ?? DECODE_ENGINE;
   const cap = Math.max(0, Math.floor(opts.maxDecodedBytes));
   const ratio = Math.max(0, opts.maxDecodeRatio ?? DEFAULT_MAX_DECODE_RATIO);
   let out = body;
   let held = 0;
+  // True while `out` lies in this thread's scratch: the next layer writes there, so it gets its own copy first.
+  let scratched = false;
   for (let i = codings.length - 1; i >= 0; i--) {
     if (out.length === 0) break; // some servers label empty bodies
-    const r = inflate(out, codings[i] as Coding, allowedOutput(out.length, cap, ratio), budget);
+    const coding = codings[i] as Coding;
+    const allowed = allowedOutput(out.length, cap, ratio);
+    const refused = refusedUndecoded(out, coding, allowed);
+    if (refused !== null) {
+      budget.release(held);
+      return { ok: false, reason: refused };
+    }
+    if (scratched) out = owned(out);
+    const r = decodeLayer(out, coding, allowed, budget, engine);
     // The layer just undone is no longer needed.
     budget.release(held);
     if (!r.ok) return r;
     out = r.body;
     held = r.reserved;
+    scratched = engine === 'scratch';
   }
-  return { ok: true, body: out, reserved: held };
+  return { ok: true, body: scratched ? owned(out) : out, reserved: held };
+}
+
+/**
+ * A copy of `view` (decoded output in this thread's scratch) in memory of its
+ * own, at its exact size. The copy takes over the view's count in the budget:
+ * the scratch stays resident whether or not it holds anything (see below), so
+ * what the copy adds to the process is its own size, no more.
+ */
+function owned(view: Buffer): Buffer {
+  return Buffer.from(view);
 }
 
 /** "deflate" is zlib-wrapped by the RFC but raw deflate from some servers: a zlib header says which. */
@@ -112,46 +136,203 @@ function isTooLarge(err: unknown): boolean {
   return err instanceof RangeError || (err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE';
 }
 
-type Decoder = (buf: Buffer, opts: zlib.ZlibOptions & zlib.BrotliOptions) => Buffer;
+/** Which decoders to try, in order: zlib-wrapped first when the header says so, raw deflate when that fails. */
+function formatsFor(coding: Coding, input: Buffer): Format[] {
+  if (coding === 'gzip') return ['gunzip'];
+  if (coding === 'br') return ['brotli'];
+  return hasZlibHeader(input) ? ['inflate', 'inflateRaw'] : ['inflateRaw'];
+}
 
-function decoderFor(coding: Coding, input: Buffer): Decoder[] {
-  if (coding === 'gzip') return [zlib.gunzipSync];
-  if (coding === 'br') return [zlib.brotliDecompressSync];
-  // zlib-wrapped first when the header says so, raw deflate when that fails.
-  return hasZlibHeader(input) ? [zlib.inflateSync, zlib.inflateRawSync] : [zlib.inflateRawSync];
+type Format = 'gunzip' | 'brotli' | 'inflate' | 'inflateRaw';
+
+/**
+ * Why a layer is too large without decoding a byte of it, from what its own
+ * header or trailer declares; null when it must be decoded to tell.
+ */
+function refusedUndecoded(input: Buffer, coding: Coding, allowed: number): DecodeFailure | null {
+  // Brotli fills its window (up to 16 MiB) before its first output byte, so a bomb
+  // costs that much CPU whatever the limit; its first meta-block says how long it is.
+  if (coding === 'br' && (brotliFirstBlockLength(input) ?? 0) > allowed) return 'decode_too_large';
+  // A gzip member ends with its uncompressed length (mod 2^32): a body whose last member alone says more than allowed is too large undecoded.
+  if (coding === 'gzip' && gzipLastMemberLength(input) > allowed) return 'decode_too_large';
+  return null;
 }
 
 /**
  * One layer, output in chunks, stopped by zlib as soon as it passes `allowed`
  * (maxDecodedBytes, or the ratio bound) or what the budget has room for. The
  * bound plus one chunk is reserved first; the result is then counted at its size.
- * (Also what undoes a compressed gRPC message, grpc.ts.)
+ * The body returned is this layer's own memory. (Also what undoes a compressed
+ * gRPC message, grpc.ts.)
  */
-export function inflate(input: Buffer, coding: Coding, allowed: number, budget: ByteBudget): DecodeResult {
-  // Brotli fills its window (up to 16 MiB) before its first output byte, so a bomb
-  // costs that much CPU whatever the limit; its first meta-block says how long it is.
-  if (coding === 'br' && (brotliFirstBlockLength(input) ?? 0) > allowed) return { ok: false, reason: 'decode_too_large' };
-  // A gzip member ends with its uncompressed length (mod 2^32): a body whose last member alone says more than allowed is too large undecoded.
-  if (coding === 'gzip' && gzipLastMemberLength(input) > allowed) return { ok: false, reason: 'decode_too_large' };
+export function inflate(input: Buffer, coding: Coding, allowed: number, budget: ByteBudget, engine: DecodeEngine = DECODE_ENGINE): DecodeResult {
+  const refused = refusedUndecoded(input, coding, allowed);
+  if (refused !== null) return { ok: false, reason: refused };
+  const r = decodeLayer(input, coding, allowed, budget, engine);
+  return r.ok && engine === 'scratch' ? { ok: true, body: owned(r.body), reserved: r.reserved } : r;
+}
+
+/**
+ * One layer, its header and trailer already checked. With the scratch engine the
+ * body returned is a view of this thread's scratch, valid until the next decode.
+ */
+function decodeLayer(input: Buffer, coding: Coding, allowed: number, budget: ByteBudget, engine: DecodeEngine): DecodeResult {
   const limit = Math.min(allowed, budget.room() - CHUNK);
   const reserved = limit + CHUNK;
   if (limit < 0 || !budget.tryReserve(reserved)) return { ok: false, reason: 'over_memory' };
+  const tooLarge: DecodeFailure = limit < allowed ? 'over_memory' : 'decode_too_large';
   let failure: DecodeFailure = 'decode_error';
-  for (const decode of decoderFor(coding, input)) {
-    try {
-      const body = decode(input, { maxOutputLength: Math.max(1, limit), chunkSize: CHUNK });
-      budget.release(reserved - body.length);
-      return { ok: true, body, reserved: body.length };
-    } catch (err) {
-      if (isTooLarge(err)) {
-        failure = limit < allowed ? 'over_memory' : 'decode_too_large';
-        break;
-      }
+  for (const format of formatsFor(coding, input)) {
+    const r = engine === 'scratch' ? intoScratch(input, format, limit) : publicDecode(input, format, limit);
+    if (r === 'too_large') {
+      failure = tooLarge;
+      break;
+    }
+    if (r !== 'error') {
+      budget.release(reserved - r.length);
+      return { ok: true, body: r, reserved: r.length };
     }
   }
   budget.release(reserved);
   return { ok: false, reason: failure };
 }
+
+const PUBLIC_DECODERS: Record<Format, (buf: Buffer, opts: zlib.ZlibOptions & zlib.BrotliOptions) => Buffer> = {
+  gunzip: zlib.gunzipSync,
+  brotli: zlib.brotliDecompressSync,
+  inflate: zlib.inflateSync,
+  inflateRaw: zlib.inflateRawSync,
+};
+
+/** node:zlib's own one-shot decoders: every 64 KiB of output in memory of its own, joined at the end. */
+function publicDecode(input: Buffer, format: Format, limit: number): Buffer | 'too_large' | 'error' {
+  try {
+    return PUBLIC_DECODERS[format](input, { maxOutputLength: Math.max(1, limit), chunkSize: CHUNK });
+  } catch (err) {
+    return isTooLarge(err) ? 'too_large' : 'error';
+  }
+}
+
+// ---- the scratch engine ---------------------------------------------------------
+//
+// zlib's one-shot decoders write every 64 KiB into a new buffer. Memory the
+// process has not touched lately costs a page fault per 4 KiB on first write
+// (about 12 µs each on the VMs the benchmarks ran on), so a deflate bomb
+// stopped at 8 MiB cost 30-50 ms of the worker's CPU in umbra against 1.5 ms
+// when the memory was warm. This engine drives the same native decoder that
+// node:zlib's one-shot functions drive (the stream's handle, as they do), but
+// writes into one scratch area per thread that stays resident: a bomb is
+// stopped in memory already touched, and only output that is kept is copied
+// out, at its exact size. The scratch grows to the largest bound a decode has
+// had (limits.maxDecodedBytes plus 64 KiB at most) and is reused by every
+// decode on its thread; its pages are touched only as far as output reaches.
+
+/** What the one-shot functions use of a node:zlib stream: its native handle and the two counters it writes back. */
+interface NativeHandle {
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  onerror: ((message: string, errno: number, code?: string) => void) | null;
+}
+
+interface NativeStream {
+  readonly _handle?: NativeHandle | null;
+  readonly _writeState?: Uint32Array;
+  close(): void;
+}
+
+const OPEN: Record<Format, () => NativeStream> = {
+  gunzip: () => zlib.createGunzip(),
+  brotli: () => zlib.createBrotliDecompress(),
+  inflate: () => zlib.createInflate(),
+  inflateRaw: () => zlib.createInflateRaw(),
+};
+
+const FINISH: Record<Format, number> = {
+  gunzip: zlib.constants.Z_FINISH,
+  brotli: zlib.constants.BROTLI_OPERATION_FINISH,
+  inflate: zlib.constants.Z_FINISH,
+  inflateRaw: zlib.constants.Z_FINISH,
+};
+
+let scratch: Buffer = Buffer.alloc(0);
+
+/** The first `length` bytes of the scratch, writable: grown (never shrunk) to hold them. */
+function scratchOf(length: number): Buffer {
+  // Not zeroed: pages are touched (and become resident) only as output is written.
+  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(length);
+  return scratch;
+}
+
+/** Decodes `input` into the scratch; the output is a view of it, or the limit was passed, or the data is corrupt. */
+function intoScratch(input: Buffer, format: Format, limit: number): Buffer | 'too_large' | 'error' {
+  const stream = OPEN[format]();
+  const handle = stream._handle;
+  const state = stream._writeState;
+  if (handle === null || handle === undefined || state === undefined) {
+    stream.close();
+    return publicDecode(input, format, limit);
+  }
+  let failed = false;
+  handle.onerror = () => {
+    failed = true;
+  };
+  const out = scratchOf(limit + CHUNK);
+  let written = 0;
+  let inOff = 0;
+  let inLen = input.length;
+  try {
+    for (;;) {
+      const room = Math.min(CHUNK, out.length - written);
+      handle.writeSync(FINISH[format], input, inOff, inLen, out, written, room);
+      if (failed) return 'error';
+      const roomLeft = state[0] as number;
+      const inLeft = state[1] as number;
+      written += room - roomLeft;
+      inOff += inLen - inLeft;
+      inLen = inLeft;
+      // Past the limit by at most one chunk: stop here, as maxOutputLength does (which is at least 1).
+      if (written > Math.max(1, limit)) return 'too_large';
+      // The decoder stopped short of filling the room: it has nothing more to write.
+      if (roomLeft !== 0) break;
+    }
+  } finally {
+    handle.onerror = null;
+    stream.close();
+  }
+  return out.subarray(0, written);
+}
+
+/** Whether this Node.js's zlib streams expose what the scratch engine drives: checked once, on known answers. */
+function scratchWorks(): boolean {
+  const sample = Buffer.from('umbra decodes into scratch memory');
+  const encoded: Record<Format, Buffer> = {
+    gunzip: zlib.gzipSync(sample),
+    brotli: zlib.brotliCompressSync(sample),
+    inflate: zlib.deflateSync(sample),
+    inflateRaw: zlib.deflateRawSync(sample),
+  };
+  try {
+    return (Object.keys(encoded) as Format[]).every((f) => {
+      const stream = OPEN[f]();
+      const native = typeof stream._handle?.writeSync === 'function' && stream._writeState instanceof Uint32Array;
+      stream.close();
+      const r = native ? intoScratch(encoded[f], f, 1024) : null;
+      return Buffer.isBuffer(r) && r.equals(sample);
+    });
+  } catch {
+    return false;
+  } finally {
+    scratch = Buffer.alloc(0);
+  }
+}
+
+/**
+ * How bodies are decoded: 'scratch' (above) where node:zlib's streams have the
+ * native handle the one-shot functions use, else 'public', node:zlib's
+ * one-shot functions themselves. Both stop at the same limits with the same reasons.
+ */
+export type DecodeEngine = 'scratch' | 'public';
+
+export const DECODE_ENGINE: DecodeEngine = scratchWorks() ? 'scratch' : 'public';
 
 /**
  * The uncompressed length (mod 2^32) a gzip body's last member declares in its

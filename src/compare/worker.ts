@@ -2,8 +2,9 @@
 // Messages in: Job; out: JobResult (see job.ts). workerData carries the shared
 // memory budget and this worker's slot in it.
 //
-// Once it holds over 16 MiB of buffers, live or dead (large bodies, compression
-// bombs decoded up to their cap), the worker collects its young garbage: V8
+// Once it holds over 16 MiB of buffers, live or dead (large bodies and the
+// copies of their decoded output; compression bombs are decoded into the
+// resident scratch of decode.ts and leave none), the worker collects its young garbage: V8
 // frees dead buffers only when it collects, and by its own measure that may be
 // after 64 MiB of them, memory the process would hold for nothing. Collecting
 // after every large job instead lengthened the live p99 (the collector's helper
