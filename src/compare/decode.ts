@@ -92,8 +92,6 @@ export function decodeBody(body: Buffer, contentEncoding: string | string[] | un
   const ratio = Math.max(0, opts.maxDecodeRatio ?? DEFAULT_MAX_DECODE_RATIO);
   let out = body;
   let held = 0;
-  // True while `out` lies in this thread's scratch: the next layer writes there, so it gets its own copy first.
-  let scratched = false;
   for (let i = codings.length - 1; i >= 0; i--) {
     if (out.length === 0) break; // some servers label empty bodies
     const coding = codings[i] as Coding;
@@ -103,26 +101,26 @@ export function decodeBody(body: Buffer, contentEncoding: string | string[] | un
       budget.release(held);
       return { ok: false, reason: refused };
     }
-    if (scratched) out = owned(out);
+    // A layer left in the scratch gets its own copy first: the next one writes there.
+    out = owned(out);
     const r = decodeLayer(out, coding, allowed, budget, engine);
     // The layer just undone is no longer needed.
     budget.release(held);
     if (!r.ok) return r;
     out = r.body;
     held = r.reserved;
-    scratched = engine === 'scratch';
   }
-  return { ok: true, body: scratched ? owned(out) : out, reserved: held };
+  return { ok: true, body: owned(out), reserved: held };
 }
 
 /**
- * A copy of `view` (decoded output in this thread's scratch) in memory of its
- * own, at its exact size. The copy takes over the view's count in the budget:
+ * `buf` itself, or when it lies in this thread's scratch, a copy in memory of
+ * its own at its exact size. The copy takes over the view's count in the budget:
  * the scratch stays resident whether or not it holds anything (see below), so
  * what the copy adds to the process is its own size, no more.
  */
-function owned(view: Buffer): Buffer {
-  return Buffer.from(view);
+function owned(buf: Buffer): Buffer {
+  return buf.buffer === scratch.buffer ? Buffer.from(buf) : buf;
 }
 
 /** "deflate" is zlib-wrapped by the RFC but raw deflate from some servers: a zlib header says which. */
@@ -169,7 +167,7 @@ export function inflate(input: Buffer, coding: Coding, allowed: number, budget: 
   const refused = refusedUndecoded(input, coding, allowed);
   if (refused !== null) return { ok: false, reason: refused };
   const r = decodeLayer(input, coding, allowed, budget, engine);
-  return r.ok && engine === 'scratch' ? { ok: true, body: owned(r.body), reserved: r.reserved } : r;
+  return r.ok ? { ok: true, body: owned(r.body), reserved: r.reserved } : r;
 }
 
 /**
@@ -234,16 +232,17 @@ interface NativeHandle {
 }
 
 interface NativeStream {
-  readonly _handle?: NativeHandle | null;
-  readonly _writeState?: Uint32Array;
+  readonly _handle: NativeHandle;
+  readonly _writeState: Uint32Array;
   close(): void;
 }
 
+/** node:zlib's streams as the scratch engine sees them (checked once, by scratchWorks below). */
 const OPEN: Record<Format, () => NativeStream> = {
-  gunzip: () => zlib.createGunzip(),
-  brotli: () => zlib.createBrotliDecompress(),
-  inflate: () => zlib.createInflate(),
-  inflateRaw: () => zlib.createInflateRaw(),
+  gunzip: () => zlib.createGunzip() as unknown as NativeStream,
+  brotli: () => zlib.createBrotliDecompress() as unknown as NativeStream,
+  inflate: () => zlib.createInflate() as unknown as NativeStream,
+  inflateRaw: () => zlib.createInflateRaw() as unknown as NativeStream,
 };
 
 const FINISH: Record<Format, number> = {
@@ -267,10 +266,6 @@ function intoScratch(input: Buffer, format: Format, limit: number): Buffer | 'to
   const stream = OPEN[format]();
   const handle = stream._handle;
   const state = stream._writeState;
-  if (handle === null || handle === undefined || state === undefined) {
-    stream.close();
-    return publicDecode(input, format, limit);
-  }
   let failed = false;
   handle.onerror = () => {
     failed = true;
@@ -312,9 +307,9 @@ function scratchWorks(): boolean {
   };
   try {
     return (Object.keys(encoded) as Format[]).every((f) => {
-      const stream = OPEN[f]();
+      const stream = OPEN[f]() as Partial<NativeStream>;
       const native = typeof stream._handle?.writeSync === 'function' && stream._writeState instanceof Uint32Array;
-      stream.close();
+      stream.close?.();
       const r = native ? intoScratch(encoded[f], f, 1024) : null;
       return Buffer.isBuffer(r) && r.equals(sample);
     });
