@@ -431,7 +431,9 @@ t.test('the real CLI: node bin/umbra.js gate ...', async (t) => {
     t.equal(r.code, 1);
     t.equal(b.seen.length, 1);
     t.match(r.stdout, /^verdict: fail \(route get-item/);
-    t.ok(exited - (b.at[0] ?? NaN) < 2500, `exited soon after its one poll (${Math.round(exited - (b.at[0] ?? NaN))} ms)`);
+    // One poll at a 100 ms interval already says it did not wait; the bound only catches a
+    // process that lingers after its verdict (2.58 s once on a loaded Node 24 run: not 2.5 s).
+    t.ok(exited - (b.at[0] ?? NaN) < 10_000, `exited soon after its one poll (${Math.round(exited - (b.at[0] ?? NaN))} ms)`);
   });
 
   t.test('3: still inconclusive when a 1 s wait ends; the process exits by itself', async (t) => {
