@@ -1,7 +1,7 @@
 // Shadow dispatch with undici, on a pool of its own per target: shadow traffic
 // never shares sockets or limits with live. The answer is read up to a cap,
 // counted against the memory budget, and handed back for comparison.
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { IncomingMessage } from 'node:http';
 import type { BackendProtocol, HeaderEdits } from '../config/types.js';
 import { protocolOptions } from '../http/protocol.js';
@@ -93,7 +93,8 @@ class ShadowCall {
   private abort: ((err?: Error) => void) | null = null;
   /** A timer of its own, for a call whose deadline is sooner than its target's timeout (a gRPC deadline); else the target's sweep ends it. */
   private readonly timer: NodeJS.Timeout | undefined;
-  private readonly started = performance.now();
+  /** performance.now() time it was handed to undici (until then, when it was made): its latency counts from there. */
+  private started = performance.now();
   /** performance.now() time by which it ends (as timeout). */
   readonly deadline: number;
   private status = 0;
@@ -115,6 +116,16 @@ class ShadowCall {
   ) {
     this.deadline = this.started + timeout;
     this.timer = ownTimer ? setTimeout(() => this.expire(), timeout) : undefined;
+  }
+
+  /** Ended already (paused or out of time while it waited to be sent): not to be sent. */
+  get ended(): boolean {
+    return this.done;
+  }
+
+  /** Handed to undici now: its latency is timed from here, not from the wait before. */
+  sent(): void {
+    this.started = performance.now();
   }
 
   /** The kill switch: end it now, as paused. */
@@ -255,6 +266,12 @@ export class ShadowTarget {
    */
   private head: ShadowCall | null = null;
 
+  /** Shadow requests to send at the end of this turn of the event loop: [options, call, options, call, ...] (flush). */
+  private queued: (Dispatcher.DispatchOptions | ShadowCall)[] = [];
+  /** The other queue, swapped in while one is sent (no array made per turn). */
+  private spare: (Dispatcher.DispatchOptions | ShadowCall)[] = [];
+  private flushing = false;
+
   /** Ends the calls whose time is up (the sweep, below). */
   private readonly sweeper: NodeJS.Timeout;
 
@@ -284,21 +301,48 @@ export class ShadowTarget {
       done(o);
     });
     this.link(call);
-    try {
-      this.pool.dispatch(
-        {
-          path: this.prefix + req.url,
-          method: req.method,
-          headers: req.headers,
-          body: req.body !== null && req.body.length > 0 ? req.body : null,
-        },
-        call,
-      );
-    } catch (err) {
-      // undici refuses some requests synchronously (a closed pool, an invalid header).
-      call.onError(err as Error);
+    this.queued.push(
+      {
+        path: this.prefix + req.url,
+        method: req.method,
+        headers: req.headers,
+        body: req.body !== null && req.body.length > 0 ? req.body : null,
+      },
+      call,
+    );
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(this.flush);
     }
   }
+
+  /**
+   * Hand the shadow requests queued in this turn of the event loop to undici, all
+   * at once, after the turn's live work: one write wakes the dark backend for the
+   * whole batch rather than one per request. (On loopback a write that wakes a
+   * sleeping reader costs far more than one to a reader already awake; at 100 %
+   * mirroring, in two A/B runs of alternating 4 s rounds, sent at once vs batched,
+   * umbra's median CPU per request went from 150 to 126 µs and from 170 to 161 µs.)
+   * A call paused or out of time while it waited has ended already and is not sent.
+   */
+  private readonly flush = (): void => {
+    const q = this.queued;
+    this.queued = this.spare;
+    this.spare = q;
+    this.flushing = false;
+    for (let i = 0; i < q.length; i += 2) {
+      const call = q[i + 1] as ShadowCall;
+      if (call.ended) continue;
+      call.sent();
+      try {
+        this.pool.dispatch(q[i] as Dispatcher.DispatchOptions, call);
+      } catch (err) {
+        // undici refuses some requests synchronously (a closed pool, an invalid header).
+        call.onError(err as Error);
+      }
+    }
+    q.length = 0;
+  };
 
   /**
    * The kill switch: abort every shadow request under way (of one route, or all).

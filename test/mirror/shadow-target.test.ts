@@ -75,3 +75,53 @@ t.test('calls umbra cuts: over the cap, growing past it, out of time', async (t)
   t.equal(ok.ok && ok.answer.body.toString(), '{"ok":true}', 'its body');
   t.ok(formatted.length > 0 && new Error('here').stack !== undefined && formatted.at(-1)!.frames > 0, 'stacks are captured again outside the cut');
 });
+
+t.test('calls made in one turn are sent together after it; one paused before then never reaches dark', async (t) => {
+  const seen: string[] = [];
+  const dark = await startBackend((req, res: ServerResponse) => {
+    seen.push(req.url ?? '');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+  let connections = 0;
+  dark.server.on('connection', () => connections++);
+  const target = new ShadowTarget({ url: dark.url, timeout: 2000, connections: 8 });
+  const budget = new MemoryBudget(1024 * 1024);
+  t.teardown(async () => {
+    await target.close();
+    await dark.close();
+  });
+  // A call made and paused in the same turn is never handed to undici: no connection is even opened.
+  const early = new Promise<ShadowOutcome>((resolve) => target.send('b', { method: 'GET', url: '/early', headers: [], body: null }, CAP, budget, resolve));
+  t.equal(target.abort('b'), 1);
+  t.match(await early, { ok: false, reason: 'paused' }, 'paused before it was sent');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(connections, 0, 'dark never saw a connection for it');
+  const outcomes: Promise<ShadowOutcome>[] = [];
+  const order: string[] = [];
+  for (const [route, path] of [['a', '/a1'], ['b', '/b1'], ['a', '/a2'], ['b', '/b2'], ['a', '/a3']] as const) {
+    outcomes.push(
+      new Promise((resolve) =>
+        target.send(route, { method: 'GET', url: path, headers: [], body: null }, CAP, budget, (o) => {
+          order.push(path);
+          resolve(o);
+        }),
+      ),
+    );
+  }
+  // Still in the same turn: route b's kill switch.
+  t.equal(target.abort('b'), 2, "both of route b's calls were under way");
+  t.same([...order].sort(), ['/b1', '/b2'], 'they ended at once');
+  const results = await Promise.all(outcomes);
+  t.match(results[1], { ok: false, reason: 'paused' }, '/b1: paused');
+  t.match(results[3], { ok: false, reason: 'paused' }, '/b2: paused');
+  for (const i of [0, 2, 4]) t.match(results[i], { ok: true, answer: { status: 200 } }, `call ${i}: answered`);
+  t.ok(results.every((o) => { const ms = o.ok ? o.answer.ms : o.ms; return ms >= 0 && ms < 2000; }), 'each outcome is timed');
+  // A later call: by its answer, anything of the paused ones would have arrived too.
+  const after = await send(target, budget, '/after');
+  t.match(after, { ok: true });
+  t.same([...seen].sort(), ['/a1', '/a2', '/a3', '/after'], 'dark saw every call but the paused ones');
+  t.ok(connections >= 1 && connections <= 4, `the sent ones came on at most 4 connections (${connections})`);
+  for (const o of [...results, after]) if (o.ok) budget.release(o.answer.reserved);
+  t.equal(budget.bytes, 0, 'the answers held only what they reserved');
+});
