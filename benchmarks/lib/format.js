@@ -34,6 +34,29 @@ export function ratio(a, b) {
   return typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : null;
 }
 
+/** The median of `xs` (NaN for none). */
+export function median(xs) {
+  if (xs.length === 0) return NaN;
+  const a = [...xs].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 === 1 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+/**
+ * Round i of `a` over round i of `b` for `field`, then the median over rounds
+ * (finite ratios only): two configurations measured one right after the other, so
+ * a burst of foreign load that hits one round moves one paired ratio, not the result.
+ */
+export function pairedMedian(a, b, field) {
+  return median((a ?? []).map((x, i) => ratio(x[field], b?.[i]?.[field])).filter((x) => Number.isFinite(x)));
+}
+
+/** A goal ratio row; `ok` false (umbra did not mirror) reports no value. */
+export function goal(name, value, op, target, ok) {
+  const v = ok ? value : null;
+  return { name, value: v, target: `${op} ${target}`, pass: v === null ? undefined : op === '≥' ? v >= target : v <= target, note: ok ? undefined : 'umbra did not mirror' };
+}
+
 export function fmtCores(x) {
   return x === null || x === undefined ? 'n/a' : x.toFixed(2);
 }

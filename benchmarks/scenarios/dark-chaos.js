@@ -4,7 +4,7 @@
 // dark. umbra runs at its default limits: only `dark.url` and `mirror.sample` are set.
 
 import { runFixedRate } from '../lib/fixed-rate.js';
-import { failures, fmtCores, fmtMiB, fmtMs, fmtRps, fmtSpread, loadCells, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtMiB, fmtMs, fmtRps, fmtSpread, goal, loadCells, median, pairedMedian, ratio } from '../lib/format.js';
 import { interleave, measureRounds } from '../lib/measure.js';
 import { cpuSecondsOf, startBackend, startChaosBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
@@ -94,24 +94,6 @@ async function startConfig(kind, live, maxBodyBytes) {
       };
     },
   };
-}
-
-/** Round i of `a` over round i of `b` for `field`, then the median over rounds (finite ratios only). */
-function pairedMedian(a, b, field) {
-  return median((a ?? []).map((x, i) => ratio(x[field], b?.[i]?.[field])).filter((x) => Number.isFinite(x)));
-}
-
-function median(xs) {
-  if (xs.length === 0) return NaN;
-  const a = [...xs].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 === 1 ? a[m] : (a[m - 1] + a[m]) / 2;
-}
-
-/** A goal ratio; `ok` false (umbra did not mirror) reports no value. */
-function goal(name, value, op, target, ok) {
-  const v = ok ? value : null;
-  return { name, value: v, target: `${op} ${target}`, pass: v === null ? undefined : op === '≥' ? v >= target : v <= target, note: ok ? undefined : 'umbra did not mirror' };
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import http from 'node:http';
 import { once } from 'node:events';
-import { fmtMs } from '../lib/format.js';
+import { fmtMs, median } from '../lib/format.js';
 import { startUmbraProcess } from '../lib/umbra.js';
 
 export const name = 'killswitch';
@@ -57,11 +57,6 @@ async function waitFor(fn, ms, what) {
     await new Promise((r) => setTimeout(r, 2));
   }
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 
 export async function run(ctx) {
   const liveServer = http.createServer((_req, res) => {
