@@ -26,7 +26,7 @@ const SCENARIOS = ['passthrough', 'cpu', 'isolation', 'mirror-compare', 'dark-ch
 // A hard ceiling for the whole run. The suite is planned to take about 8.5 minutes
 // (7 before the h2 and grpc scenarios, about 40 s each); the ceiling leaves room for
 // the quiet-machine waits (up to 30 s) and a slow start or two on top.
-const WATCHDOG_MS = 10 * 60 * 1000;
+const WATCHDOG_MS = 15 * 60 * 1000;
 
 const USAGE = `usage: node benchmarks/run.js [--quick] [--only NAME[,NAME]] [--load wrk|autocannon] [--rate REQ_PER_S] [--out DIR]
 scenarios: ${SCENARIOS.join(', ')}
