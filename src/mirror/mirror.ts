@@ -354,7 +354,13 @@ export class Mirror implements ShadowHook {
     if (--this.pending === 0) for (const w of this.idle.splice(0)) w();
   };
 
-  /** Wait (bounded) for shadow work under way, then close the pools. */
+  /**
+   * Wait (bounded) for shadow work under way, then close the pools. What is still
+   * under way then and not yet out of time is cut by umbra, not failed by the
+   * dark side: it ends as paused (skip dark_paused), never as a shadow error.
+   * (Destroying the pools under it made it a `reset`, and at shutdown the fleet
+   * store's last write carried those into the fleet's error rate.)
+   */
   async close(waitMs: number): Promise<void> {
     // The ramps' state lives on in the routes of a mirror that replaces this one, which ticks them.
     if (this.rampTimer !== null) clearInterval(this.rampTimer);
@@ -366,6 +372,12 @@ export class Mirror implements ShadowHook {
       }),
     ]);
     clearTimeout(timer);
+    // Those already past their time are the dark side's timeouts (the sweep may not have run yet); the rest umbra cuts.
+    const now = performance.now();
+    this.dark.sweep(now);
+    this.secondary?.sweep(now);
+    this.dark.abort();
+    this.secondary?.abort();
     await Promise.allSettled([this.dark.close(), this.secondary?.close()]);
   }
 }

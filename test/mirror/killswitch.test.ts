@@ -137,3 +137,40 @@ t.test("a route's pause aborts that route's shadow requests only", async (t) => 
   t.equal((await json(`${umbra.adminUrl}/api/routes/nope/pause`, { method: 'POST' })).status, 404);
   t.equal((await json(`${umbra.adminUrl}/api/routes/a/pause`)).status, 405);
 });
+
+t.test('shutdown: shadow requests still under way end as paused, not as dark failures', async (t) => {
+  const dark = await hangingHttp1();
+  const umbra = await setup(t, dark, 'http1');
+  await fill(umbra, dark, ['/a/'], 8);
+  t.equal(umbra.mirror?.inFlight.dark, 8, '8 shadow requests under way');
+  const rt = umbra.mirror?.runtime('a');
+  await umbra.stop();
+  await until(() => dark.closed.size >= 8, 5000, 'dark to see every request end');
+  t.equal(rt?.stats.counts.total.skippedBy.dark_paused, 8, 'each one skipped dark_paused');
+  t.equal(rt?.stats.errors, 0, 'no dark error for the route');
+  const metrics = await umbra.metrics.registry.metrics();
+  t.equal(metricValue(metrics, 'umbra_comparison_skips_total', { route: 'a', reason: 'dark_paused' }), 8);
+  t.notMatch(metrics, /umbra_shadow_errors_total\{/, 'no shadow error counted');
+  t.notOk(
+    umbra.logs.some((l) => l['msg'] === 'shadow request failed'),
+    'no "shadow request failed" line',
+  );
+});
+
+t.test('shutdown: a shadow request already out of time when umbra stops is a dark timeout, not a pause', async (t) => {
+  const dark = await hangingHttp1();
+  const live = await startBackend((_req, res) => res.end('{"ok":true}'));
+  // Shutdown waits min(1 s, drainTimeout) for shadow work: by then these are past their 1 s.
+  const umbra = await startTestUmbra(`live: { url: "${live.url}" }\ndark: { url: "${dark.url}", timeout: 1s }\nmirror: { sample: 1.0 }\n`, { level: 'info' });
+  t.teardown(async () => {
+    await umbra.stop();
+    await Promise.all([live.close(), dark.close()]);
+  });
+  await fill(umbra, dark, ['/t/'], 8);
+  const rt = umbra.mirror?.runtime('default');
+  await umbra.stop();
+  t.equal(rt?.stats.counts.total.skippedBy.dark_timeout, 8, 'each one skipped dark_timeout');
+  t.equal(rt?.stats.counts.total.skippedBy.dark_paused ?? 0, 0, 'none as paused');
+  const metrics = await umbra.metrics.registry.metrics();
+  t.equal(metricValue(metrics, 'umbra_shadow_errors_total', { target: 'dark', reason: 'timeout' }), 8, 'counted as dark timeouts');
+});
