@@ -3,7 +3,10 @@
 // loader: then the compiled worker in dist/ is used when it is at least as new
 // as its source (npm test builds first), since booting a worker through the
 // TypeScript loader takes seconds, and tens of seconds on a loaded machine;
-// otherwise the .ts with this process's loader flags.
+// otherwise the .ts with this process's loader flags. The compiled worker is
+// started without this process's flags: they are the test runner's loader
+// imports, which a worker inherits by default and which alone cost it over a
+// second of start-up.
 import { existsSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -22,7 +25,7 @@ export function workerEntry(base: string, name: string): WorkerEntry {
   const at = ts.lastIndexOf(marker);
   if (at !== -1) {
     const built = join(ts.slice(0, at), 'dist', ts.slice(at + marker.length).replace(/\.ts$/, '.js'));
-    if (existsSync(built) && statSync(built).mtimeMs >= statSync(ts).mtimeMs) return { url: pathToFileURL(built), execArgv: undefined };
+    if (existsSync(built) && statSync(built).mtimeMs >= statSync(ts).mtimeMs) return { url: pathToFileURL(built), execArgv: [] };
   }
   return { url: pathToFileURL(ts), execArgv: process.execArgv };
 }

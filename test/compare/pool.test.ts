@@ -1,23 +1,10 @@
 import t from 'tap';
 import zlib from 'node:zlib';
-import type { Answer } from '../../src/compare/index.js';
 import { MAX_CACHED_RULES, RulesAccount } from '../../src/compare/job.js';
 import { CUT, CompareBusyError, ComparePool, ComparePoolError, MemoryBudget, NoiseLearner, compareAnswers, compileRules, engineSkipReason, exactText, isExactNumber, writeJson } from '../../src/compare/index.js';
+import { answer, bigBody, ctx, rules } from '../helpers/compare-pool.js';
 
-const rules = compileRules(
-  { ignoreHeaders: [], ignore: ['$.items[*].updatedAt'], unordered: ['$.tags'], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] },
-  { maxDecodedBytes: 16 * 1024 * 1024 },
-);
-const ctx = { method: 'GET' };
-
-function bigBody(n: number, tweak: number): Buffer {
-  const items = Array.from({ length: n }, (_, i) => ({ id: i, price: i === tweak ? 999 : i * 1.5, updatedAt: Math.random(), name: `item ${i}` }));
-  return Buffer.from(JSON.stringify({ tags: ['b', 'a'], total: 12345678901234567890n.toString(), items }));
-}
-
-function answer(body: Buffer, headers: Record<string, string> = {}): Answer {
-  return { status: 200, headers: { 'content-type': 'application/json', ...headers }, body, truncated: false };
-}
+// The pool's memory and heap limits are in pool-memory.test.ts.
 
 void t.test('a big pair goes through the worker and gives the inline verdict', async (t) => {
   const pool = new ComparePool({ size: 1, inlineBelowBytes: 64 * 1024 });
@@ -161,50 +148,6 @@ void t.test('an encoded body, however small, is decoded in a worker, never inlin
   t.equal(live.body.toString(), '{"a":1}', "the caller's buffer is copied, not transferred away");
 });
 
-/** Bodies that expand to far more than any cap, as a hostile dark backend sends them. */
-function bombs(): [string, Buffer, string][] {
-  const zeros = Buffer.alloc(64 * 1024 * 1024, 0x20);
-  const gz = zlib.gzipSync(zeros, { level: 9 });
-  return [
-    ['br', zlib.brotliCompressSync(zeros, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }), 'br'],
-    ['gzip', gz, 'gzip'],
-    ['deflate', zlib.deflateSync(zeros, { level: 9 }), 'deflate'],
-    ['raw deflate', zlib.deflateRawSync(zeros, { level: 9 }), 'deflate'],
-    ['gzip inside gzip', zlib.gzipSync(gz, { level: 9 }), 'gzip, gzip'],
-  ];
-}
-
-void t.test('compression bombs stop at maxDecodedBytes, and every byte comes back', async (t) => {
-  const budget = new MemoryBudget(64 * 1024 * 1024);
-  const pool = new ComparePool({ size: 1, budget });
-  t.teardown(() => pool.close());
-  const small = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 4 * 1024 * 1024 });
-  const live = answer(Buffer.from('{"ok":true}'));
-  for (const [name, body, coding] of bombs()) {
-    t.ok(body.length < 200_000, `${name} bomb is small: ${body.length} bytes`);
-    const v = await pool.compare(live, answer(body, { 'content-encoding': coding }), small, ctx);
-    t.equal(v.reason, 'decode_too_large', `${name}: skipped at the cap`);
-    t.equal(budget.bytes, 0, `${name}: budget back to 0`);
-  }
-  t.ok(budget.peak <= 4 * 1024 * 1024 + 2 * 64 * 1024 + 200_000 * 2, `peak held ${budget.peak} bytes: the cap, a chunk, the copies`);
-});
-
-void t.test('a bomb that meets a full budget stops with over_memory', async (t) => {
-  const budget = new MemoryBudget(1024 * 1024);
-  const pool = new ComparePool({ size: 1, budget });
-  t.teardown(() => pool.close());
-  // zlib deflate: no declared length, so the decoder runs until the budget stops it.
-  const [, body] = bombs()[2] as [string, Buffer, string];
-  const v = await pool.compare(answer(Buffer.from('{}')), answer(body, { 'content-encoding': 'deflate' }), rules, ctx);
-  t.equal(v.reason, 'over_memory');
-  t.equal(budget.bytes, 0);
-  t.ok(budget.peak <= 1024 * 1024, 'never over the budget');
-  // No room even for the copies: refused before a worker sees it.
-  t.ok(budget.tryReserve(1024 * 1024));
-  await t.rejects(pool.compare(answer(Buffer.from('{}')), answer(body, { 'content-encoding': 'deflate' }), rules, ctx), { code: 'UMBRA_COMPARE_OVER_MEMORY' });
-  budget.release(1024 * 1024);
-});
-
 void t.test('more than two nested codings are not decoded at all', async (t) => {
   const pool = new ComparePool({ size: 1 });
   t.teardown(() => pool.close());
@@ -213,67 +156,6 @@ void t.test('more than two nested codings are not decoded at all', async (t) => 
   t.equal(v.reason, 'decode_too_deep');
   const two = await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync(zlib.gzipSync(Buffer.from('{"a":1}'))), { 'content-encoding': 'gzip, gzip' }), rules, ctx);
   t.equal(two.result, 'match', 'two layers are undone');
-});
-
-void t.test('a worker stopped mid-job gives back what it held', async (t) => {
-  const budget = new MemoryBudget(1024 ** 3);
-  const pool = new ComparePool({ size: 1, budget });
-  t.teardown(() => pool.close());
-  t.equal((await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync('{"a":1}'), { 'content-encoding': 'gzip' }), rules, ctx)).result, 'match', 'worker started');
-  // Eight 64 MiB gzip members: 512 MiB to decode, far longer than the job may take.
-  const [, member] = bombs()[1] as [string, Buffer, string];
-  const body = Buffer.concat(Array.from({ length: 8 }, () => member));
-  const huge = compileRules({ ignoreHeaders: [], ignore: [], unordered: [], tolerance: 0, keyed: [], allowAdded: [], tolerances: [] }, { maxDecodedBytes: 900 * 1024 * 1024 });
-  pool.jobTimeoutMs = 150;
-  let most = 0;
-  const watch = setInterval(() => (most = Math.max(most, budget.bytes)), 2);
-  await t.rejects(pool.compare(answer(Buffer.from('{}')), answer(body, { 'content-encoding': 'gzip' }), huge, ctx), { code: 'UMBRA_COMPARE_TIMEOUT' });
-  clearInterval(watch);
-  t.ok(most > 8 * 1024 * 1024, `the worker held decoded bytes when it was stopped (${most})`);
-  for (let i = 0; i < 200 && budget.bytes > 0; i++) await new Promise((r) => setTimeout(r, 10));
-  t.equal(budget.bytes, 0, "the stopped worker's bytes are released");
-});
-
-void t.test('a body umbra owns outright is moved to the worker, not copied; any other is copied', async (t) => {
-  const budget = new MemoryBudget(64 * 1024 * 1024);
-  const pool = new ComparePool({ size: 1, budget });
-  t.teardown(() => pool.close());
-  const owned = Buffer.allocUnsafeSlow(200_000);
-  bigBody(2000, 3).copy(owned);
-  const ownedLength = owned.length;
-  const shared = bigBody(2000, -1);
-  const pending = pool.compare(answer(shared), { ...answer(owned.subarray(0, ownedLength)), owned: true }, rules, ctx);
-  t.equal(owned.length, 0, 'the owned buffer went to the worker (detached here)');
-  t.ok(shared.length > 0, 'the other one was copied');
-  t.equal(budget.bytes, shared.length + ownedLength, 'both counted while the worker has them');
-  const v = await pending;
-  t.equal(v.result, 'mismatch');
-  t.equal(budget.bytes, 0);
-  // Owned but a slice of a larger buffer: copied, never moved.
-  const big = Buffer.allocUnsafeSlow(300_000);
-  bigBody(2000, 3).copy(big);
-  const slice = big.subarray(0, 100_000);
-  await pool.compare(answer(shared), { ...answer(slice), owned: true }, rules, ctx).catch(() => null);
-  t.equal(big.length, 300_000, 'a slice is never moved');
-});
-
-void t.test('a job that needs more heap than limits.compareHeap ends its worker (compare_heap); the next job gets a fresh one', async (t) => {
-  // The cap leaves the worker room to load and compile the engine before the job
-  // fills its heap: V8 ends a worker that runs out while *compiling* code with a
-  // fatal error for the whole process (BaselineBatchCompiler -> FatalProcessOutOfMemory)
-  // instead of ERR_WORKER_OUT_OF_MEMORY, and a cap just above the engine's own size
-  // made that the likely way to run out (the production default is 96 MiB).
-  // (On a loaded machine the job may run long before it runs out: the job timeout is out of its way.)
-  const pool = new ComparePool({ size: 1, workerHeapMb: 96, jobTimeoutMs: 120_000 });
-  t.teardown(() => pool.close());
-  const many = (v: number): Buffer => Buffer.from(JSON.stringify(Array.from({ length: 2_500_000 }, (_, i) => ({ id: i, v }))));
-  await t.rejects(pool.compare(answer(many(1)), answer(many(2)), rules, ctx), { code: 'UMBRA_COMPARE_HEAP' });
-  t.equal(pool.stats.workers, 0, 'the worker is gone');
-  // A reload raises the cap: the next worker started has it (under tap a worker also
-  // compiles TypeScript, which needs more than a small cap leaves).
-  pool.workerHeapMb = 256;
-  const v = await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync('{"a":1}'), { 'content-encoding': 'gzip' }), rules, ctx);
-  t.equal(v.result, 'match', 'a fresh worker took the next job');
 });
 
 void t.test("engineSkipReason: each pool failure's skip reason", async (t) => {
