@@ -14,6 +14,21 @@ import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
 import { diffBodies, parseMediaType, sameMediaType } from './body.js';
 import { diffGrpcBodies, grpcCodec, grpcEncoding, hasCompressedFrame } from './grpc.js';
 
+/**
+ * Whether the thread has heap room to parse bodies totalling `bytes`; null (the
+ * event loop, which only ever parses small bodies) when nothing is checked. A
+ * compare worker sets it (worker.ts): a worker over its heap cap is ended
+ * cleanly only when the allocation that crossed the cap is small, because node
+ * lends an ending worker 16 MiB more; one larger allocation (the text of a
+ * 100 MB body, or an array of millions of numbers in it) is a fatal error for
+ * the whole process, not the worker alone.
+ */
+let heapRoom: ((bytes: number) => boolean) | null = null;
+
+export function setHeapRoomCheck(check: ((bytes: number) => boolean) | null): void {
+  heapRoom = check;
+}
+
 export function skipped(reason: SkipReason): Verdict {
   return { result: 'skipped', reason, differences: [], noise: [] };
 }
@@ -85,6 +100,7 @@ export function compareReady(
   if (plan === 'plain' || plan === 'decode') {
     const lb = plan === 'plain' ? live.body : liveBody;
     const ob = plan === 'plain' ? other.body : otherBody;
+    if (heapRoom !== null && !heapRoom(lb.length + ob.length)) return skipped('compare_heap');
     // Each side is read as its own content-type says; a side without one as the other's.
     const lt = parseMediaType(live.headers['content-type']);
     const ot = parseMediaType(other.headers['content-type']);

@@ -1,0 +1,79 @@
+// The compare worker's heap cap (limits.compareHeap): a job that fills it ends
+// its worker; a pair that may need more than it has left is never parsed.
+import t from 'tap';
+import zlib from 'node:zlib';
+import { ComparePool } from '../../src/compare/index.js';
+import { answer, bigBody, ctx, rules } from '../helpers/compare-pool.js';
+import { metricValue, request, startBackend, until } from '../helpers/net.js';
+import { startTestUmbra } from '../helpers/umbra.js';
+
+void t.test('a job that needs more heap than limits.compareHeap ends its worker (compare_heap); the next job gets a fresh one', async (t) => {
+  // The cap leaves the worker room to load and compile the engine before the job
+  // fills its heap: V8 ends a worker that runs out while *compiling* code with a
+  // fatal error for the whole process (BaselineBatchCompiler -> FatalProcessOutOfMemory)
+  // instead of ERR_WORKER_OUT_OF_MEMORY, and a cap just above the engine's own size
+  // made that the likely way to run out (the production default is 96 MiB).
+  // The body is 200,000 arrays nested ten deep: 4 MB of text, so the pair passes
+  // the check for heap room made before parsing (about 6 bytes per byte of body),
+  // but 56 bytes of heap per two bytes of text once parsed.
+  const pool = new ComparePool({ size: 1, workerHeapMb: 96, jobTimeoutMs: 120_000 });
+  t.teardown(() => pool.close());
+  const heavy = Buffer.from(`[${'[[[[[[[[[[]]]]]]]]]],'.repeat(200_000)}0]`);
+  await t.rejects(pool.compare(answer(heavy), answer(Buffer.from('{}')), rules, ctx), { code: 'UMBRA_COMPARE_HEAP' });
+  t.equal(pool.stats.workers, 0, 'the worker is gone');
+  // A reload raises the cap: the next worker started has it.
+  pool.workerHeapMb = 256;
+  const v = await pool.compare(answer(Buffer.from('{"a":1}')), answer(zlib.gzipSync('{"a":1}'), { 'content-encoding': 'gzip' }), rules, ctx);
+  t.equal(v.result, 'match', 'a fresh worker took the next job');
+});
+
+void t.test('a pair that may need more heap than the worker has left is skipped compare_heap before it is parsed: the process lives on', async (t) => {
+  // 110 MB of JSON text holding one string: parsing it makes a 110 MB string,
+  // one allocation past the worker's cap by more than the 16 MiB node lends a
+  // worker to end cleanly, so V8 would stop the whole process (FATAL ERROR:
+  // Reached heap limit), this test with it, and in production live traffic.
+  const pool = new ComparePool({ size: 1, workerHeapMb: 96, jobTimeoutMs: 60_000 });
+  t.teardown(() => pool.close());
+  const huge = Buffer.alloc(110 * 1024 * 1024, 'x');
+  huge.write('["\\n', 0);
+  huge.write('"]', huge.length - 2);
+  const v = await pool.compare(answer(Buffer.from('["x"]')), answer(huge), rules, ctx);
+  t.equal(v.result, 'skipped');
+  t.equal(v.reason, 'compare_heap');
+  t.equal(pool.stats.workers, 1, 'the worker was not ended: nothing was parsed');
+  // The same worker compares the next pair.
+  const next = await pool.compare(answer(bigBody(20_000, -1)), answer(bigBody(20_000, 9)), rules, ctx);
+  t.equal(next.result, 'mismatch', 'a pair that fits is compared');
+  t.equal(pool.stats.workers, 1, 'by the same worker');
+});
+
+void t.test('end to end: limits raised for big bodies, the heap cap left alone, a dark answer of 110 MB of JSON text is a counted skip and umbra serves on', async (t) => {
+  // 110 KB on the wire: gzip of one JSON string of 110 MB.
+  const text = Buffer.alloc(110 * 1024 * 1024, 'x');
+  text.write('["\\n', 0);
+  text.write('"]', text.length - 2);
+  const gz = zlib.gzipSync(text, { level: 9 });
+  const live = await startBackend((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('["live"]'));
+  const dark = await startBackend((_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gz));
+  const umbra = await startTestUmbra(
+    `live: { url: "${live.url}" }
+dark: { url: "${dark.url}" }
+mirror: { sample: 1.0, maxBufferedBytes: 512MiB }
+limits: { maxDecodedBytes: 128MiB, maxDecodeRatio: 0 }`,
+    { level: 'info' },
+  );
+  t.teardown(async () => {
+    await umbra.stop();
+    await Promise.all([live.close(), dark.close()]);
+  });
+  const first = await request(`${umbra.proxyUrl}/big`);
+  t.equal(first.body.toString(), '["live"]', 'live answered');
+  const m = await until(async () => {
+    const text = (await request(`${umbra.adminUrl}/metrics`)).body.toString();
+    return metricValue(text, 'umbra_comparison_skips_total', { reason: 'compare_heap' }) >= 1 ? text : '';
+  }, 60_000, 'the skip');
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { route: 'default', reason: 'compare_heap' }), 1, 'skipped compare_heap');
+  const second = await request(`${umbra.proxyUrl}/again`);
+  t.equal(second.status, 200, 'umbra still serves');
+  t.equal(second.body.toString(), '["live"]');
+});
