@@ -7,7 +7,7 @@ import type { CaptureConfig, Config, RedactConfig } from './config/types.js';
 import { createAdminServer, type ApiHandler } from './admin/server.js';
 import { createApiHandler } from './admin/api.js';
 import { createPageHandler } from './admin/page.js';
-import { ComparePool } from './compare/index.js';
+import { COMPARE_HEAP_PER_BODY, ComparePool } from './compare/index.js';
 import { restartOnlyChanges } from './config/reloader.js';
 import { hopRules } from './http/headers.js';
 import { Router } from './http/routes.js';
@@ -159,6 +159,21 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     }
   };
 
+  /**
+   * A heap cap small for the bodies umbra may compare: pairs past it are skipped
+   * `compare_heap` (docs/compare.md, Memory). Said at start and on every reload.
+   */
+  const heapAdvice = (config: Config): void => {
+    if (config.dark === null && config.secondary === null) return;
+    const largest = Math.max(config.limits.maxDecodedBytes, ...config.routes.map((r) => r.mirror.maxBodyBytes));
+    const heap = config.limits.compareHeap;
+    if (heap >= COMPARE_HEAP_PER_BODY * largest) return;
+    log.warn(
+      { compareHeap: heap, largestBody: largest },
+      `limits.compareHeap (${heap} bytes) is under ${COMPARE_HEAP_PER_BODY} times the largest body umbra may compare (${largest} bytes, limits.maxDecodedBytes or mirror.maxBodyBytes): large pairs will be skipped compare_heap; raise limits.compareHeap`,
+    );
+  };
+
   let gen = build(initial, null);
   metrics.verdictSource = () => gen.mirror?.verdicts().routes ?? [];
   const live = new LiveProxy(gen.state, { log, metrics });
@@ -204,6 +219,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   const capturing = initial.capture === null ? {} : { capture: initial.capture.dir };
   log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, ...capturing, store: fleet?.url ?? null, ...budget }, 'umbra started');
   lifecycle(initial);
+  heapAdvice(initial);
 
   const reload = async (config: Config): Promise<void> => {
     const old = gen;
@@ -222,6 +238,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
     metrics.configReloads.inc({ result: 'success' });
     log.info({ source: config.source, ...(restartOnly.length > 0 ? { needsRestart: restartOnly } : {}) }, 'config reloaded');
     lifecycle(config);
+    heapAdvice(config);
     // The old shadow pools close once their requests are done.
     // A replaced capture writer writes what it has queued, then closes its file.
     await Promise.all([

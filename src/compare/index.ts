@@ -12,7 +12,7 @@ export { NoiseLearner, applyNoise, compareWithBaseline } from './noise.js';
 export type { DecodeFailure, DecodeLimits, DecodeResult } from './decode.js';
 export { DEFAULT_MAX_DECODE_RATIO, MAX_NESTED_ENCODINGS, RATIO_FLOOR_BYTES, decodeBody } from './decode.js';
 export type { ComparePoolOptions } from './pool.js';
-export { CompareBusyError, ComparePool, ComparePoolError, engineSkipReason } from './pool.js';
+export { COMPARE_HEAP_PER_BODY, CompareBusyError, ComparePool, ComparePoolError, engineSkipReason } from './pool.js';
 export type { JsonValue } from './json-parse.js';
 export { BigNum, parseJson } from './json-parse.js';
 export type { Segment, States } from './paths.js';

@@ -67,6 +67,13 @@ interface Slot {
   readonly rules: RulesAccount;
 }
 
+/**
+ * limits.compareHeap advised per byte of the largest body compared (the defaults:
+ * 96 MiB for 8 MiB): room for both bodies' text and what parsing them usually
+ * makes. umbra warns at start and on reload when the cap is lower (app.ts).
+ */
+export const COMPARE_HEAP_PER_BODY = 12;
+
 /** How long a new worker may take to load its modules before its job fails. */
 const BOOT_TIMEOUT_MS = 60_000;
 

@@ -66,6 +66,9 @@ limits: { maxDecodedBytes: 128MiB, maxDecodeRatio: 0 }`,
     await umbra.stop();
     await Promise.all([live.close(), dark.close()]);
   });
+  const advice = umbra.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('limits.compareHeap'));
+  t.equal(advice.length, 1, 'umbra warned at start that the heap cap is small for the bodies allowed');
+  t.equal(advice[0]?.largestBody, 128 * 1024 * 1024);
   const first = await request(`${umbra.proxyUrl}/big`);
   t.equal(first.body.toString(), '["live"]', 'live answered');
   const m = await until(async () => {
@@ -76,4 +79,18 @@ limits: { maxDecodedBytes: 128MiB, maxDecodeRatio: 0 }`,
   const second = await request(`${umbra.proxyUrl}/again`);
   t.equal(second.status, 200, 'umbra still serves');
   t.equal(second.body.toString(), '["live"]');
+});
+
+void t.test('no heap advice when the cap is 12 times the largest body, as the defaults are', async (t) => {
+  const live = await startBackend((_req, res) => res.end('{}'));
+  const at = async (extra: string): Promise<number> => {
+    const umbra = await startTestUmbra(`live: { url: "${live.url}" }\ndark: { url: "${live.url}" }\n${extra}`, { level: 'info' });
+    await umbra.stop();
+    return umbra.logs.filter((l) => String(l.msg).startsWith('limits.compareHeap')).length;
+  };
+  t.teardown(() => live.close());
+  t.equal(await at(''), 0, 'the defaults');
+  t.equal(await at('limits: { maxDecodedBytes: 16MiB, compareHeap: 192MiB }'), 0, 'raised together');
+  t.equal(await at('limits: { maxDecodedBytes: 16MiB }'), 1, 'one raised alone');
+  t.equal(await at('mirror: { maxBodyBytes: 9MiB }'), 1, 'a body limit over 8 MiB');
 });
