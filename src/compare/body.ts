@@ -233,17 +233,28 @@ export function diffBodies(
   out: Collector,
 ): void {
   if (live.equals(dark)) return;
+  const how = readAs(liveType, darkType);
+  if (how === 'json') diffJsonBodies(live, dark, liveType, darkType, rules, out);
+  else if (how === 'text') diffTextBodies(live, dark, liveType, darkType, out);
+  else diffBytes(live, dark, out);
+}
+
+/** How diffBodies reads bodies of these types: as JSON when either is, as text when both are, else as bytes. */
+function readAs(liveType: MediaType | null, darkType: MediaType | null): 'json' | 'text' | 'bytes' {
   const lk = bodyKind(liveType);
   const dk = bodyKind(darkType);
-  if (lk === 'json' || dk === 'json') diffJsonBodies(live, dark, liveType, darkType, rules, out);
-  else if (lk === 'text' && dk === 'text') diffTextBodies(live, dark, liveType, darkType, out);
-  else diffBytes(live, dark, out);
+  return lk === 'json' || dk === 'json' ? 'json' : lk === 'text' && dk === 'text' ? 'text' : 'bytes';
+}
+
+/** Whether diffBodies parses bodies of these types (as JSON or text), rather than comparing their bytes. */
+export function bodiesParsed(liveType: MediaType | null, darkType: MediaType | null): boolean {
+  return readAs(liveType, darkType) !== 'bytes';
 }
 
 type Parsed = { ok: true; value: JsonValue } | { ok: false };
 
-function tryParse(body: Buffer, mt: MediaType | null): Parsed {
-  const text = decodeText(body, mt);
+/** `text` is `body` decoded under `mt` (decodeText), null when it does not decode. */
+function tryParse(text: string | null, body: Buffer, mt: MediaType | null): Parsed {
   if (text === null) return { ok: false };
   // In UTF-8 a digit, a dot or an "e" is one byte: the pre-scan reads the bytes.
   const mayBeLossy = decoderOf(mt)?.encoding !== 'utf-8' || maybeLossyBytes(body);
@@ -270,8 +281,11 @@ function diffJsonBodies(
   rules: JsonRules,
   out: Collector,
 ): void {
-  const l = tryParse(live, liveType);
-  const d = tryParse(dark, darkType);
+  // Both texts first, while the heap holds little else (heap-room.ts).
+  const lt = decodeText(live, liveType);
+  const dt = decodeText(dark, darkType);
+  const l = tryParse(lt, live, liveType);
+  const d = tryParse(dt, dark, darkType);
   if (l.ok && d.ok) diffJson(l.value, d.value, rules, out);
   else if (l.ok || d.ok) {
     out.add('body', '$', 'type', l.ok ? jsonTypeName(l.value) : 'invalid JSON', d.ok ? jsonTypeName(d.value) : 'invalid JSON');

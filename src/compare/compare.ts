@@ -11,21 +11,19 @@ import { GRPC_STATUS_TRAILERS } from './rules.js';
 import { UNCOUNTED, type ByteBudget } from './budget.js';
 import { Collector } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
-import { diffBodies, parseMediaType, sameMediaType } from './body.js';
+import { bodiesParsed, diffBodies, parseMediaType, sameMediaType } from './body.js';
 import { diffGrpcBodies, grpcCodec, grpcEncoding, hasCompressedFrame } from './grpc.js';
 
 /**
- * Whether the thread has heap room to parse bodies totalling `bytes`; null (the
+ * Whether this thread may parse the two bodies (as JSON or text, or as gRPC
+ * messages when `grpc`) without risking the process (heap-room.ts); null (the
  * event loop, which only ever parses small bodies) when nothing is checked. A
- * compare worker sets it (worker.ts): a worker over its heap cap is ended
- * cleanly only when the allocation that crossed the cap is small, because node
- * lends an ending worker 16 MiB more; one larger allocation (the text of a
- * 100 MB body, or an array of millions of numbers in it) is a fatal error for
- * the whole process, not the worker alone.
+ * compare worker sets it (worker.ts).
  */
-let heapRoom: ((bytes: number) => boolean) | null = null;
+export type HeapRoomCheck = (a: Buffer, b: Buffer, grpc: boolean) => boolean;
+let heapRoom: HeapRoomCheck | null = null;
 
-export function setHeapRoomCheck(check: ((bytes: number) => boolean) | null): void {
+export function setHeapRoomCheck(check: HeapRoomCheck | null): void {
   heapRoom = check;
 }
 
@@ -100,13 +98,13 @@ export function compareReady(
   if (plan === 'plain' || plan === 'decode') {
     const lb = plan === 'plain' ? live.body : liveBody;
     const ob = plan === 'plain' ? other.body : otherBody;
-    if (heapRoom !== null && !heapRoom(lb.length + ob.length)) return skipped('compare_heap');
     // Each side is read as its own content-type says; a side without one as the other's.
     const lt = parseMediaType(live.headers['content-type']);
     const ot = parseMediaType(other.headers['content-type']);
     const lg = grpcCodec(lt ?? ot);
     const og = grpcCodec(ot ?? lt);
     if (lg !== null && og !== null) {
+      if (heapRoom !== null && !heapRoom(lb, ob, true)) return skipped('compare_heap');
       const failure = diffGrpcBodies(
         { body: lb, codec: lg, encoding: live.headers['grpc-encoding'] },
         { body: ob, codec: og, encoding: other.headers['grpc-encoding'] },
@@ -119,7 +117,10 @@ export function compareReady(
     } else if (lg !== null || og !== null) {
       // gRPC on one side only (the content-type difference is reported): the bytes.
       diffBodies(lb, ob, null, null, rules, out);
-    } else diffBodies(lb, ob, lt ?? ot, ot ?? lt, rules, out);
+    } else {
+      if (heapRoom !== null && bodiesParsed(lt ?? ot, ot ?? lt) && !heapRoom(lb, ob, false)) return skipped('compare_heap');
+      diffBodies(lb, ob, lt ?? ot, ot ?? lt, rules, out);
+    }
   }
   return verdictOf(out.list);
 }

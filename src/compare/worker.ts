@@ -18,19 +18,11 @@ import { MemoryBudget } from './budget.js';
 import type { Job } from './job.js';
 import { WORKER_READY, runJob } from './job.js';
 import { setHeapRoomCheck } from './compare.js';
+import { parseIsSafe } from './heap-room.js';
 import { lowerThreadPriority } from './thread-priority.js';
 
 /** Buffers this worker may hold, live and dead, before it asks for a collection. */
 const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
-
-/**
- * Heap a pair's bodies may need, per byte of them, before they are parsed: the
- * text of each (up to one byte per byte) and its largest array (8 bytes per
- * element, an element at least two bytes of text: `0,`), with room to spare.
- * A pair that may need more than the heap has left is skipped `compare_heap`
- * before a byte of it is parsed (compare.ts says why).
- */
-const HEAP_PER_BODY_BYTE = 6;
 
 const data = workerData as { budget: SharedArrayBuffer; slot: number };
 const budget = new MemoryBudget(0, 0, data.budget).forSlot(data.slot);
@@ -43,12 +35,11 @@ const heapLeft = (): number => {
   const h = getHeapStatistics();
   return h.heap_size_limit - h.used_heap_size;
 };
-setHeapRoomCheck((bytes) => {
-  const need = HEAP_PER_BODY_BYTE * bytes;
-  if (heapLeft() >= need) return true;
+setHeapRoomCheck((a, b, grpc) => {
+  if (parseIsSafe(a, b, heapLeft(), grpc)) return true;
   // What the heap holds may be garbage of earlier jobs.
   collect({ type: 'major', execution: 'sync' });
-  return heapLeft() >= need;
+  return parseIsSafe(a, b, heapLeft(), grpc);
 });
 
 // Behind the event loop that serves live traffic (thread-priority.ts).

@@ -3,7 +3,7 @@
 import t from 'tap';
 import zlib from 'node:zlib';
 import { ComparePool } from '../../src/compare/index.js';
-import { answer, bigBody, ctx, rules } from '../helpers/compare-pool.js';
+import { answer, bigBody, ctx, heapCrasher, rules } from '../helpers/compare-pool.js';
 import { metricValue, request, startBackend, until } from '../helpers/net.js';
 import { startTestUmbra } from '../helpers/umbra.js';
 
@@ -45,6 +45,36 @@ void t.test('a pair that may need more heap than the worker has left is skipped 
   const next = await pool.compare(answer(bigBody(20_000, -1)), answer(bigBody(20_000, 9)), rules, ctx);
   t.equal(next.result, 'mismatch', 'a pair that fits is compared');
   t.equal(pool.stats.workers, 1, 'by the same worker');
+});
+
+void t.test('at the default limits, 8 MiB of hostile JSON is skipped compare_heap before it is parsed, not a process abort', async (t) => {
+  const pool = new ComparePool({ size: 1, workerHeapMb: 96, jobTimeoutMs: 60_000 });
+  t.teardown(() => pool.close());
+  const body = heapCrasher();
+  t.ok(body.length <= 8 * 1024 * 1024, `${body.length} bytes`);
+  const v = await pool.compare(answer(Buffer.from('[]')), answer(body), rules, ctx);
+  t.equal(v.reason, 'compare_heap');
+  t.equal(pool.stats.workers, 1, 'the worker goes on');
+});
+
+void t.test('end to end, default limits: a dark answer of hostile JSON (a few KiB gzipped) is a counted skip and umbra serves on', async (t) => {
+  const gz = zlib.gzipSync(heapCrasher(), { level: 9 });
+  t.ok(gz.length < 1024 * 1024, `${gz.length} bytes on the wire, under mirror.maxBodyBytes`);
+  const live = await startBackend((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('[]'));
+  const dark = await startBackend((_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gz));
+  const umbra = await startTestUmbra(`live: { url: "${live.url}" }\ndark: { url: "${dark.url}" }\nmirror: { sample: 1.0 }`, { level: 'info' });
+  t.teardown(async () => {
+    await umbra.stop();
+    await Promise.all([live.close(), dark.close()]);
+  });
+  t.equal((await request(`${umbra.proxyUrl}/x`)).body.toString(), '[]', 'live answered');
+  const m = await until(async () => {
+    const text = (await request(`${umbra.adminUrl}/metrics`)).body.toString();
+    return metricValue(text, 'umbra_comparison_skips_total', { reason: 'compare_heap' }) >= 1 ? text : '';
+  }, 60_000, 'the skip');
+  t.equal(metricValue(m, 'umbra_comparison_skips_total', { route: 'default', reason: 'compare_heap' }), 1);
+  t.equal((await request(`${umbra.proxyUrl}/y`)).status, 200, 'umbra still serves');
+  t.equal(umbra.logs.filter((l) => String(l.msg).startsWith('limits.compareHeap')).length, 0, 'no heap advice at the defaults');
 });
 
 void t.test('end to end: limits raised for big bodies, the heap cap left alone, a dark answer of 110 MB of JSON text is a counted skip and umbra serves on', async (t) => {

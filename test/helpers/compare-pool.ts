@@ -34,3 +34,16 @@ export function bombs(): [string, Buffer, string][] {
   ];
   return made;
 }
+
+/**
+ * 8 MiB of JSON (the default limits.maxDecodedBytes) made to stop the whole
+ * process under the default 96 MiB worker heap: 3.12 MiB of arrays nested ten
+ * deep nearly fill the heap, then one array of 2.5 million numbers asks for
+ * 20 MB at once, more than the 16 MiB node lends a worker to end cleanly.
+ */
+export function heapCrasher(): Buffer {
+  const unit = '[[[[[[[[[[]]]]]]]]]],';
+  const filler = unit.repeat(Math.floor((3.12 * 1024 * 1024) / unit.length));
+  const numbers = Math.floor((8 * 1024 * 1024 - 100 - filler.length) / 2) - 4;
+  return Buffer.from(`[${filler}[${'0,'.repeat(numbers)}0]]`);
+}
