@@ -76,10 +76,12 @@ export function largestAllocation(b: Uint8Array): number {
     } else if (c === 0x2c) {
       if (depth > 0) (counts[depth - 1] as number)++;
     } else if ((c === 0x5d || c === 0x7d) && depth > 0) {
-      // An array's elements (8 bytes each, grown by half again under push); an
-      // object's members in a dictionary (about 3 words each, twice over).
+      // An array: its elements (8 bytes each, grown by half again under push),
+      // and the diff's list of work for two arrays of one length (two entries an
+      // element, grown the same way). An object: its members in a dictionary
+      // (about 3 words each, twice over).
       const members = counts[--depth] as number;
-      largest = Math.max(largest, (c === 0x5d ? 16 : 64) * members);
+      largest = Math.max(largest, (c === 0x5d ? 24 : 64) * members);
     }
     i++;
   }

@@ -15,7 +15,7 @@ void t.test('small bodies are not scanned: nothing in them can pass the bound', 
 
 void t.test('arrays, objects, strings, lines and depth are each bounded', async (t) => {
   const pad = SCAN_ABOVE_BYTES + 1;
-  t.equal(largestAllocation(numbers(1_000_000, pad)), 16 * 1_000_000, 'an array: 16 bytes an element');
+  t.equal(largestAllocation(numbers(1_000_000, pad)), 24 * 1_000_000, 'an array: 24 bytes an element');
   const obj = json(`{${Array.from({ length: 300_000 }, (_, i) => `"k${i}":0`).join(',')}}`.padEnd(pad, ' '));
   t.equal(largestAllocation(obj), 64 * 300_000, 'an object: 64 bytes a member');
   const str = json(`["${'a\\"'.repeat(600_000)}"]`.padEnd(pad, ' '));
