@@ -100,14 +100,17 @@ export function largestGrpcAllocation(b: Uint8Array): number {
 }
 
 /**
- * Whether parsing bodies `a` and `b` (JSON or text; gRPC messages when `grpc`)
- * is safe with `left` bytes of heap left: room for both texts, and either no
- * allocation past BIG_ALLOCATION_BYTES or room for the worst case of both.
+ * Heap left that parsing bodies `a` and `b` (JSON or text; gRPC messages when
+ * `grpc`) needs to be safe: room for both texts when no allocation can pass
+ * BIG_ALLOCATION_BYTES, else room for the worst case of both.
  */
-export function parseIsSafe(a: Uint8Array, b: Uint8Array, left: number, grpc = false): boolean {
+export function heapNeeded(a: Uint8Array, b: Uint8Array, grpc = false): number {
   const total = a.length + b.length;
-  if (left < 2 * total) return false;
   const largest = grpc ? largestGrpcAllocation : largestAllocation;
-  if (Math.max(largest(a), largest(b)) <= BIG_ALLOCATION_BYTES) return true;
-  return left >= WORST_HEAP_PER_BYTE * total;
+  return Math.max(largest(a), largest(b)) <= BIG_ALLOCATION_BYTES ? 2 * total : WORST_HEAP_PER_BYTE * total;
+}
+
+/** Whether parsing bodies `a` and `b` is safe with `left` bytes of heap left (heapNeeded). */
+export function parseIsSafe(a: Uint8Array, b: Uint8Array, left: number, grpc = false): boolean {
+  return left >= heapNeeded(a, b, grpc);
 }

@@ -18,7 +18,7 @@ import { MemoryBudget } from './budget.js';
 import type { Job } from './job.js';
 import { WORKER_READY, runJob } from './job.js';
 import { setHeapRoomCheck } from './compare.js';
-import { parseIsSafe } from './heap-room.js';
+import { heapNeeded } from './heap-room.js';
 import { lowerThreadPriority } from './thread-priority.js';
 
 /** Buffers this worker may hold, live and dead, before it asks for a collection. */
@@ -36,10 +36,11 @@ const heapLeft = (): number => {
   return h.heap_size_limit - h.used_heap_size;
 };
 setHeapRoomCheck((a, b, grpc) => {
-  if (parseIsSafe(a, b, heapLeft(), grpc)) return true;
+  const need = heapNeeded(a, b, grpc);
+  if (heapLeft() >= need) return true;
   // What the heap holds may be garbage of earlier jobs.
   collect({ type: 'major', execution: 'sync' });
-  return parseIsSafe(a, b, heapLeft(), grpc);
+  return heapLeft() >= need;
 });
 
 // Behind the event loop that serves live traffic (thread-priority.ts).
