@@ -175,6 +175,7 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   };
 
   let gen = build(initial, null);
+  metrics.breakerOpenSource = (target) => (gen.mirror !== null && gen.mirror.breakers[target].state !== 'closed' ? 1 : 0);
   metrics.verdictSource = () => gen.mirror?.verdicts().routes ?? [];
   const live = new LiveProxy(gen.state, { log, metrics });
   const tunnels = new Tunnels(log);

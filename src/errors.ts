@@ -157,6 +157,7 @@ export const DECISIONS = [
   'over_queue',
   'paused',
   'streaming',
+  'dark_down',
 ] as const;
 export type Decision = (typeof DECISIONS)[number];
 export type DropDecision = Exclude<Decision, 'mirrored'>;

@@ -51,6 +51,17 @@ export interface DarkConfig {
   /** 0 = no cap */
   readonly maxRps: number;
   readonly headers: HeaderEdits;
+  /** The circuit breaker of the dark (and secondary) target (mirror/breaker.ts). */
+  readonly breaker: BreakerConfig;
+}
+
+export interface BreakerConfig {
+  /** Connection failures (connect, reset, protocol) in a row that open it; 0 = never. */
+  readonly failures: number;
+  /** ms it stays open the first time, before one probe request goes. */
+  readonly cooldown: number;
+  /** ms: each failed probe doubles the cooldown, up to this. */
+  readonly maxCooldown: number;
 }
 
 export interface SecondaryConfig {

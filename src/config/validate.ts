@@ -9,6 +9,7 @@ import type {
   Http2Limits,
   TlsConfig,
   Config,
+  BreakerConfig,
   DarkConfig,
   FieldTolerance,
   HeaderEdits,
@@ -49,7 +50,7 @@ export const DEFAULTS = deepFreeze({
   admin: { listen: { host: '127.0.0.1', port: 9901 }, token: '', hosts: [] },
   liveTimeout: 30_000,
   forwarded: { trust: false },
-  dark: { protocol: 'auto', timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_MARKER]: '1' }, remove: [] } },
+  dark: { protocol: 'auto', timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { [SHADOW_MARKER]: '1' }, remove: [] }, breaker: { failures: 20, cooldown: 1_000, maxCooldown: 30_000 } },
   /** The sample fraction when `dark` is set; with no dark backend nothing is mirrored. */
   sample: 0.1,
   /** maxBufferedBytes: when the config sets none and no container memory limit is found (see bufferedBytesFor). */
@@ -227,7 +228,7 @@ function readHeaderMap(f: Fields, at: Value, node: YAMLMap, into: Record<string,
 
 function readDark(f: Fields, at: Value | undefined): DarkConfig | null | undefined {
   if (at === undefined || at.node === null) return null;
-  const s = new Section(f.r, at, 'dark', ['url', 'timeout', 'protocol', 'maxInFlight', 'maxRps', 'headers']);
+  const s = new Section(f.r, at, 'dark', ['url', 'timeout', 'protocol', 'maxInFlight', 'maxRps', 'headers', 'breaker']);
   if (!s.present) return undefined;
   const url = f.url(s.given('url'), s);
   const protocol = readProtocol(f, s.given('protocol'), url);
@@ -235,7 +236,21 @@ function readDark(f: Fields, at: Value | undefined): DarkConfig | null | undefin
   const maxInFlight = f.number(s.given('maxInFlight'), DEFAULTS.dark.maxInFlight, (n) => Number.isSafeInteger(n) && n > 0, 'expected a positive integer');
   const maxRps = f.number(s.given('maxRps'), DEFAULTS.dark.maxRps, (n) => n >= 0, 'expected a number >= 0 (0 = no cap)');
   const headers = readHeaderEdits(f, s.given('headers'));
-  return url === undefined ? undefined : { url, protocol, timeout, maxInFlight, maxRps, headers };
+  const breaker = readBreaker(f, s.given('breaker'));
+  return url === undefined ? undefined : { url, protocol, timeout, maxInFlight, maxRps, headers, breaker };
+}
+
+function readBreaker(f: Fields, at: Value | undefined): BreakerConfig {
+  const d = DEFAULTS.dark.breaker;
+  const s = new Section(f.r, at, 'dark.breaker', ['failures', 'cooldown', 'maxCooldown']);
+  const failures = f.number(s.given('failures'), d.failures, (n) => Number.isSafeInteger(n) && n >= 0, 'expected an integer >= 0 (0 = never open)');
+  const cooldown = f.duration(s.given('cooldown'), d.cooldown);
+  const maxCooldown = f.duration(s.given('maxCooldown'), Math.max(d.maxCooldown, cooldown));
+  if (maxCooldown < cooldown) {
+    const v = s.given('maxCooldown');
+    if (v !== undefined) f.r.report(v.path, v.line, `expected at least dark.breaker.cooldown (${cooldown} ms)`);
+  }
+  return { failures, cooldown, maxCooldown: Math.max(maxCooldown, cooldown) };
 }
 
 function readSecondary(f: Fields, at: Value | undefined): SecondaryConfig | null | undefined {

@@ -18,6 +18,7 @@ import { Recorder } from '../observe/record.js';
 import { compileRedactor } from '../observe/redact.js';
 import { MirroredExchange } from './exchange.js';
 import type { LiveObserver, ShadowHook } from './hook.js';
+import { Breaker, type BreakerChange } from './breaker.js';
 import { InFlight, RateLimit } from './limits.js';
 import { OrderQueues } from './order.js';
 import type { RampMove } from './ramp.js';
@@ -76,6 +77,8 @@ export class Mirror implements ShadowHook {
   private readonly rate: RateLimit;
   private readonly hop: HopRules;
   private readonly gauges: { readonly dark: { inc(): void; dec(): void }; readonly secondary: { inc(): void; dec(): void } };
+  /** Circuit breakers: a target failing every connection gets no shadow requests but a probe per cooldown. */
+  readonly breakers: { readonly dark: Breaker; readonly secondary: Breaker };
   /** Shadow requests and comparisons under way, and who waits for them to end (close()). */
   private pending = 0;
   private idle: (() => void)[] = [];
@@ -103,6 +106,8 @@ export class Mirror implements ShadowHook {
     this.rate = new RateLimit(dark.maxRps);
     this.hop = hopRules(config.forwarded.trust);
     this.gauges = { dark: metrics.inFlight('dark'), secondary: metrics.inFlight('secondary') };
+    // A new breaker per config (a reload may point dark elsewhere); the gauge follows the new ones.
+    this.breakers = { dark: new Breaker(dark.breaker), secondary: new Breaker(dark.breaker) };
     this.recorder = new Recorder({
       metrics,
       log: deps.log,
@@ -217,6 +222,7 @@ export class Mirror implements ShadowHook {
     if (declared !== undefined && Number(declared) > rt.config.mirror.maxBodyBytes) return 'body_too_large';
     // The limits are checked again when the shadow is sent (after the body);
     // checking them here too keeps a saturated dark side cheap: no copy is made.
+    if (this.breakers.dark.blocked()) return 'dark_down';
     if (!this.darkInFlight.hasRoom) return 'over_in_flight';
     if (this.budget.full) return 'over_memory';
     if (!this.rate.available()) return 'over_rate';
@@ -234,6 +240,11 @@ export class Mirror implements ShadowHook {
     if (!this.rate.tryTake()) {
       this.darkInFlight.release();
       return 'over_rate';
+    }
+    // Last: an open breaker's probe is let through only for a request that is sure to be sent.
+    if (!this.breakers.dark.admit(this.darkTimeout)) {
+      this.darkInFlight.release();
+      return 'dark_down';
     }
     return null;
   }
@@ -267,9 +278,11 @@ export class Mirror implements ShadowHook {
       return;
     }
     this.gauges.dark.inc();
+    const epoch = this.breakers.dark.epoch;
     this.dark.send(rt.name, request, maxBody, this.budget, (o) => {
       this.darkInFlight.release();
       this.gauges.dark.dec();
+      this.breakerSaw('dark', o, epoch);
       done(o);
       this.ended();
     });
@@ -279,17 +292,36 @@ export class Mirror implements ShadowHook {
   sendSecondary(rt: RouteRuntime, req: IncomingMessage, body: Buffer | null, maxBody: number, done: (o: ShadowOutcome) => void, deadline?: number): boolean {
     const secondary = this.secondary;
     if (secondary === null || !this.secondaryInFlight.tryAcquire()) return false;
+    // A secondary whose breaker is open: compared without a noise baseline, as when it has no room.
+    if (!this.breakers.secondary.admit(this.darkTimeout)) {
+      this.secondaryInFlight.release();
+      return false;
+    }
     this.started();
     this.gauges.secondary.inc();
+    const epoch = this.breakers.secondary.epoch;
     // A second live instance: the live hop's headers, without the shadow marker.
     const request = shadowRequest(req, body, this.hop, null, deadline);
     secondary.send(rt.name, request, maxBody, this.budget, (o) => {
       this.secondaryInFlight.release();
       this.gauges.secondary.dec();
+      this.breakerSaw('secondary', o, epoch);
       done(o);
       this.ended();
     });
     return true;
+  }
+
+  /** A shadow outcome, as its target's breaker counts it; opening and closing are logged and shown in umbra_shadow_breaker_open. */
+  private breakerSaw(target: 'dark' | 'secondary', o: ShadowOutcome, epoch: number): void {
+    const change: BreakerChange = this.breakers[target].record(o, epoch);
+    if (change === null) return;
+    if (change.to === 'open') {
+      const what = change.probe ? 'its probe failed' : `${change.failures} connection failures in a row`;
+      this.deps.log.warn({ target, reason: change.reason, failures: change.failures, cooldownMs: change.cooldown }, `${target} breaker open: ${what} (last: ${change.reason}); no shadow requests to it for ${change.cooldown} ms, then one probe`);
+    } else {
+      this.deps.log.info({ target }, `${target} breaker closed: its probe was answered; shadow requests to it resume`);
+    }
   }
 
   /** A shadow answer came in: recorded (latency or failure) before it is compared. */

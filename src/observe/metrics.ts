@@ -262,6 +262,17 @@ export class Metrics {
       for (const t of ['dark', 'secondary'] as const) this.shadowInFlight.set({ target: t }, this.inFlightCells[t].value);
     },
   });
+  /** Read when scraped: 1 while a target's circuit breaker keeps shadow requests from it (app.ts points it at the mirror's breakers). */
+  breakerOpenSource: (target: 'dark' | 'secondary') => number = () => 0;
+  readonly shadowBreakerOpen: Gauge<'target'> = new Gauge({
+    name: 'umbra_shadow_breaker_open',
+    help: 'Whether a shadow target\'s circuit breaker is open (1) after connection failures in a row: shadow requests to it are dropped (decision dark_down) but for one probe per cooldown.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      for (const t of ['dark', 'secondary'] as const) this.shadowBreakerOpen.set({ target: t }, this.breakerOpenSource(t));
+    },
+  });
   /** Read when scraped: bytes held for shadow work (app.ts points it at the memory budget). */
   bufferedBytesSource: () => number = () => 0;
   readonly shadowBufferedBytes: Gauge = new Gauge({

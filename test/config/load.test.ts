@@ -40,6 +40,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
     maxInFlight: 64,
     maxRps: 0,
     headers: { set: { 'x-umbra-shadow': '1' }, remove: [] },
+    breaker: { failures: 20, cooldown: 1_000, maxCooldown: 30_000 },
   });
   t.strictSame(c.secondary, { url: 'http://127.0.0.1:3002', protocol: 'auto' });
   t.strictSame(c.mirror, {
@@ -114,7 +115,15 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
 void t.test('with a dark backend the sample defaults to 0.1 and dark gets its defaults', (t) => {
   const c = load(LIVE + DARK);
   t.equal(c.mirror.sample, 0.1);
-  t.strictSame(c.dark, { url: 'http://127.0.0.1:3001', protocol: 'auto', timeout: 5_000, maxInFlight: 64, maxRps: 0, headers: { set: { 'x-umbra-shadow': '1' }, remove: [] } });
+  t.strictSame(c.dark, {
+    url: 'http://127.0.0.1:3001',
+    protocol: 'auto',
+    timeout: 5_000,
+    maxInFlight: 64,
+    maxRps: 0,
+    headers: { set: { 'x-umbra-shadow': '1' }, remove: [] },
+    breaker: { failures: 20, cooldown: 1_000, maxCooldown: 30_000 },
+  });
   t.equal(c.routes.at(-1)?.mirror.sample, 0.1);
   t.end();
 });
@@ -210,6 +219,32 @@ void t.test('unknown keys at every level', (t) => {
     'c.yaml:14: limits.bogus: unknown key "bogus"',
     'c.yaml:15: admin.tokn: unknown key "tokn", did you mean "token"?',
   ]);
+  t.end();
+});
+
+void t.test('dark.breaker: read, checked, and off with failures 0', (t) => {
+  const base = ['listen: 127.0.0.1:8080', 'live:', '  url: http://127.0.0.1:3000', 'dark:', '  url: http://127.0.0.1:3001'];
+  t.strictSame(load([...base, '  breaker: { failures: 3, cooldown: 250ms, maxCooldown: 1m }'].join('\n')).dark?.breaker, { failures: 3, cooldown: 250, maxCooldown: 60_000 });
+  t.strictSame(load([...base, '  breaker: { failures: 0 }'].join('\n')).dark?.breaker, { failures: 0, cooldown: 1_000, maxCooldown: 30_000 });
+  t.strictSame(load([...base, '  breaker: { cooldown: 45s }'].join('\n')).dark?.breaker, { failures: 20, cooldown: 45_000, maxCooldown: 45_000 }, 'the max follows a cooldown given above it');
+  const bad = [...base, '  breaker:', '    failures: 1.5', '    cooldown: soon', '    maxCooldwn: 1s'].join('\n');
+  let e: ConfigError | undefined;
+  try {
+    load(bad);
+  } catch (err) {
+    e = err as ConfigError;
+  }
+  t.strictSame(e?.message.split('\n'), [
+    'c.yaml:7: dark.breaker.failures: expected an integer >= 0 (0 = never open)',
+    'c.yaml:8: dark.breaker.cooldown: expected a duration like "5s"',
+    'c.yaml:9: dark.breaker.maxCooldwn: unknown key "maxCooldwn", did you mean "maxCooldown"?',
+  ]);
+  try {
+    load([...base, '  breaker: { cooldown: 10s, maxCooldown: 2s }'].join('\n'));
+    t.fail('a max under the cooldown is refused');
+  } catch (err) {
+    t.match((err as Error).message, /c\.yaml:6: dark\.breaker\.maxCooldown: expected at least dark\.breaker\.cooldown \(10000 ms\)/);
+  }
   t.end();
 });
 
