@@ -5,6 +5,7 @@
 //   fast  answers every request at once with the same ~1 KB JSON document
 //   late  the same answer, --delay ms later (a slow dark backend)
 //   hang  reads the request and never answers (a hung dark backend)
+//   garbage  answers every request with bytes that are not HTTP, then closes the connection
 //
 // It listens on 127.0.0.1, port 0, and sends {port} to its parent over IPC; the
 // message 'count' is answered with {count} (requests received so far).
@@ -19,7 +20,7 @@ const { values } = parseArgs({
 });
 const mode = values.mode;
 const delay = Number(values.delay);
-if (!['fast', 'late', 'hang'].includes(mode) || !(delay >= 0)) {
+if (!['fast', 'late', 'hang', 'garbage'].includes(mode) || !(delay >= 0)) {
   process.stderr.write(`backend: bad --mode ${mode} or --delay ${values.delay}\n`);
   process.exit(2);
 }
@@ -40,6 +41,8 @@ const server = http.createServer((req, res) => {
         res.writeHead(200, HEADERS);
         res.end(BODY);
       }, delay);
+    } else if (mode === 'garbage') {
+      res.socket?.end('SSH-2.0-not-http\r\n\r\n');
     } else {
       hung.add(res);
       res.once('close', () => hung.delete(res));

@@ -1,21 +1,24 @@
 // Guarantee 2, "the dark side cannot hurt the live side": live throughput and p99
 // through umbra at 100 % mirroring with a healthy, a 200 ms-late and a hung dark
-// backend; the same three through nginx's mirror module when nginx is installed.
+// backend, one refusing connections and one answering garbage; the same through
+// nginx's mirror module when nginx is installed.
 
 import { failures, fmtCores, fmtMs, fmtRatio, fmtRps, fmtSpread, ratio } from '../lib/format.js';
 import { measureRounds } from '../lib/measure.js';
 import { findNginx, startNginx } from '../lib/nginx.js';
-import { startBackend } from '../lib/procs.js';
+import { freePort, startBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess } from '../lib/umbra.js';
 
 export const name = 'isolation';
-export const title = 'Isolation: a slow or hung dark backend vs live throughput';
+export const title = 'Isolation: a slow, hung, refusing or garbage-answering dark backend vs live throughput';
 export const about =
   'Every GET is mirrored (`mirror: { sample: 1.0 }`, dark `maxInFlight: 64`, dark `timeout: 2s`; nginx gets the ' +
   'same 2 s budget as proxy_connect/read/send_timeout of its mirror location). 32 connections. The live backend ' +
-  'answers a ~1 KB JSON document at once; the dark one is healthy (same answer), 200 ms late, or never answers. ' +
+  'answers a ~1 KB JSON document at once; the dark one is healthy (same answer), 200 ms late, never answers, refuses ' +
+  'connections (nothing listens on its port), or answers every request with bytes that are not HTTP and closes. ' +
   'Each proxy is also run with mirroring off (umbra without `dark`, nginx without `mirror`) as a baseline. ' +
-  'Target for umbra: slow/healthy and hung/healthy throughput ≥ 0.95.';
+  'umbra runs with its default circuit breaker (`dark.breaker`: 20 connection failures in a row open it, one probe ' +
+  'per cooldown of 1 s doubling to 30 s). Target for umbra: each misbehaving dark / healthy dark, live throughput ≥ 0.95.';
 
 const CONNECTIONS = 32;
 const DARK_TIMEOUT_SEC = 2;
@@ -25,6 +28,8 @@ const DARKS = [
   ['healthy', 'fast'],
   ['200 ms late', 'late'],
   ['hung', 'hang'],
+  ['refusing', 'refuse'],
+  ['garbage', 'garbage'],
 ];
 
 function delta(after, before) {
@@ -58,7 +63,13 @@ const NO_DARK = { url: null, count: async () => 0, stop: async () => {} };
 
 /** Starts a dark backend in `darkMode` (null: none) and the proxy in front of it. */
 async function startPair(peer, darkMode, live) {
-  const dark = darkMode === null ? NO_DARK : await startBackend(darkMode, { delayMs: 200 });
+  // Refusing: a port nothing listens on (taken and let go by freePort).
+  const dark =
+    darkMode === null
+      ? NO_DARK
+      : darkMode === 'refuse'
+        ? { url: `http://127.0.0.1:${await freePort()}`, count: async () => 0, stop: async () => {} }
+        : await startBackend(darkMode, { delayMs: 200 });
   let proxy;
   try {
     proxy =
@@ -154,7 +165,9 @@ export async function run(ctx) {
     notes.push(
       'umbra is faster with a slow or hung dark than with a healthy one: the healthy dark is the most work (every request ' +
         'mirrored and compared), while a slow or hung one fills the 64-request in-flight cap and the rest is dropped and ' +
-        'counted (`over_in_flight`). The "req/s vs off" column shows the cost against no mirroring at all.',
+        'counted (`over_in_flight`), and one that refuses connections or answers garbage opens the circuit breaker after ' +
+        '20 failures in a row, and the rest is dropped and counted (`dark_down`) but one probe per cooldown. The "req/s ' +
+        'vs off" column shows the cost against no mirroring at all.',
     );
   }
 
@@ -165,6 +178,8 @@ export async function run(ctx) {
     for (const [label, key] of [
       ['200 ms late', 'slow'],
       ['hung', 'hung'],
+      ['refusing', 'refusing'],
+      ['garbage', 'garbage'],
     ]) {
       const value = ok ? ratio(results[peer][label].rps, healthy) : null;
       ratios.push({
@@ -179,6 +194,8 @@ export async function run(ctx) {
       ['healthy', 'healthy'],
       ['200 ms late', 'slow'],
       ['hung', 'hung'],
+      ['refusing', 'refusing'],
+      ['garbage', 'garbage'],
     ]) {
       ratios.push({
         name: `${peer}: ${key} dark/mirroring off, live req/s`,
@@ -192,7 +209,7 @@ export async function run(ctx) {
       note: ok ? 'about 1 or below = the slow dark did not lengthen the tail' : 'umbra did not mirror',
     });
   }
-  if (nginx.missing) ratios.push({ name: 'nginx: slow/healthy, hung/healthy', value: null, note: nginx.missing });
+  if (nginx.missing) ratios.push({ name: 'nginx: slow, hung, refusing, garbage / healthy', value: null, note: nginx.missing });
 
   return {
     name,
