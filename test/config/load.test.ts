@@ -9,6 +9,17 @@ const EXAMPLE = fileURLToPath(new URL('../../config/umbra.yaml', import.meta.url
 const LIVE = 'live:\n  url: http://127.0.0.1:3000\n';
 const DARK = 'dark:\n  url: http://127.0.0.1:3001\n';
 
+/** `dark` as DARK (and the example config) gives it: every default. */
+const DARK_DEFAULTS = {
+  url: 'http://127.0.0.1:3001',
+  protocol: 'auto',
+  timeout: 5_000,
+  maxInFlight: 64,
+  maxRps: 0,
+  headers: { set: { 'x-umbra-shadow': '1' }, remove: [] },
+  breaker: { failures: 20, cooldown: 1_000, maxCooldown: 30_000 },
+};
+
 /** No container memory limit here, so the defaults do not depend on the machine (buffered-bytes.test.ts has them). */
 function load(text: string, env: Record<string, string> = {}): Config {
   return parseConfigText(text, 'c.yaml', env, { containerLimit: null });
@@ -33,15 +44,7 @@ void t.test('the example config/umbra.yaml loads with zero problems', (t) => {
   t.strictSame(c.live, { url: 'http://127.0.0.1:3000', timeout: 30_000, protocol: 'auto' });
   t.equal(c.tls, null);
   t.strictSame(c.forwarded, { trust: false });
-  t.strictSame(c.dark, {
-    url: 'http://127.0.0.1:3001',
-    protocol: 'auto',
-    timeout: 5_000,
-    maxInFlight: 64,
-    maxRps: 0,
-    headers: { set: { 'x-umbra-shadow': '1' }, remove: [] },
-    breaker: { failures: 20, cooldown: 1_000, maxCooldown: 30_000 },
-  });
+  t.strictSame(c.dark, DARK_DEFAULTS);
   t.strictSame(c.secondary, { url: 'http://127.0.0.1:3002', protocol: 'auto' });
   t.strictSame(c.mirror, {
     sample: 0.1,
@@ -115,15 +118,7 @@ void t.test('defaults for a minimal config (no dark: nothing sampled)', (t) => {
 void t.test('with a dark backend the sample defaults to 0.1 and dark gets its defaults', (t) => {
   const c = load(LIVE + DARK);
   t.equal(c.mirror.sample, 0.1);
-  t.strictSame(c.dark, {
-    url: 'http://127.0.0.1:3001',
-    protocol: 'auto',
-    timeout: 5_000,
-    maxInFlight: 64,
-    maxRps: 0,
-    headers: { set: { 'x-umbra-shadow': '1' }, remove: [] },
-    breaker: { failures: 20, cooldown: 1_000, maxCooldown: 30_000 },
-  });
+  t.strictSame(c.dark, DARK_DEFAULTS);
   t.equal(c.routes.at(-1)?.mirror.sample, 0.1);
   t.end();
 });
