@@ -24,6 +24,8 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   // Not in DESIGN §6's table (README lists it): live gRPC answers by status name.
   { name: 'umbra_grpc_responses_total', type: 'counter', labels: ['route', 'code'] },
   { name: 'umbra_verdict', type: 'gauge', labels: ['route', 'verdict'] },
+  // Not in DESIGN §6's table (README lists it): a shadow target's circuit breaker (dark.breaker).
+  { name: 'umbra_shadow_breaker_open', type: 'gauge', labels: ['target'] },
 ];
 
 /**
@@ -32,8 +34,6 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
  */
 export const ALERT_ONLY_METRICS: ReadonlyArray<{ name: string; type: MetricType; labels: readonly string[] }> = [
   { name: 'umbra_route_expiry_timestamp_seconds', type: 'gauge', labels: ['route'] },
-  // Not in DESIGN §6's table (README lists it): a shadow target's circuit breaker (dark.breaker).
-  { name: 'umbra_shadow_breaker_open', type: 'gauge', labels: ['target'] },
 ];
 
 /**
