@@ -18,6 +18,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { median } from './lib/format.js';
 
 const { values } = parseArgs({
   options: {
@@ -108,10 +109,6 @@ if (values.serve) {
     return { rps: (n * 1000) / (performance.now() - t0), cpuUs: (cpu.user + cpu.system) / n };
   }
 
-  const median = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const keep = client(ports.keep);
   const close = client(ports.close);
   await round(keep, 1);
