@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createPageHandler, pageDirCandidates } from '../../src/admin/page.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { closedPort, json, request, startBackend, until } from '../helpers/net.js';
+import { refusedPort, json, request, startBackend, until } from '../helpers/net.js';
 import { ARTIFACTS, LIVE_ITEM, TOKEN, get, item, launch, open, routeRow, setup, traffic, umbraFor, waitForText } from '../helpers/page.js';
 
 t.test('createPageHandler serves the three files with their content types, and nothing else', async (t) => {
@@ -196,7 +196,7 @@ t.test('a dark that fails every request is called out on the page, not shown as 
   const browser = await launch(t);
   if (browser === null) return;
   const live = await startBackend(item(LIVE_ITEM));
-  const u = await umbraFor(t, [`live: { url: "${live.url}" }`, `dark: { url: "http://127.0.0.1:${await closedPort()}" }`, 'routes:', '  - name: get-item', '    match: { path: /items/:id }', '    mirror: { sample: 1.0 }'].join('\n'), [live]);
+  const u = await umbraFor(t, [`live: { url: "${live.url}" }`, `dark: { url: "http://127.0.0.1:${await refusedPort()}" }`, 'routes:', '  - name: get-item', '    match: { path: /items/:id }', '    mirror: { sample: 1.0 }'].join('\n'), [live]);
   for (let i = 0; i < 3; i++) t.equal((await request(`${u.proxyUrl}/items/${i}`)).status, 200, 'live answers');
   await until(async () => (await json(`${u.adminUrl}/api/routes`)).body.routes[0].skipped === 3, 10_000, 'three skips');
 

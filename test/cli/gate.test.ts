@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { closedPort, sleep, startBackend, type Backend } from '../helpers/net.js';
+import { closedPort, refusedPort, sleep, startBackend, type Backend } from '../helpers/net.js';
 import { runUmbra, staleDist } from '../helpers/spawn.js';
 import { UsageError } from '../../src/errors.js';
 import { gateOptions, type GateFlagValues } from '../../src/gate/options.js';
@@ -242,7 +242,7 @@ t.test('the admin API unreachable or refusing', async (t) => {
   });
 
   t.test('refused until the wait ends: exit 1 naming the URL', async (t) => {
-    const port = await closedPort();
+    const port = await refusedPort();
     const r = await gate({ admin: `http://127.0.0.1:${port}`, wait: '1s', interval: '100ms' });
     t.equal(r.code, 1);
     t.ok(r.ms >= 1000 && r.ms < 2500, `${Math.round(r.ms)} ms`);
@@ -251,7 +251,7 @@ t.test('the admin API unreachable or refusing', async (t) => {
   });
 
   t.test('no --wait: a refused connection exits 1 at once', async (t) => {
-    const port = await closedPort();
+    const port = await refusedPort();
     const r = await gate({ admin: `http://127.0.0.1:${port}` });
     t.equal(r.code, 1);
     t.ok(r.ms < 1000, `${Math.round(r.ms)} ms`);
@@ -451,7 +451,7 @@ t.test('the real CLI: node bin/umbra.js gate ...', async (t) => {
   });
 
   t.test('1: the admin API unreachable, with the URL in the message', async (t) => {
-    const port = await closedPort();
+    const port = await refusedPort();
     const r = await runUmbra(['gate', '--admin', `http://127.0.0.1:${port}`, '--route', 'r']);
     t.equal(r.code, 1);
     t.equal(r.stderr, `umbra gate: GET http://127.0.0.1:${port}/api/verdict?route=r: connection refused (ECONNREFUSED)\n`);

@@ -7,7 +7,7 @@
 // Needs both servers (see examples/migration/databases.ts for the URLs); when one is
 // not answering the test fails and says how to start it.
 import t, { type Test } from 'tap';
-import { closedPort } from '../helpers/net.js';
+import { refusedPort } from '../helpers/net.js';
 import { dumpOld, dumpOldDatabase, postgresPool, readNew, restoreNewDatabase } from '../../examples/migration/backfill.js';
 import { ALL_BUGS, BUGS, NO_BUGS, parseBugs, type Bug, type Bugs } from '../../examples/migration/bugs.js';
 import {
@@ -194,7 +194,7 @@ if (unavailable !== null) {
   });
 
   t.test('a server that is not answering: a clear error that says how to start it', async (t) => {
-    const port = await closedPort();
+    const port = await refusedPort();
     const down = serversFromEnv({ SHOP_OLD_DB: `mysql://root@127.0.0.1:${port}` });
     const err = await checkServers(down).then(
       () => null,

@@ -60,7 +60,26 @@ export async function serveOnLoopback(server: http.Server): Promise<{ url: strin
   };
 }
 
-/** A port that nothing listens on (bound, then released). */
+/**
+ * A port that refuses connections for the whole test: a privileged port, which
+ * no `listen(0)` and no outgoing connection of a parallel test can ever be
+ * given (closedPort's released port can be, and then the "refused" backend
+ * answers). Checked to refuse; falls back to closedPort on a host where every
+ * candidate is taken.
+ */
+export async function refusedPort(): Promise<number> {
+  for (const port of [1, 3, 5, 7, 9, 11, 13]) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(false); });
+      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+    });
+    if (refused) return port;
+  }
+  return closedPort();
+}
+
+/** A port that nothing listens on (bound, then released): for a test that binds it later itself. */
 export async function closedPort(): Promise<number> {
   const s = http.createServer();
   s.listen(0, '127.0.0.1');

@@ -7,7 +7,7 @@ import t from 'tap';
 import http from 'node:http';
 import type net from 'node:net';
 import { once } from 'node:events';
-import { closedPort, metricValue, request, startBackend, until } from '../helpers/net.js';
+import { closedPort, refusedPort, metricValue, request, startBackend, until } from '../helpers/net.js';
 import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
 
 const BODY = '{"live":true,"n":7}';
@@ -97,7 +97,7 @@ mirror: { sample: 1.0 }`,
 t.test('a secondary refusing connections: its breaker opens and comparisons go on without a baseline', async (t) => {
   const live = await jsonServer();
   const dark = await jsonServer();
-  const port = await closedPort();
+  const port = await refusedPort();
   const umbra = await startTestUmbra(
     `live: { url: "${live.url}" }
 dark: { url: "${dark.url}", breaker: { failures: 2, cooldown: 30s } }

@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
-import { closedPort, json, metricValue, request, sleep, startBackend, until, type Backend } from '../helpers/net.js';
+import { refusedPort, json, metricValue, request, sleep, startBackend, until, type Backend } from '../helpers/net.js';
 import { startTestUmbra, type TestUmbra } from '../helpers/umbra.js';
 
 const TOKEN = 'test-token-123';
@@ -180,7 +180,7 @@ for (const kind of ['hang', 'refuse', 'reset-mid-body', 'endless', 'garbage', 's
     let closeDark: () => Promise<void>;
     let maxOpen: () => number = () => 0;
     if (kind === 'refuse') {
-      darkUrl = `http://127.0.0.1:${await closedPort()}`;
+      darkUrl = `http://127.0.0.1:${await refusedPort()}`;
       closeDark = () => Promise.resolve();
     } else if (kind === 'slow') {
       const d = await jsonBackend({ live: true, n: 42 }, 150);

@@ -3,7 +3,7 @@
 // divergence sample), a divergence line with its sample id, and shadow failures
 // as rate-capped warn lines with their reason and the count held back.
 import t from 'tap';
-import { closedPort, json, request, startBackend, until } from '../helpers/net.js';
+import { refusedPort, json, request, startBackend, until } from '../helpers/net.js';
 import { startTestUmbra } from '../helpers/umbra.js';
 
 const TOKEN = 'test-token-123';
@@ -39,7 +39,7 @@ t.test('instance defaults to the host name, service to empty', async (t) => {
 
 t.test('shadow failures: warn lines with the reason, capped per second, the rest counted on the next line', async (t) => {
   const live = await startBackend((_req, res) => res.end('ok'));
-  const port = await closedPort();
+  const port = await refusedPort();
   const umbra = await startTestUmbra(`live: { url: "${live.url}" }\ndark: { url: "http://127.0.0.1:${port}" }\nmirror: { sample: 1 }\nlimits: { mismatchLogsPerSecond: 1 }`, { level: 'info' });
   t.teardown(async () => {
     await umbra.stop();

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { WebSocket, WebSocketServer } from 'ws';
-import { closedPort, json, metricValue, request, sleep, startBackend, until, type Backend } from '../helpers/net.js';
+import { refusedPort, json, metricValue, request, sleep, startBackend, until, type Backend } from '../helpers/net.js';
 import { startTestUmbra } from '../helpers/umbra.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -185,7 +185,7 @@ t.test('a WebSocket echo passes through untouched', async (t) => {
 });
 
 t.test('an unreachable live backend gives 502 with a JSON error', async (t) => {
-  const port = await closedPort();
+  const port = await refusedPort();
   const umbra = await startTestUmbra(`live: { url: "http://127.0.0.1:${port}" }`);
   t.teardown(() => umbra.stop());
   const r = await json(`${umbra.proxyUrl}/x`);

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { WebSocket, WebSocketServer } from 'ws';
-import { closedPort, serveOnLoopback, until } from '../helpers/net.js';
+import { refusedPort, serveOnLoopback, until } from '../helpers/net.js';
 import { startTestUmbra } from '../helpers/umbra.js';
 
 async function wsBackend(): Promise<{ url: string; upgrades: http.IncomingHttpHeaders[]; close: () => Promise<void> }> {
@@ -68,7 +68,7 @@ t.test('the upgrade request follows the header rules: no client marker, X-Forwar
 });
 
 t.test('a live backend that is down gives the upgrade a 502 with a JSON error', async (t) => {
-  const umbra = await startTestUmbra(`live: { url: "http://127.0.0.1:${await closedPort()}" }`);
+  const umbra = await startTestUmbra(`live: { url: "http://127.0.0.1:${await refusedPort()}" }`);
   t.teardown(() => umbra.stop());
   const answer = await rawUpgrade(umbra.proxyUrl, []);
   t.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/);

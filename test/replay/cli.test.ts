@@ -6,7 +6,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { closedPort, startBackend, type Handler } from '../helpers/net.js';
+import { refusedPort, startBackend, type Handler } from '../helpers/net.js';
 import { runUmbra, staleDist } from '../helpers/spawn.js';
 import { writeCapture } from '../helpers/capture-lines.js';
 
@@ -46,7 +46,7 @@ t.test('exit status', async (t) => {
   });
 
   t.test('1: an unreachable target (errors, nothing compared)', async (t) => {
-    const r = await runUmbra(['replay', same, '--target', `http://127.0.0.1:${await closedPort()}`, '--timeout', '2s']);
+    const r = await runUmbra(['replay', same, '--target', `http://127.0.0.1:${await refusedPort()}`, '--timeout', '2s']);
     t.equal(r.code, 1, r.stderr);
     t.match(r.stdout, /^default\s+2\s+0\s+0\s+0\s+0\s+2$/m);
     t.match(r.stdout, /FAIL: nothing was compared/);

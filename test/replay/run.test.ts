@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { closedPort, sleep, startBackend, type Backend, type Handler } from '../helpers/net.js';
+import { refusedPort, sleep, startBackend, type Backend, type Handler } from '../helpers/net.js';
 import { writeCapture, type ExchangeSpec } from '../helpers/capture-lines.js';
 import { REPLAY_DEFAULTS, type ReplayOptions } from '../../src/replay/options.js';
 import { runReplay, type ReplayResult } from '../../src/replay/run.js';
@@ -259,7 +259,7 @@ t.test('a corrupt line is named FILE:LINE on stderr, counted, and the rest still
 });
 
 t.test('an unreachable target: errors counted per route, nothing compared, exit 1', async (t) => {
-  const port = await closedPort();
+  const port = await refusedPort();
   const file = writeCapture(path.join(t.testdir({}), 'a.jsonl'), itemExchanges(3));
   const r = await replay([file], { target: `http://127.0.0.1:${port}` });
   t.equal(r.code, 1);
