@@ -20,7 +20,6 @@
 // talks to 127.0.0.1; about 2 minutes with the defaults.
 
 import http from 'node:http';
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -187,18 +186,15 @@ async function run(rounds, seconds) {
     process.stderr.write('shadow-thread: --rounds needs a whole number ≥ 1, --seconds a positive number\n');
     process.exit(2);
   }
-  const { cpuSecondsOf, startBackend, startChaosBackend } = await import('./lib/procs.js');
+  const { cpuSecondsOf, forkReady, startBackend, startChaosBackend } = await import('./lib/procs.js');
   const { runLoad } = await import('./lib/load.js');
   const live = await startBackend('fast');
   const configs = [];
   for (const mode of ['inline', 'thread']) {
     for (const darkKind of ['healthy', 'chaos']) {
       const dark = darkKind === 'chaos' ? await startChaosBackend() : await startBackend('fast');
-      const child = fork(fileURLToPath(import.meta.url), ['--serve', mode, '--live', live.url, '--dark', dark.url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const { port } = await new Promise((resolve, reject) => {
-        child.once('message', resolve);
-        child.once('exit', (code) => reject(new Error(`shadow-thread: the ${mode} proxy exited (${code})`)));
-      });
+      const { child, msg } = await forkReady(fileURLToPath(import.meta.url), ['--serve', mode, '--live', live.url, '--dark', dark.url], { name: `proxy(${mode})` });
+      const { port } = msg;
       configs.push({ name: `${mode}, ${darkKind} dark`, child, url: `http://127.0.0.1:${port}/api/items`, rows: [] });
     }
   }
