@@ -39,6 +39,8 @@ function counters(m) {
     shadowErrors: byLabel(m, 'umbra_shadow_errors_total', 'reason'),
     comparisons: byLabel(m, 'umbra_comparisons_total', 'result'),
     skips: byLabel(m, 'umbra_comparison_skips_total', 'reason'),
+    // Connections to dark opened and closed (a build before the counter: {}).
+    connections: byLabel(m, 'umbra_shadow_connections_total', 'event'),
   };
 }
 
@@ -81,6 +83,7 @@ async function startConfig(kind, live, maxBodyBytes) {
         shadowErrors: sub(after.shadowErrors, before.umbra.shadowErrors),
         comparisons: sub(after.comparisons, before.umbra.comparisons),
         skips: sub(after.skips, before.umbra.skips),
+        connections: sub(after.connections, before.umbra.connections),
         served: sub(servedNow, before.served),
         // The dark backend shares this machine's two cores with umbra, live and the load
         // generator: what it burns is CPU the live path does not get here (in a real
@@ -214,8 +217,18 @@ export async function run(ctx) {
     `A hang ends at umbra's ${DEFAULTS.dark.timeout / 1000} s dark timeout, mostly after the round that sent it, so the ` +
       'rounds rarely see its `timeout` shadow error. The chaos umbra\'s counters over its whole life (start, warm-up and every ' +
       `round, read after the last one): shadow errors ${describe(total.shadowErrors)}; comparisons ${describe(total.comparisons)}; ` +
-      `skips ${describe(total.skips)}; decisions ${describe(total.decisions)}.`,
+      `skips ${describe(total.skips)}; decisions ${describe(total.decisions)}; connections to dark ${describe(total.connections)}.`,
   );
+  const opened = (r) => r.extra.connections?.opened;
+  if (CONFIGS.some(([key]) => opened(results[key]) === undefined)) notes.push('This build does not export `umbra_shadow_connections_total`: the connections column shows "—".');
+  else {
+    notes.push(
+      'Dark connections opened: `umbra_shadow_connections_total{event="opened"}` over the round, per 1,000 live requests. Each ' +
+        'failure that breaks a connection (a reset, garbage, a close after the head, an answer cut at the cap or the timeout) ' +
+        'makes umbra open a new one; a reconnect costs the live thread far more CPU than its own work on this machine ' +
+        '(docs/architecture.md, "Measured: the reconnect cost seen from the kernel").',
+    );
+  }
   const buffered = CONFIGS.map(([key]) => {
     const seen = results[key].rounds.map((x) => x.extra.bufferedBytes).filter((x) => x !== null);
     return seen.length > 0 ? Math.max(...seen) : null;
@@ -233,6 +246,7 @@ export async function run(ctx) {
       describe(r.extra.shadowErrors),
       describe(r.extra.comparisons),
       describe(r.extra.skips),
+      opened(r) === undefined || !(r.rps > 0 && r.seconds > 0) ? '—' : `${opened(r)} (${((1000 * opened(r)) / (r.rps * r.seconds)).toFixed(2)})`,
       buffered[i] === null ? '—' : fmtMiB(buffered[i]),
       fmtSpread(r),
       r.extra.darkCpuSec === null || !(r.seconds > 0) ? '—' : `${Math.round((100 * r.extra.darkCpuSec) / r.seconds)} %`,
@@ -301,7 +315,7 @@ export async function run(ctx) {
     about,
     tables: [
       {
-        head: ['umbra, 100 % mirrored to', 'live req/s', 'p50', 'p99', 'failed', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'event-loop delay p99 / max', 'mirror decisions', 'shadow errors', 'comparisons', 'comparison skips', 'shadow buffered bytes (max at round ends)', 'req/s over rounds', 'dark backend CPU (% of a core)', 'other load (cores)'],
+        head: ['umbra, 100 % mirrored to', 'live req/s', 'p50', 'p99', 'failed', 'CPU (% of a core)', 'peak RSS (VmHWM)', 'event-loop delay p99 / max', 'mirror decisions', 'shadow errors', 'comparisons', 'comparison skips', 'dark connections opened (per 1,000 live requests)', 'shadow buffered bytes (max at round ends)', 'req/s over rounds', 'dark backend CPU (% of a core)', 'other load (cores)'],
         rows,
       },
       ...(mixRows.length > 0 ? [{ head: ['chaos dark answer', `per ${chaosMix.cycle.toLocaleString('en-US')} requests`, 'what it does', 'served, best round', 'served, whole run'], rows: mixRows }] : []),

@@ -98,9 +98,11 @@ export class Mirror implements ShadowHook {
     this.order = prev?.order ?? new OrderQueues();
     const dark = config.dark;
     this.darkTimeout = dark.timeout;
-    this.dark = new ShadowTarget({ url: dark.url, protocol: dark.protocol, timeout: dark.timeout, connections: dark.maxInFlight });
+    this.dark = new ShadowTarget({ url: dark.url, protocol: dark.protocol, timeout: dark.timeout, connections: dark.maxInFlight, onConnection: metrics.shadowConnection('dark') });
     this.secondary =
-      config.secondary === null ? null : new ShadowTarget({ url: config.secondary.url, protocol: config.secondary.protocol, timeout: dark.timeout, connections: dark.maxInFlight });
+      config.secondary === null
+        ? null
+        : new ShadowTarget({ url: config.secondary.url, protocol: config.secondary.protocol, timeout: dark.timeout, connections: dark.maxInFlight, onConnection: metrics.shadowConnection('secondary') });
     this.darkInFlight = new InFlight(dark.maxInFlight);
     this.secondaryInFlight = new InFlight(dark.maxInFlight);
     this.rate = new RateLimit(dark.maxRps);

@@ -73,6 +73,8 @@ export interface ShadowTargetOptions {
   /** ms: the whole shadow exchange, connect to last byte. */
   readonly timeout: number;
   readonly connections: number;
+  /** Told of each connection to the target opened and closed (umbra_shadow_connections_total). */
+  readonly onConnection?: (event: 'opened' | 'closed') => void;
 }
 
 const TRUNCATED = new ShadowError('too_large', 'shadow answer over the size cap: reading stopped');
@@ -300,6 +302,11 @@ export class ShadowTarget {
       bodyTimeout: opts.timeout,
       keepAliveTimeout: 4000,
     });
+    const told = opts.onConnection;
+    if (told !== undefined) {
+      this.pool.on('connect', () => told('opened'));
+      this.pool.on('disconnect', () => told('closed'));
+    }
   }
 
   /** Send one shadow request; `done` is called once with the outcome, never with an exception. */

@@ -346,6 +346,18 @@ export class Metrics {
     labelNames: ['route', 'reason'] as const,
     registers: [this.registry],
   });
+  /**
+   * Not in DESIGN §6's table: connections to each shadow target, opened and
+   * closed. A target that closes its connections (or fails on them) makes umbra
+   * reconnect, and each reconnect costs the live thread far more CPU than its own
+   * work (docs/architecture.md); this shows how often it happens.
+   */
+  readonly shadowConnections: Counter<'target' | 'event'> = new Counter({
+    name: 'umbra_shadow_connections_total',
+    help: 'Connections to a shadow target, by event: opened, or closed (by the target, by umbra cutting a late or oversized answer, or idle).',
+    labelNames: ['target', 'event'] as const,
+    registers: [this.registry],
+  });
   /** Not in DESIGN §6's table: live-backend failures by reason. */
   readonly liveErrors = new Counter({
     name: 'umbra_live_errors_total',
@@ -366,6 +378,7 @@ export class Metrics {
     for (const result of ['success', 'failure'] as const) this.configReloads.inc({ result }, 0);
     // Both series exist from the start, so that a rate() over them is defined before the first record.
     for (const result of ['written', 'dropped'] as const) this.captureRecords.inc({ result }, 0);
+    for (const target of ['dark', 'secondary'] as const) for (const event of ['opened', 'closed'] as const) this.shadowConnections.inc({ target, event }, 0);
   }
 
   /** The expiry gauge for the routes in force (on start and reload: a removed route's series goes). */
@@ -422,6 +435,13 @@ export class Metrics {
   /** A route's mirror decision, counted on the request path (see CounterCell). */
   decision(route: string, decision: string): CounterCell {
     return this.decisionCells.cell({ route, decision });
+  }
+
+  /** Count a connection to a shadow target opened or closed (per connection, not per request). */
+  shadowConnection(target: 'dark' | 'secondary'): (event: 'opened' | 'closed') => void {
+    const opened = this.shadowConnections.labels({ target, event: 'opened' });
+    const closed = this.shadowConnections.labels({ target, event: 'closed' });
+    return (event) => (event === 'opened' ? opened : closed).inc();
   }
 
   /** Shadow requests under way to a target, kept on the request path (see GaugeCell). */

@@ -26,6 +26,8 @@ export const UMBRA_METRICS: ReadonlyArray<{ name: string; type: MetricType; labe
   { name: 'umbra_verdict', type: 'gauge', labels: ['route', 'verdict'] },
   // Not in DESIGN §6's table (README lists it): a shadow target's circuit breaker (dark.breaker).
   { name: 'umbra_shadow_breaker_open', type: 'gauge', labels: ['target'] },
+  // Not in DESIGN §6's table (README lists it): connections to a shadow target opened and closed.
+  { name: 'umbra_shadow_connections_total', type: 'counter', labels: ['target', 'event'] },
 ];
 
 /**
