@@ -2,7 +2,7 @@
 // costs a bare HTTP client, to reproduce a finding of docs/architecture.md
 // ("Measured: why a chaotic dark still costs live throughput at full load").
 //
-//   node benchmarks/churn.js [--every 100] [--rounds 8] [--seconds 3] [--client undici|http]
+//   node benchmarks/churn.js [--every 100] [--rounds 8] [--seconds 3] [--client undici|http] [--quiet]
 //
 // Two backends in one child process (lib/document.js's ~1 KB JSON): one keeps every
 // connection open, the other answers every Nth request with `Connection: close`
@@ -11,6 +11,10 @@
 // node:http's Agent), and measures its own CPU (process.cpuUsage) per request. It
 // prints both series and the median of the paired ratios (closing / keeping). On a
 // shared machine single rounds swing widely: trust the median, not a round.
+// --quiet (undici only) adds a third client for the closing backend, built on umbra's
+// own connector (dist/http/quiet-socket.js: no stack traces captured in socket
+// events; `npm run build` first), measured in the same rounds, so the two ways of
+// closing are compared under the same machine weather.
 // Everything talks to 127.0.0.1 and the run has a fixed length.
 
 import { fork } from 'node:child_process';
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '3' },
     client: { type: 'string', default: 'undici' },
     serve: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
   },
 });
 const EVERY = Number(values.every);
@@ -55,8 +60,8 @@ if (values.serve) {
   process.send({ keep, close });
   process.on('disconnect', () => process.exit(0));
 } else {
-  if (!(Number.isInteger(EVERY) && EVERY >= 2) || !['undici', 'http'].includes(values.client)) {
-    process.stderr.write('churn: --every needs a whole number ≥ 2, --client undici or http\n');
+  if (!(Number.isInteger(EVERY) && EVERY >= 2) || !['undici', 'http'].includes(values.client) || (values.quiet && values.client !== 'undici')) {
+    process.stderr.write('churn: --every needs a whole number ≥ 2, --client undici or http (--quiet: undici only)\n');
     process.exit(2);
   }
   const rounds = Number(values.rounds);
@@ -68,9 +73,11 @@ if (values.serve) {
   });
 
   /** A client for one backend: `one()` sends a GET and resolves when its answer has been read. */
-  function client(port) {
+  const { quietConnector } = values.quiet ? await import('../dist/http/quiet-socket.js') : {};
+  function client(port, quiet = false) {
     if (values.client === 'undici') {
-      const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY, pipelining: 1 });
+      const connect = quiet ? { connect: quietConnector({ timeout: 10_000 }) } : {};
+      const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY, pipelining: 1, ...connect });
       return {
         one: async () => {
           const r = await pool.request({ path: '/', method: 'GET' });
@@ -109,21 +116,26 @@ if (values.serve) {
     return { rps: (n * 1000) / (performance.now() - t0), cpuUs: (cpu.user + cpu.system) / n };
   }
 
-  const keep = client(ports.keep);
-  const close = client(ports.close);
-  await round(keep, 1);
-  await round(close, 1);
-  const rows = { keep: [], close: [] };
+  const clients = { keep: client(ports.keep), close: client(ports.close) };
+  if (values.quiet) clients.quiet = client(ports.close, true);
+  const sides = Object.keys(clients);
+  for (const c of Object.values(clients)) await round(c, 1);
+  const rows = Object.fromEntries(sides.map((k) => [k, []]));
   for (let r = 0; r < rounds; r++) {
-    // Every second round in reverse order, so neither side always runs first.
-    for (const side of r % 2 === 0 ? ['keep', 'close'] : ['close', 'keep']) rows[side].push(await round(side === 'keep' ? keep : close, seconds));
+    // Each round starts with a different side, and every second one runs backwards.
+    const order = sides.map((_, i) => sides[(i + r) % sides.length]);
+    if (r % 2 === 1) order.reverse();
+    for (const side of order) rows[side].push(await round(clients[side], seconds));
   }
-  await Promise.all([keep.close(), close.close()]);
+  await Promise.all(Object.values(clients).map((c) => c.close()));
   child.disconnect();
   const fmt = (xs, f) => xs.map(f).join(', ');
-  const ratio = (k) => median(rows.keep.map((x, i) => rows.close[i][k] / x[k]));
+  const ratio = (side, k, base = 'keep') => median(rows[base].map((x, i) => rows[side][i][k] / x[k]));
   console.log(`client: ${values.client}, ${CONCURRENCY} in flight; one connection in ${EVERY} closed by the backend; ${rounds} rounds of ${seconds} s`);
-  console.log(`keeping: req/s ${fmt(rows.keep, (x) => x.rps.toFixed(0))}; CPU µs/request ${fmt(rows.keep, (x) => x.cpuUs.toFixed(1))}`);
-  console.log(`closing: req/s ${fmt(rows.close, (x) => x.rps.toFixed(0))}; CPU µs/request ${fmt(rows.close, (x) => x.cpuUs.toFixed(1))}`);
-  console.log(`closing / keeping, median of paired rounds: req/s ${ratio('rps').toFixed(3)}, CPU per request ${ratio('cpuUs').toFixed(3)}`);
+  const label = { keep: 'keeping', close: 'closing', quiet: 'closing, quiet sockets' };
+  for (const side of sides) console.log(`${label[side]}: req/s ${fmt(rows[side], (x) => x.rps.toFixed(0))}; CPU µs/request ${fmt(rows[side], (x) => x.cpuUs.toFixed(1))}`);
+  for (const side of sides.slice(1)) {
+    console.log(`${label[side]} / keeping, median of paired rounds: req/s ${ratio(side, 'rps').toFixed(3)}, CPU per request ${ratio(side, 'cpuUs').toFixed(3)}`);
+  }
+  if (values.quiet) console.log(`quiet / plain while closing, median of paired rounds: req/s ${ratio('quiet', 'rps', 'close').toFixed(3)}, CPU per request ${ratio('quiet', 'cpuUs', 'close').toFixed(3)}`);
 }

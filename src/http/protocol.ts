@@ -1,6 +1,8 @@
 // How umbra speaks to a backend (`protocol`, DESIGN §4), as undici pool options:
 // the same choice for the live forward and for shadow targets.
+import type { buildConnector } from 'undici';
 import type { BackendProtocol } from '../config/types.js';
+import { quietConnector } from './quiet-socket.js';
 
 /** Streams one HTTP/2 connection carries at once (undici's pipelining over HTTP/2). */
 export const H2_STREAMS_PER_CONNECTION = 100;
@@ -10,10 +12,11 @@ export interface ProtocolOptions {
   readonly pipelining: number;
   readonly connections: number;
   /**
-   * The connector's options. (A Pool builds its connector from `connect`, not
-   * from a top-level useH2c, which only a lone Client reads.)
+   * undici's connector with quiet sockets (quiet-socket.ts), built from these
+   * options. (A Pool handed a connector function ignores its own allowH2 and a
+   * top-level useH2c for connecting, so both are given to the connector.)
    */
-  readonly connect: { readonly timeout: number; readonly useH2c?: boolean };
+  readonly connect: buildConnector.connector;
 }
 
 /**
@@ -26,14 +29,15 @@ export interface ProtocolOptions {
  * one: GETs share them, each POST has one to itself while it runs.
  */
 export function protocolOptions(url: URL, protocol: BackendProtocol, connections: number, connectTimeout: number): ProtocolOptions {
+  const h1 = (): ProtocolOptions => ({ pipelining: 1, connections, connect: quietConnector({ timeout: connectTimeout }) });
   switch (protocol) {
     case 'http1':
-      return { pipelining: 1, connections, connect: { timeout: connectTimeout } };
+      return h1();
     case 'h2c':
-      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections, connect: { timeout: connectTimeout, useH2c: true } };
+      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections, connect: quietConnector({ timeout: connectTimeout, allowH2: true, useH2c: true }) };
     case 'h2':
-      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections, connect: { timeout: connectTimeout } };
+      return { allowH2: true, pipelining: H2_STREAMS_PER_CONNECTION, connections, connect: quietConnector({ timeout: connectTimeout, allowH2: true }) };
     case 'auto':
-      return url.protocol === 'https:' ? { allowH2: true, pipelining: 1, connections, connect: { timeout: connectTimeout } } : { pipelining: 1, connections, connect: { timeout: connectTimeout } };
+      return url.protocol === 'https:' ? { allowH2: true, pipelining: 1, connections, connect: quietConnector({ timeout: connectTimeout, allowH2: true }) } : h1();
   }
 }
