@@ -4,6 +4,7 @@
 import { Pool } from 'undici';
 import { ShadowError, type ShadowErrorReason } from '../errors.js';
 import { SHADOW_MARKER, connectionListed, downstreamHeaders, isHopByHop, type HeaderEdits } from '../http/headers.js';
+import { quietConnector } from '../http/quiet-socket.js';
 import { classifyUpstreamError } from '../http/upstream.js';
 import { REDACTED } from '../observe/redact.js';
 
@@ -78,7 +79,8 @@ export class ReplayTarget {
     this.pool = new Pool(u.origin, {
       connections: opts.connections,
       pipelining: 1,
-      connect: { timeout: opts.timeout },
+      // Errors are reported by message: no stack traces captured in socket events (quiet-socket.ts).
+      connect: quietConnector({ timeout: opts.timeout }),
       headersTimeout: opts.timeout,
       bodyTimeout: opts.timeout,
       keepAliveTimeout: 4000,
