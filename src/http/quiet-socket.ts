@@ -8,8 +8,8 @@
 // both captures and formats a stack of undici's parser frames. Nobody ever sees
 // it: umbra reports such errors by reason and message only (metrics, the 502's
 // body, the log line). Measured with benchmarks/churn.js --quiet, a backend that
-// closes every second connection cost the client 4.39x the CPU per request of
-// one that keeps them, and 3.19x with these sockets (docs/architecture.md,
+// closes every second connection cost an undici client 4.33x the CPU per request
+// of one that keeps them, and 3.45x with these sockets (docs/architecture.md,
 // "Measured: stack traces on connection churn").
 //
 // So for the time each event of such a socket is handled, Error.stackTraceLimit
