@@ -11,9 +11,11 @@ const BIN = fileURLToPath(new URL('../../bin/umbra.js', import.meta.url));
 /**
  * `extraYaml` is appended to the generated config (e.g. a `dark:` and a `mirror:`
  * section); `liveProtocol` (h2c, h2, http1, auto) becomes `live.protocol` when set.
+ * `node` runs it (default: this runner's own) with `nodeArgs`, `launcher` goes before that on the
+ * command line (e.g. a shell that moves it into a cgroup first), `logLevel` is log.level.
  * Returns { child, pid, proxyUrl, adminUrl, configText, stop() }.
  */
-export async function startUmbraProcess({ liveUrl, liveProtocol, extraYaml = '' }) {
+export async function startUmbraProcess({ liveUrl, liveProtocol, extraYaml = '', node = process.execPath, nodeArgs = [], launcher = [], logLevel = 'warn' }) {
   const dir = tempDir('umbra-bench-');
   const port = await freePort();
   const adminPort = await freePort();
@@ -25,13 +27,14 @@ export async function startUmbraProcess({ liveUrl, liveProtocol, extraYaml = '' 
     `  url: ${liveUrl}`,
     ...(liveProtocol === undefined ? [] : [`  protocol: ${liveProtocol}`]),
     'log:',
-    '  level: warn',
+    `  level: ${logLevel}`,
     extraYaml.trim(),
     '',
   ].join('\n');
   const file = join(dir, 'umbra.yaml');
   writeFileSync(file, configText);
-  const child = spawnTracked(process.execPath, [BIN, '--config', file], { name: 'umbra' });
+  const argv = [...launcher, node, ...nodeArgs, BIN, '--config', file];
+  const child = spawnTracked(argv[0], argv.slice(1), { name: 'umbra' });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
     await waitHttpOk(`${adminUrl}/readyz`, { child, timeoutMs: 15_000 });
