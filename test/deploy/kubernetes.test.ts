@@ -323,6 +323,7 @@ function ignoredBy(patterns: readonly string[], path: string): boolean {
 }
 
 const instructions = dockerfile(read('Dockerfile'));
+const { imageNodeFlags } = (await import(new URL('../../benchmarks/lib/pod.js', import.meta.url).href)) as { imageNodeFlags: (text: string) => string[] };
 const lastStage = Math.max(...instructions.map((i) => i.stage));
 const final = instructions.filter((i) => i.stage === lastStage);
 const build = instructions.filter((i) => i.stage === 0);
@@ -353,7 +354,13 @@ void t.test('Dockerfile', (t) => {
   const init = (entry[0] ?? '').split('/').at(-1) ?? '';
   t.ok(final.some((i) => i.op === 'RUN' && new RegExp(`apt-get install[^&]*\\b${init}\\b`).test(i.args)), `${init} installed with apt in the final stage`);
   t.ok(final.some((i) => i.op === 'RUN' && /apt-get install/.test(i.args) && /rm -rf \/var\/lib\/apt\/lists/.test(i.args)), 'apt lists cleaned in the same layer');
-  t.same(entry.slice(1), ['--', 'node', '/app/bin/umbra.js'], 'then node bin/umbra.js');
+  t.same(entry.slice(1, 3), ['--', 'node'], 'then node');
+  t.equal(entry.at(-1), '/app/bin/umbra.js', '… running bin/umbra.js');
+  const flags = entry.slice(3, -1);
+  t.ok(flags.every((f) => /^--[a-z][a-z0-9-]*(=\S+)?$/.test(f)), `with node flags only in between (${flags.join(' ')})`);
+  // The pod's 256 MiB limit would give the main thread a 2 MiB young generation (benchmarks/POD-MEMORY.md).
+  t.ok(flags.some((f) => /^--max-semi-space-size=\d+$/.test(f)), 'the young generation is sized, not left to the pod limit');
+  t.same(imageNodeFlags(read('Dockerfile')), flags, 'benchmarks/pod-memory.js reads the same flags');
   t.same(JSON.parse(final.find((i) => i.op === 'CMD')?.args ?? 'null'), ['serve'], 'CMD serve');
 
   const exposed = final.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
