@@ -3,14 +3,14 @@
 // `umbra`), on the runtime the image ships (pass its node with --node), at full
 // load, 100 % mirrored to a healthy dark and to the chaos dark of `npm run bench`.
 //
-//   node benchmarks/pod-memory.js [--node PATH] [--flags '--a-v8-flag=N']... [--seconds 3] [--rounds 6] [--out FILE]
+//   node benchmarks/pod-memory.js [--node PATH] [--flags '--a-v8-flag=N']... [--limit 192Mi] [--seconds 3] [--rounds 6] [--out FILE]
 //
 // V8 sizes its heap, the young generation above all, from the memory it sees: the
 // machine's, or a cgroup's limit. So the same umbra on the same load takes very
 // different room in a pod and on a bare 24 GiB machine; this measures both, in one
 // run. Each --flags adds a healthy and a chaos row in the pod's limit with those
 // node flags (e.g. a young generation size), to weigh a setting against the default.
-// Every umbra runs at once, and each round drives them one after another in turn,
+// --limit replaces the manifest's limit, to try another size. Every umbra runs at once, and each round drives them one after another in turn,
 // so their req/s share the machine's weather. It needs a memory cgroup it may create (root, cgroup v1 or v2, as on the
 // benchmark machine); without one it says why and exits with status 3. No CPU limit is
 // set: full load is the worst case for memory this machine can make. Writes a
@@ -26,12 +26,12 @@ import { fmtMiB, fmtRatio, fmtRps, median, pairedMedian } from './lib/format.js'
 import { runLoad } from './lib/load.js';
 import { cpuSecondsOf, memoryOf, startBackend, startChaosBackend } from './lib/procs.js';
 // After procs.js: its exit handler kills umbra before pod.js's removes the cgroups.
-import { containerResources, imageNodeFlags, memoryController } from './lib/pod.js';
+import { containerResources, imageNodeFlags, memoryController, parseQuantity } from './lib/pod.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from './lib/umbra.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MANIFEST = 'deploy/kubernetes/umbra-sidecar.yaml';
-const USAGE = "usage: node benchmarks/pod-memory.js [--node PATH] [--flags '--a-v8-flag=N']... [--seconds 3] [--rounds 6] [--out FILE]\n";
+const USAGE = "usage: node benchmarks/pod-memory.js [--node PATH] [--flags '--a-v8-flag=N']... [--limit 192Mi] [--seconds 3] [--rounds 6] [--out FILE]\n";
 
 let values;
 try {
@@ -39,6 +39,7 @@ try {
     options: {
       node: { type: 'string', default: process.execPath },
       flags: { type: 'string', multiple: true, default: [] },
+      limit: { type: 'string' },
       seconds: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '6' },
       out: { type: 'string', default: `${ROOT}benchmarks/POD-MEMORY.md` },
@@ -63,8 +64,17 @@ if (!(Number.isInteger(SECONDS) && SECONDS > 0 && Number.isInteger(ROUNDS) && RO
 const nodeVersion = execFileSync(values.node, ['--version'], { encoding: 'utf8' }).trim();
 const shippedFlags = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
 const resources = containerResources(readFileSync(`${ROOT}${MANIFEST}`, 'utf8'), 'umbra');
-if (resources.memoryLimit === null) {
-  process.stderr.write(`${MANIFEST}: the umbra container has no memory limit to measure against\n`);
+let limit = resources.memoryLimit;
+if (values.limit !== undefined) {
+  try {
+    limit = parseQuantity(values.limit);
+  } catch (err) {
+    process.stderr.write(`--limit: ${err.message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+if (limit === null) {
+  process.stderr.write(`${MANIFEST}: the umbra container has no memory limit to measure against (give one with --limit)\n`);
   process.exit(2);
 }
 const controller = memoryController();
@@ -105,7 +115,7 @@ function startedLine(text) {
 }
 
 async function start(cfg, backends) {
-  const group = cfg.limited ? controller.create(`umbra-pod-memory-${process.pid}-${cfg.id}`, resources.memoryLimit) : null;
+  const group = cfg.limited ? controller.create(`umbra-pod-memory-${process.pid}-${cfg.id}`, limit) : null;
   const launcher = group === null ? [] : ['sh', '-c', `echo $$ > ${group.procs} && exec "$0" "$@"`];
   const dark = cfg.dark === 'chaos' ? backends.chaos : backends.healthy;
   try {
@@ -124,13 +134,25 @@ async function start(cfg, backends) {
   }
 }
 
-/** One round of load: its req/s, and umbra's CPU (all threads) per request in µs. */
+const alive = (run) => run.umbra.child.exitCode === null && run.umbra.child.signalCode === null;
+
+/** /metrics, or null from an umbra that is gone (OOM-killed: the report says so, the run goes on). */
+async function metricsOf(run) {
+  try {
+    return await scrapeMetrics(run.umbra.adminUrl);
+  } catch {
+    return null;
+  }
+}
+
+/** One round of load: its req/s, and umbra's CPU (all threads) per request in µs; 0 and null once umbra is gone. */
 async function round(run, seconds) {
+  if (!alive(run)) return { rps: 0, cpuUs: null };
   const cpu0 = cpuSecondsOf(run.umbra.pid);
   const r = await runLoad({ url: `${run.umbra.proxyUrl}/api/items`, seconds });
-  const cpu1 = cpuSecondsOf(run.umbra.pid);
-  const m = await scrapeMetrics(run.umbra.adminUrl);
-  run.peakBuffered = Math.max(run.peakBuffered, sumMetric(m, 'umbra_shadow_buffered_bytes') ?? 0);
+  const cpu1 = alive(run) ? cpuSecondsOf(run.umbra.pid) : null;
+  const m = await metricsOf(run);
+  if (m !== null) run.peakBuffered = Math.max(run.peakBuffered, sumMetric(m, 'umbra_shadow_buffered_bytes') ?? 0);
   const requests = r.rps * r.seconds;
   return { rps: r.rps, cpuUs: cpu0 === null || cpu1 === null || !(requests > 0) ? null : ((cpu1 - cpu0) * 1e6) / requests };
 }
@@ -138,11 +160,11 @@ async function round(run, seconds) {
 async function finish(run) {
   const { cfg, group, umbra } = run;
   try {
-    const m = await scrapeMetrics(umbra.adminUrl);
+    const m = (await metricsOf(run)) ?? [];
     const mem = memoryOf(umbra.pid);
     return {
       ...cfg,
-      alive: umbra.child.exitCode === null && umbra.child.signalCode === null,
+      alive: alive(run),
       rps: Math.max(...run.rounds.map((x) => x.rps)),
       rounds: run.rounds,
       cpuUs: median(run.rounds.map((x) => x.cpuUs).filter((x) => x !== null)),
@@ -153,7 +175,7 @@ async function finish(run) {
       heapTotal: sumMetric(m, 'nodejs_heap_size_total_bytes'),
       budget: run.started.maxBufferedBytes ?? null,
       budgetFrom: run.started.maxBufferedBytesFrom ?? null,
-      overMemory: byLabel(m, 'umbra_comparison_skips_total', 'reason').over_memory ?? 0,
+      overMemory: m.length === 0 ? null : (byLabel(m, 'umbra_comparison_skips_total', 'reason').over_memory ?? 0),
       peakBuffered: run.peakBuffered,
     };
   } finally {
@@ -173,7 +195,7 @@ try {
     for (const run of i % 2 === 0 ? runs : [...runs].reverse()) {
       run.rounds.push(await round(run, SECONDS));
       const last = run.rounds.at(-1);
-      process.stderr.write(`  round ${i + 1}, ${run.cfg.label}: ${Math.round(last.rps)} req/s, ${last.cpuUs?.toFixed(1)} µs CPU per request\n`);
+      process.stderr.write(`  round ${i + 1}, ${run.cfg.label}: ${Math.round(last.rps)} req/s, ${last.cpuUs === null ? '—' : last.cpuUs.toFixed(1)} µs CPU per request\n`);
     }
   }
   for (const run of runs) rows.push(await finish(run));
@@ -184,11 +206,12 @@ try {
 
 /** The same dark, in the pod's limit, with no node flags: what every other row is weighed against. */
 const baseOf = (r) => rows.find((b) => b.dark === r.dark && b.limited && b.nodeArgs.length === 0);
-const vsBase = (r, field) => (baseOf(r) === r ? '1' : fmtRatio(pairedMedian(r.rounds, baseOf(r)?.rounds, field)));
+const vsBase = (r, field) => (baseOf(r) === r ? (r.rounds.some((x) => x.rps > 0) ? '1' : 'n/a') : fmtRatio(pairedMedian(r.rounds, baseOf(r)?.rounds, field)));
 /** This run's command line, with the path of a --node other than the runner's own shown as what it is. */
 const command = ['node benchmarks/pod-memory.js', ...process.argv.slice(2).map((a) => (a === values.node || a === `--node=${values.node}` ? (a.startsWith('--node=') ? `--node=<Node.js ${nodeVersion}>` : `<Node.js ${nodeVersion}>`) : a))].join(' ');
 const mb = (b) => (b === null || b === undefined ? '—' : `${(b / 1e6).toFixed(1)} MB (${fmtMiB(b)})`);
-const limitText = `${fmtMiB(resources.memoryLimit)} (the \`umbra\` container's \`limits.memory\` in ${MANIFEST})`;
+const limitText =
+  values.limit === undefined ? `${fmtMiB(limit)} (the \`umbra\` container's \`limits.memory\` in ${MANIFEST})` : `${fmtMiB(limit)} (--limit ${values.limit}; the manifest's is ${fmtMiB(resources.memoryLimit)})`;
 const lines = [
   '# umbra in the shipped pod\'s memory limit',
   '',
@@ -221,7 +244,7 @@ const lines = [
       fmtMiB(r.heapTotal),
       r.budget === null ? '—' : `${fmtMiB(r.budget)} (${r.budgetFrom})`,
       fmtMiB(r.peakBuffered),
-      String(r.overMemory),
+      r.overMemory === null ? '—' : String(r.overMemory),
     ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
   ),
   '',
