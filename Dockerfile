@@ -40,9 +40,10 @@ EXPOSE 8080 9901
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9901/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # V8 sizes the young generation from the memory it sees: under the shipped pod's
-# 256 MiB limit it picks 2 MiB, and umbra then spends about 1.4 times the CPU per
-# request on scavenges. 8 MiB semi-spaces (a 16 MiB young generation) cost about
-# 17-20 MB more at peak, still about half the limit (benchmarks/POD-MEMORY.md,
-# docs/deploy.md "Sizing for memory"). The compare and capture workers set their own.
+# 256 MiB limit it picks 1-2 MiB, and umbra then spends 1.2-1.5 times the CPU per
+# request, collecting it six times as often. 8 MiB semi-spaces (a 16 MiB young
+# generation) cost 8-36 MB more at peak, still under half the limit
+# (benchmarks/POD-MEMORY.md, docs/deploy.md "Sizing the umbra container"). The
+# compare and capture workers set their own.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=8", "/app/bin/umbra.js"]
 CMD ["serve"]
