@@ -6,15 +6,18 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import YAML from 'yaml';
 
-const BINARY = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
-const DECIMAL = { k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+const UNITS = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
 
-/** A Kubernetes memory quantity ("256Mi", "0.5Gi", "300M", "1e9", "1048576") in bytes; throws on anything else. */
+/** A Kubernetes quantity ("256Mi", "500m", "0.5Gi", "1e9") as a number (cores for CPU, bytes for memory); throws on anything else. */
+export function kubernetesQuantity(q) {
+  const m = /^(\d+(?:\.\d+)?(?:[eE]\d+)?)(Ki|Mi|Gi|Ti|m|k|M|G|T)?$/.exec(String(q).trim());
+  if (m === null) throw new Error(`not a Kubernetes quantity: "${q}"`);
+  return Number(m[1]) * (m[2] === undefined ? 1 : UNITS[m[2]]);
+}
+
+/** A Kubernetes memory quantity ("256Mi", "0.5Gi", "300M", "1e9", "1048576") in whole bytes; throws on anything else. */
 export function parseQuantity(q) {
-  const m = /^(\d+(?:\.\d+)?(?:[eE]\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q).trim());
-  if (m === null) throw new Error(`not a Kubernetes memory quantity: "${q}"`);
-  const unit = m[2] === undefined ? 1 : (BINARY[m[2]] ?? DECIMAL[m[2]]);
-  return Math.round(Number(m[1]) * unit);
+  return Math.round(kubernetesQuantity(q));
 }
 
 /**

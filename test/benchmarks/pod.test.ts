@@ -33,7 +33,7 @@ t.test('parseQuantity: Kubernetes memory quantities', async (t) => {
   t.equal(pod.parseQuantity('1e9'), 1e9);
   t.equal(pod.parseQuantity(1048576), 1048576);
   t.equal(pod.parseQuantity('64Ki'), 65536);
-  for (const bad of ['', '256MB', 'lots', '-1Mi', '1.2.3Gi']) t.throws(() => pod.parseQuantity(bad), /not a Kubernetes memory quantity/, JSON.stringify(bad));
+  for (const bad of ['', '256MB', 'lots', '-1Mi', '1.2.3Gi']) t.throws(() => pod.parseQuantity(bad), /not a Kubernetes quantity/, JSON.stringify(bad));
 });
 
 t.test('containerResources: the shipped sidecar manifest', async (t) => {

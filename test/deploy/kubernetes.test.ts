@@ -112,12 +112,18 @@ function portOf(container: Container | undefined, name: string): number | undefi
   return container?.ports?.find((p) => p.name === name)?.containerPort;
 }
 
-/** Kubernetes quantities for CPU (cores) and memory (bytes), enough for comparisons. */
+const { imageNodeFlags, kubernetesQuantity } = (await import(new URL('../../benchmarks/lib/pod.js', import.meta.url).href)) as {
+  imageNodeFlags: (text: string) => string[];
+  kubernetesQuantity: (q: string) => number;
+};
+
+/** Kubernetes quantities for CPU (cores) and memory (bytes), enough for comparisons; NaN when missing or malformed. */
 function quantity(q: string | undefined): number {
-  const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q ?? '');
-  if (!m) return NaN;
-  const unit: Record<string, number> = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
-  return Number(m[1]) * (m[2] === undefined ? 1 : unit[m[2]] ?? NaN);
+  try {
+    return q === undefined ? NaN : kubernetesQuantity(q);
+  } catch {
+    return NaN;
+  }
 }
 
 const deployments = ofKind('Deployment');
@@ -323,7 +329,6 @@ function ignoredBy(patterns: readonly string[], path: string): boolean {
 }
 
 const instructions = dockerfile(read('Dockerfile'));
-const { imageNodeFlags } = (await import(new URL('../../benchmarks/lib/pod.js', import.meta.url).href)) as { imageNodeFlags: (text: string) => string[] };
 const lastStage = Math.max(...instructions.map((i) => i.stage));
 const final = instructions.filter((i) => i.stage === lastStage);
 const build = instructions.filter((i) => i.stage === 0);
