@@ -8,6 +8,7 @@ import { createAdminServer, type ApiHandler } from './admin/server.js';
 import { createApiHandler } from './admin/api.js';
 import { createPageHandler } from './admin/page.js';
 import { COMPARE_HEAP_PER_BODY, ComparePool } from './compare/index.js';
+import { containerMemoryLimit, nodeFlags, youngGenerationAdvice } from './config/container.js';
 import { restartOnlyChanges } from './config/reloader.js';
 import { hopRules } from './http/headers.js';
 import { Router } from './http/routes.js';
@@ -31,6 +32,8 @@ export interface UmbraOptions {
   readonly handlers?: readonly ApiHandler[];
   /** The store's background timings (tests shorten them). */
   readonly storeTiming?: Partial<StoreTiming>;
+  /** How node runs umbra, for the start-up advice on its young generation; default: this process's cgroup limit and node flags. */
+  readonly runtime?: { readonly containerLimit: number | null; readonly nodeFlags: readonly string[] };
 }
 
 export interface Umbra {
@@ -221,6 +224,9 @@ export async function startUmbra(initial: Config, opts: UmbraOptions = {}): Prom
   log.info({ listen: proxyUrl, admin: adminUrl, live: initial.live.url, dark: initial.dark?.url ?? null, ...capturing, store: fleet?.url ?? null, ...budget }, 'umbra started');
   lifecycle(initial);
   heapAdvice(initial);
+  const runtime = opts.runtime ?? { containerLimit: containerMemoryLimit(), nodeFlags: nodeFlags(process.execArgv, process.env['NODE_OPTIONS']) };
+  const young = youngGenerationAdvice(runtime.containerLimit, runtime.nodeFlags);
+  if (young !== null) log.warn({ memoryLimit: runtime.containerLimit }, young);
 
   const reload = async (config: Config): Promise<void> => {
     const old = gen;

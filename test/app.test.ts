@@ -24,3 +24,17 @@ void t.test('without a dark backend the line leaves the budget out', async (t) =
   t.notOk(line !== undefined && 'maxBufferedBytes' in line, 'no maxBufferedBytes');
   t.notOk(line !== undefined && 'maxBufferedBytesFrom' in line, 'no maxBufferedBytesFrom');
 });
+
+void t.test('under a small memory limit without a young generation size, a warning at start', async (t) => {
+  const advice = async (runtime: { containerLimit: number | null; nodeFlags: string[] }): Promise<Record<string, unknown>[]> => {
+    const umbra = await startTestUmbra(LIVE, { level: 'info', runtime });
+    await umbra.stop();
+    return umbra.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('--max-semi-space-size'));
+  };
+  const lines = await advice({ containerLimit: 256 * MiB, nodeFlags: [] });
+  t.equal(lines.length, 1, 'said once');
+  t.match(lines[0], { level: 'warn', memoryLimit: 256 * MiB, msg: /256 MiB memory limit.*node --max-semi-space-size=8/ });
+  t.same(await advice({ containerLimit: 256 * MiB, nodeFlags: ['--max-semi-space-size=8'] }), [], 'not with the flag');
+  t.same(await advice({ containerLimit: 2048 * MiB, nodeFlags: [] }), [], 'not under a large limit');
+  t.same(await advice({ containerLimit: null, nodeFlags: [] }), [], 'not without a limit');
+});

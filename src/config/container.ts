@@ -57,3 +57,36 @@ function read(file: string): string | null {
     return null;
   }
 }
+
+/**
+ * Below this container memory limit, V8 sizes the young generation (where every
+ * request's short-lived objects go) from the limit: about 2 MiB under 256 and 512
+ * MiB on Node.js 20 and 24, 8 MiB (20) or 32 MiB (24) under 1 GiB, measured in a
+ * memory cgroup on 2026-12-03. umbra then collects garbage far more often.
+ */
+export const SMALL_CONTAINER_BYTES = 1024 ** 3;
+
+/** The V8 flag that sizes the young generation, either spelling, `--flag=N` or `--flag N`. */
+const SEMI_SPACE_FLAG = /^--max[-_]semi[-_]space[-_]size(=|$)/;
+
+/** The flags node runs umbra with: its command line's (before the script) and NODE_OPTIONS'. */
+export function nodeFlags(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  return [...execArgv, ...(nodeOptions ?? '').split(/\s+/).filter((w) => w !== '')];
+}
+
+/**
+ * The warning umbra logs at start when it runs under a small container memory
+ * limit and node was not told how big a young generation to keep, or null. In
+ * the shipped pod's limit (256 MiB), V8's default cost umbra 1.2 to 1.5 times the
+ * CPU per request of `--max-semi-space-size=8` (benchmarks/POD-MEMORY.md).
+ */
+export function youngGenerationAdvice(limit: number | null, flags: readonly string[]): string | null {
+  if (limit === null || limit >= SMALL_CONTAINER_BYTES) return null;
+  if (flags.some((f) => SEMI_SPACE_FLAG.test(f))) return null;
+  const mib = Math.round(limit / 1024 ** 2);
+  return (
+    `umbra runs under a ${mib} MiB memory limit and node has no --max-semi-space-size: V8 then keeps a young generation of ` +
+    'about 2 MiB and umbra spends far more CPU collecting it (1.2-1.5 times the CPU per request in the shipped pod\'s limit); ' +
+    'start umbra with node --max-semi-space-size=8 as the image does (docs/deploy.md, "Sizing the umbra container")'
+  );
+}

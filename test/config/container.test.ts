@@ -4,7 +4,7 @@ import t from 'tap';
 import { limitFrom } from '../helpers/cgroup.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { containerMemoryLimit } from '../../src/config/container.js';
+import { SMALL_CONTAINER_BYTES, containerMemoryLimit, nodeFlags, youngGenerationAdvice } from '../../src/config/container.js';
 
 const MiB = 1024 ** 2;
 const V1_UNLIMITED = '9223372036854771712';
@@ -82,5 +82,24 @@ void t.test('a path outside the cgroup namespace reads only the root', (t) => {
 void t.test('this machine: the real files give a number or null without throwing', (t) => {
   const limit = containerMemoryLimit();
   t.ok(limit === null || (Number.isSafeInteger(limit) && limit >= 0), `got ${String(limit)}`);
+  t.end();
+});
+
+void t.test('nodeFlags: the command line and NODE_OPTIONS', (t) => {
+  t.same(nodeFlags(['--max-semi-space-size=8'], undefined), ['--max-semi-space-size=8']);
+  t.same(nodeFlags([], '  --max-old-space-size=200   --max-semi-space-size 8 '), ['--max-old-space-size=200', '--max-semi-space-size', '8']);
+  t.same(nodeFlags(['--inspect'], ''), ['--inspect']);
+  t.end();
+});
+
+void t.test('youngGenerationAdvice: only a small limit without the flag', (t) => {
+  t.match(youngGenerationAdvice(256 * MiB, []), /256 MiB memory limit/);
+  t.match(youngGenerationAdvice(SMALL_CONTAINER_BYTES - 1, ['--max-old-space-size=200']), /1024 MiB memory limit/, 'another flag does not count');
+  t.equal(youngGenerationAdvice(SMALL_CONTAINER_BYTES, []), null, 'from 1 GiB on, V8 keeps 8 MiB or more');
+  t.equal(youngGenerationAdvice(null, []), null, 'no limit');
+  for (const flags of [['--max-semi-space-size=8'], ['--max_semi_space_size=16'], ['--max-semi-space-size', '8']]) {
+    t.equal(youngGenerationAdvice(256 * MiB, flags), null, flags.join(' '));
+  }
+  t.match(youngGenerationAdvice(256 * MiB, ['--max-semi-space-sizes=8']), /memory limit/, 'only the flag itself');
   t.end();
 });

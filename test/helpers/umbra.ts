@@ -12,11 +12,13 @@ export interface TestUmbra extends Umbra {
 /**
  * `yaml` is the config body without `listen`/`admin` (added here on port 0);
  * it usually names `live:` and maybe `dark:`. `containerLimit` is the memory
- * limit the budget default derives from: none unless given, whatever the machine.
+ * limit the budget default derives from: none unless given, whatever the machine;
+ * `runtime` (default: that limit, no node flags) is what the start-up advice on
+ * the young generation reads.
  */
 export async function startTestUmbra(
   yaml: string,
-  opts: { token?: string; level?: string; hosts?: readonly string[]; containerLimit?: number | null; storeTiming?: UmbraOptions['storeTiming'] } = {},
+  opts: { token?: string; level?: string; hosts?: readonly string[]; containerLimit?: number | null; storeTiming?: UmbraOptions['storeTiming']; runtime?: UmbraOptions['runtime'] } = {},
 ): Promise<TestUmbra> {
   const text = [
     'listen: 127.0.0.1:0',
@@ -35,6 +37,8 @@ export async function startTestUmbra(
     },
   });
   const log = createLogger(opts.level ?? 'debug', config.redact.headers, sink, { service: config.service, instance: config.instance });
-  const umbra = await startUmbra(config, { log, ...(opts.storeTiming !== undefined ? { storeTiming: opts.storeTiming } : {}) });
+  // The same whatever machine runs the tests: no memory limit, no node flags, unless given.
+  const runtime = opts.runtime ?? { containerLimit: opts.containerLimit ?? null, nodeFlags: [] };
+  const umbra = await startUmbra(config, { log, runtime, ...(opts.storeTiming !== undefined ? { storeTiming: opts.storeTiming } : {}) });
   return Object.assign(Object.create(umbra) as Umbra, { logs, stop: () => umbra.stop() });
 }
