@@ -48,13 +48,36 @@ export function median(xs) {
  * a burst of foreign load that hits one round moves one paired ratio, not the result.
  */
 export function pairedMedian(a, b, field) {
-  return median((a ?? []).map((x, i) => ratio(x[field], b?.[i]?.[field])).filter((x) => Number.isFinite(x)));
+  return median(pairedRatios(a, b, field));
 }
 
-/** A goal ratio row; `ok` false (umbra did not mirror) reports no value. */
-export function goal(name, value, op, target, ok) {
+/** Round i of `a` over round i of `b` for `field`, in round order; rounds without a finite ratio are left out. */
+export function pairedRatios(a, b, field) {
+  return (a ?? []).map((x, i) => ratio(x[field], b?.[i]?.[field])).filter((x) => Number.isFinite(x));
+}
+
+/** The `p` quantile (0-1) of sorted `s`, interpolated between neighbours. */
+function quantile(s, p) {
+  const at = (s.length - 1) * p;
+  const lo = Math.floor(at);
+  return lo + 1 < s.length ? s[lo] + (s[lo + 1] - s[lo]) * (at - lo) : s[lo];
+}
+
+/**
+ * How far a goal's paired ratios spread over the run, for its verdict: how close
+ * a miss or a pass is to the machine's own noise. '' for none.
+ */
+export function fmtPairedSpread(xs) {
+  if (xs.length === 0) return '';
+  const s = [...xs].sort((x, y) => x - y);
+  const f = (x) => x.toFixed(2);
+  return `${s.length} paired round${s.length === 1 ? "" : "s"} from ${f(s[0])} to ${f(s[s.length - 1])}, middle half ${f(quantile(s, 0.25))}-${f(quantile(s, 0.75))}`;
+}
+
+/** A goal ratio row; `ok` false (umbra did not mirror) reports no value. `note` goes beside the verdict. */
+export function goal(name, value, op, target, ok, note) {
   const v = ok ? value : null;
-  return { name, value: v, target: `${op} ${target}`, pass: v === null ? undefined : op === '≥' ? v >= target : v <= target, note: ok ? undefined : 'umbra did not mirror' };
+  return { name, value: v, target: `${op} ${target}`, pass: v === null ? undefined : op === '≥' ? v >= target : v <= target, note: ok ? note || undefined : 'umbra did not mirror' };
 }
 
 export function fmtCores(x) {

@@ -4,7 +4,7 @@
 // dark. umbra runs at its default limits: only `dark.url` and `mirror.sample` are set.
 
 import { runFixedRate } from '../lib/fixed-rate.js';
-import { failures, fmtCores, fmtMiB, fmtMs, fmtRps, fmtSpread, goal, loadCells, median, pairedMedian, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtMiB, fmtMs, fmtPairedSpread, fmtRps, fmtSpread, goal, loadCells, median, pairedMedian, pairedRatios, ratio } from '../lib/format.js';
 import { interleave, measureRounds } from '../lib/measure.js';
 import { cpuSecondsOf, startBackend, startChaosBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
@@ -258,9 +258,10 @@ export async function run(ctx) {
   // then the median over rounds: a burst of foreign load that hits one round of one
   // configuration moves one paired ratio, not the result.
   const paired = (field) => pairedMedian(chaos.rounds, healthy.rounds, field);
+  const spread = (field) => fmtPairedSpread(pairedRatios(chaos.rounds, healthy.rounds, field));
   const ratios = [
-    goal('umbra: chaos/healthy dark, live req/s (median of paired rounds)', paired('rps'), '≥', GOALS.rps, mirrors),
-    goal('umbra: chaos/healthy dark, live p99 (median of paired rounds)', paired('p99Ms'), '≤', GOALS.p99, mirrors),
+    goal('umbra: chaos/healthy dark, live req/s (median of paired rounds)', paired('rps'), '≥', GOALS.rps, mirrors, spread('rps')),
+    goal('umbra: chaos/healthy dark, live p99 (median of paired rounds)', paired('p99Ms'), '≤', GOALS.p99, mirrors, spread('p99Ms')),
     { name: 'umbra: chaos/healthy dark, live req/s, best round of each', value: mirrors ? ratio(chaos.rps, healthy.rps) : null, target: '', note: 'context: the tables\' rows' },
     { name: 'umbra: chaos/healthy dark, live p99, best round of each', value: mirrors ? ratio(chaos.p99Ms, healthy.p99Ms) : null, target: '', note: 'context: the tables\' rows' },
     goal('umbra: chaos/healthy dark, peak RSS (VmHWM)', ratio(chaos.rssHwmBytes, healthy.rssHwmBytes), '≤', GOALS.rss, mirrors),

@@ -2,7 +2,7 @@
 // mirrored to a healthy dark backend (and, in a third run, to a secondary too) with
 // the answers compared. Reports umbra's own event-loop delay p99 during the run.
 
-import { failures, fmtCores, fmtMs, fmtPct, fmtMiB, fmtRatio, fmtRps, fmtSpread, goal, pairedMedian, ratio } from '../lib/format.js';
+import { failures, fmtCores, fmtMs, fmtPct, fmtMiB, fmtPairedSpread, fmtRatio, fmtRps, fmtSpread, goal, pairedMedian, pairedRatios, ratio } from '../lib/format.js';
 import { measureRounds } from '../lib/measure.js';
 import { startBackend } from '../lib/procs.js';
 import { byLabel, scrapeMetrics, startUmbraProcess, sumMetric } from '../lib/umbra.js';
@@ -111,7 +111,7 @@ export async function run(ctx) {
   }
 
   const ratios = mirroredRows.flatMap((r) => [
-    ...(r.config === 'mirror 100 %' ? [goal(`umbra ${r.config} / off, req/s (median of paired rounds)`, pairedMedian(r.rounds, off.rounds, 'rps'), '≥', GOAL_RPS, mirrors)] : []),
+    ...(r.config === 'mirror 100 %' ? [goal(`umbra ${r.config} / off, req/s (median of paired rounds)`, pairedMedian(r.rounds, off.rounds, 'rps'), '≥', GOAL_RPS, mirrors, fmtPairedSpread(pairedRatios(r.rounds, off.rounds, 'rps')))] : []),
     { name: `umbra ${r.config} / off, req/s${r.config === 'mirror 100 %' ? ', best round of each' : ''}`, value: mirrors ? ratio(r.rps, off.rps) : null, note: mirrors ? 'context: the table\'s rows' : 'umbra did not mirror' },
     { name: `umbra ${r.config} / off, p99 latency`, value: mirrors ? ratio(r.p99Ms, off.p99Ms) : null, note: mirrors ? undefined : 'umbra did not mirror' },
   ]);
