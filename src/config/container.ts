@@ -1,6 +1,7 @@
 // The memory limit of the container umbra runs in, read from its cgroup, so the
 // shadow memory budget can default to a share of it (validate.ts). Synchronous
 // and read once per config load; anything missing or unreadable means "no limit".
+// Also what umbra says at start when that limit leaves V8 a tiny young generation.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
