@@ -116,7 +116,7 @@ function startedLine(text) {
 
 async function start(cfg, backends) {
   const group = cfg.limited ? controller.create(`umbra-pod-memory-${process.pid}-${cfg.id}`, limit) : null;
-  const launcher = group === null ? [] : ['sh', '-c', `echo $$ > ${group.procs} && exec "$0" "$@"`];
+  const launcher = group === null ? [] : group.launcher;
   const dark = cfg.dark === 'chaos' ? backends.chaos : backends.healthy;
   try {
     const umbra = await startUmbraProcess({

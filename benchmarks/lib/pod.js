@@ -85,7 +85,7 @@ function read(path) {
  * The memory cgroup controller this process may make cgroups under, as
  * { version, create(name, limitBytes) }, or { reason } when there is none (not
  * root, no memory controller, a read-only /sys/fs/cgroup). create() returns
- * { dir, procs, peakBytes(), oomKills(), remove() }.
+ * { dir, procs, launcher, peakBytes(), oomKills(), remove() }.
  */
 export function memoryController(root = '/sys/fs/cgroup') {
   const v1 = join(root, 'memory');
@@ -117,9 +117,12 @@ export function memoryController(root = '/sys/fs/cgroup') {
       made.add(dir);
       if (version === 1) writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limitBytes));
       else writeFileSync(join(dir, 'memory.max'), String(limitBytes));
+      const procs = join(dir, 'cgroup.procs');
       return {
         dir,
-        procs: join(dir, 'cgroup.procs'),
+        procs,
+        /** A command prefix that moves itself into this cgroup, then execs the command after it (argv[0] first). */
+        launcher: ['sh', '-c', `echo $$ > ${procs} && exec "$0" "$@"`],
         /** Most memory ever charged to the cgroup (v1 max_usage_in_bytes, v2 memory.peak); null when the kernel has no such file. */
         peakBytes() {
           const v = read(join(dir, version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak'));

@@ -10,6 +10,7 @@ import t from 'tap';
 interface Group {
   dir: string;
   procs: string;
+  launcher: string[];
   peakBytes(): number | null;
   oomKills(): number | null;
   remove(): void;
@@ -117,7 +118,8 @@ t.test('memoryController on this machine: a process over its limit is OOM-killed
   const limit = 64 * 2 ** 20;
   const group = real.create(`umbra-test-${process.pid}`, limit);
   t.teardown(() => group.remove());
-  const child = spawn('sh', ['-c', `echo $$ > ${group.procs} && exec "$0" "$@"`, process.execPath, '-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1));'], { stdio: 'ignore' });
+  const [sh = 'sh', ...prefix] = group.launcher;
+  const child = spawn(sh, [...prefix, process.execPath, '-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1));'], { stdio: 'ignore' });
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   t.equal(exit.signal, 'SIGKILL', 'killed by the kernel, not an exception of its own');
   t.equal(group.oomKills(), 1, 'one OOM kill counted');

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 interface Group {
-  procs: string;
+  launcher: string[];
   remove(): void;
 }
 type Controller = { create(name: string, limitBytes: number): Group; reason?: undefined } | { reason: string };
@@ -19,16 +19,17 @@ const LIMIT = 256 * MiB;
 const BIN = fileURLToPath(new URL('../../bin/umbra.js', import.meta.url));
 const real = pod.memoryController();
 const skip = real.reason === undefined ? false : `no writable memory cgroup here (${real.reason})`;
-/** The real controller; only called when `skip` is false. */
-const create = (name: string): Group => (real.reason === undefined ? real.create(name, LIMIT) : assertNever(real.reason));
-function assertNever(reason: string): never {
-  throw new Error(`no memory cgroup: ${reason}`);
+/** A cgroup of LIMIT bytes; only called when `skip` is false. */
+function create(name: string): Group {
+  if (real.reason !== undefined) throw new Error(`no memory cgroup: ${real.reason}`);
+  return real.create(name, LIMIT);
 }
 
 /** Runs node with `args` inside `group`; resolves with its stdout once it exits (or is stopped by `until`). */
 function runIn(group: Group, args: string[], until?: (out: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', `echo $$ > ${group.procs} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [sh = 'sh', ...prefix] = group.launcher;
+    const child = spawn(sh, [...prefix, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.stdout.setEncoding('utf8');
