@@ -12,6 +12,7 @@ import { UNCOUNTED, type ByteBudget } from './budget.js';
 import { Collector } from './differences.js';
 import { decodeBody, isPlain, parseEncodings, type Coding } from './decode.js';
 import { bodiesParsed, diffBodies, parseMediaType, sameMediaType } from './body.js';
+import { withWorkLimit } from './json-diff.js';
 import { diffGrpcBodies, grpcCodec, grpcEncoding, hasCompressedFrame } from './grpc.js';
 
 /**
@@ -146,12 +147,28 @@ export function compareInline(
   if (live.truncated || dark.truncated) return { primary: skipped('too_large'), baseline: null };
   const p = planBodies(live, dark, ctx.method);
   if (!inlineable(p, live, dark, maxInlineBytes)) return null;
-  if (secondary === null) return { primary: compareReady(live, dark, p, rules, ctx), baseline: null };
+  if (secondary === null) return withWorkLimit(inlineWork(null), () => ({ primary: compareReady(live, dark, p, rules, ctx), baseline: null }));
   const s = planBodies(live, secondary, ctx.method);
   if (!inlineable(s, live, secondary, maxInlineBytes)) return null;
-  const primary = compareReady(live, dark, p, rules, ctx);
-  return { primary, baseline: primary.result === 'skipped' ? null : compareReady(live, secondary, s, rules, ctx) };
+  return withWorkLimit(inlineWork(secondary), () => {
+    const primary = compareReady(live, dark, p, rules, ctx);
+    return { primary, baseline: primary.result === 'skipped' ? null : compareReady(live, secondary, s, rules, ctx) };
+  });
 }
+
+/**
+ * The most work (json-diff.ts steps) an inline comparison may do: per pair,
+ * about 1-3 ms of this thread at most (a step costs 30-100 ns). A pair of
+ * 60 KB documents that differ in a few fields takes 9,000-16,000 steps; one
+ * that differs everywhere, or whose unordered leftovers must all be scored
+ * against each other, reaches the limit and is compared in a worker instead.
+ */
+export function inlineWork(secondary: Answer | null): number {
+  return secondary === null ? INLINE_WORK_STEPS : 2 * INLINE_WORK_STEPS;
+}
+
+/** Steps one inline pair may take (see inlineWork). */
+export const INLINE_WORK_STEPS = 25_000;
 
 /**
  * Reading protobuf without a schema costs several times what JSON.parse does per

@@ -151,28 +151,30 @@ export class Collector {
    * while the comparison's budget lasts) and count. `live`/`dark` are shortened,
    * and omitted when the side has no value (`added`: no live, `removed`: no dark).
    */
-  add(part: Part, fullField: string, kind: Kind, live: unknown, dark: unknown): void {
+  add(part: Part, fullField: string, kind: Kind, live: unknown, dark: unknown, times = 1): void {
     const field = fullField.length <= MAX_FIELD_CHARS ? fullField : `${fullField.slice(0, MAX_FIELD_CHARS - 1)}…`;
     const key = `${part}\u0000${field}\u0000${kind}`;
     const known = this.seen.get(key);
     if (known !== undefined) {
-      this.again(known, kind, live, dark);
+      this.again(known, kind, live, dark, times);
       return;
     }
     if (this.full) return;
     const d: Difference = { part, field, kind, ...this.example(kind, live, dark) };
-    this.seen.set(key, { d, count: 1 });
+    const e = { d, count: 1 };
+    this.seen.set(key, e);
     this.list.push(d);
+    if (times > 1) this.again(e, kind, live, dark, times - 1);
   }
 
-  private again(e: Entry, kind: Kind, live: unknown, dark: unknown): void {
-    e.count++;
+  /** `times` more occurrences: each counts, and adds an example while there is room (as many calls of one would). */
+  private again(e: Entry, kind: Kind, live: unknown, dark: unknown, times: number): void {
+    e.count += times;
     const d = e.d;
     d.count = e.count;
     // The first example shares its values with live/dark.
     const examples = (d.examples ??= [firstExample(d)]);
-    if (examples.length >= MAX_EXAMPLES || this.left < 2 * CUT_ROOM) return;
-    examples.push(this.example(kind, live, dark));
+    for (let i = 0; i < times && examples.length < MAX_EXAMPLES && this.left >= 2 * CUT_ROOM; i++) examples.push(this.example(kind, live, dark));
   }
 
   /**

@@ -40,6 +40,46 @@ export const MAX_SCORED_PAIRS = 250_000;
 /** A probe stops counting differences here: beyond it, a pair is simply "very different". */
 const PROBE_LIMIT = 64;
 
+// ---- work --------------------------------------------------------------------
+//
+// A walk is linear in the documents except where leftovers of unordered arrays
+// are paired: every pair is scored, so that part grows with the square of the
+// elements. On the event loop (compareInline) no walk may run long unseen: a
+// comparison there runs under a limit of steps (a node walked or hashed, an
+// object member, an array element or a pair of leftovers looked at; a report
+// counts as four), and one that reaches it is abandoned and handed to a worker,
+// which has no limit but its job timeout.
+
+/** Thrown through a walk whose work ran out; withWorkLimit catches it. */
+const OUT_OF_WORK = new Error('comparison work limit reached');
+/** Steps left under the current limit; metered is false outside withWorkLimit. */
+let metered = false;
+let workLeft = 0;
+
+function charge(steps: number): void {
+  if (metered && (workLeft -= steps) < 0) throw OUT_OF_WORK;
+}
+
+/**
+ * `fn()` with every JSON walk inside it limited to `steps` in all; null when
+ * they ran out (what `fn` had collected by then is the caller's to drop).
+ */
+export function withWorkLimit<T>(steps: number, fn: () => T): T | null {
+  const outer = metered;
+  const outerLeft = workLeft;
+  metered = true;
+  workLeft = steps;
+  try {
+    return fn();
+  } catch (err) {
+    if (err === OUT_OF_WORK) return null;
+    throw err;
+  } finally {
+    metered = outer;
+    workLeft = outerLeft;
+  }
+}
+
 type JType = 'null' | 'boolean' | 'number' | 'string' | 'bytes' | 'array' | 'object';
 type Obj = { readonly [key: string]: JsonValue };
 
@@ -73,7 +113,8 @@ function placeText(p: Place | null): string {
 /** Where differences go: the collector, or a probe that counts them. */
 interface Sink {
   readonly done: boolean;
-  report(place: Place | null, kind: Kind, live: unknown, dark: unknown): void;
+  /** `times` occurrences of one difference (a held-back report's later occurrences, all alike). */
+  report(place: Place | null, kind: Kind, live: unknown, dark: unknown, times: number): void;
 }
 
 class CollectorSink implements Sink {
@@ -81,8 +122,8 @@ class CollectorSink implements Sink {
   get done(): boolean {
     return this.c.full;
   }
-  report(place: Place | null, kind: Kind, live: unknown, dark: unknown): void {
-    this.c.add('body', placeText(place), kind, live, dark);
+  report(place: Place | null, kind: Kind, live: unknown, dark: unknown, times: number): void {
+    this.c.add('body', placeText(place), kind, live, dark, times);
   }
 }
 
@@ -92,8 +133,8 @@ class CountingSink implements Sink {
   get done(): boolean {
     return this.count >= this.limit;
   }
-  report(): void {
-    this.count++;
+  report(_place: Place | null, _kind: Kind, _live: unknown, _dark: unknown, times: number): void {
+    this.count += times;
   }
 }
 
@@ -364,6 +405,7 @@ class Walker {
     for (;;) {
       const f = stack[stack.length - 1] as HashFrame;
       if (f.i < f.n) {
+        charge(1);
         const idx = f.i++;
         let child: JsonValue;
         let cst: St;
@@ -456,6 +498,7 @@ class Walker {
     this.sink = sink;
     const stack: Task[] = [{ l: live, d: dark, st, place }];
     while (stack.length > 0) {
+      charge(1);
       const t = stack.pop() as Task;
       if ('report' in t) this.emit(t.place, t.report, t.live, t.dark);
       else if ('mark' in t) (this.levels[this.levels.length - 1] as Level).current = t.mark;
@@ -487,10 +530,12 @@ class Walker {
     return id;
   }
 
-  private emit(place: Place | null, kind: Kind, live: unknown, dark: unknown): void {
+  private emit(place: Place | null, kind: Kind, live: unknown, dark: unknown, times = 1): void {
+    // A report costs several times a step: a key, a map, an object kept.
+    charge(4);
     const level = this.levels[this.levels.length - 1];
     if (level === undefined) {
-      this.sink.report(place, kind, live, dark);
+      this.sink.report(place, kind, live, dark, times);
       return;
     }
     level.positions.add(level.current);
@@ -498,10 +543,16 @@ class Walker {
     // collector can keep, so a long array never drops a kind it has not seen yet.
     const key = `${this.pathId(place)} ${kind}`;
     const held = level.reports.get(key);
-    if (held === undefined) {
-      if (level.reports.size < MAX_DIFFERENCES) level.reports.set(key, { first: [{ report: kind, place, live, dark }], more: 0 });
-    } else if (held.first.length < MAX_EXAMPLES) held.first.push({ report: kind, place, live, dark });
-    else held.more++;
+    let h = held;
+    let n = times;
+    if (h === undefined) {
+      if (level.reports.size >= MAX_DIFFERENCES) return;
+      h = { first: [{ report: kind, place, live, dark }], more: 0 };
+      level.reports.set(key, h);
+      n--;
+    }
+    for (; n > 0 && h.first.length < MAX_EXAMPLES; n--) h.first.push({ report: kind, place, live, dark });
+    h.more += n;
   }
 
   /**
@@ -511,15 +562,16 @@ class Walker {
   private close(level: Level): void {
     this.levels.pop();
     const at = [...level.positions];
+    charge(at.length);
     if (at.length > 1 && this.sameElements(level.l, level.d, at, level.est)) {
       this.emit(level.place, 'order', level.l, level.d);
       return;
     }
     for (const held of level.reports.values()) {
       for (const r of held.first) this.emit(r.place, r.report, r.live, r.dark);
-      // Occurrences past the examples still count: the last one stands in for them.
+      // Occurrences past the examples still count: the last one stands in for them, all at once.
       const last = held.first[held.first.length - 1] as Report;
-      for (let i = 0; i < held.more; i++) this.emit(last.place, last.report, last.live, last.dark);
+      if (held.more > 0) this.emit(last.place, last.report, last.live, last.dark, held.more);
     }
   }
 
@@ -565,6 +617,8 @@ class Walker {
   /** Pushes this pair's work straight onto the stack, last first, so it runs in key order. */
   private objects(l: Obj, d: Obj, st: St, place: Place | null, stack: Task[]): void {
     const dKeys = Object.keys(d);
+    const lKeys = Object.keys(l);
+    charge(lKeys.length + dKeys.length);
     for (let i = dKeys.length - 1; i >= 0; i--) {
       const k = dKeys[i] as string;
       if (Object.hasOwn(l, k)) continue;
@@ -572,7 +626,6 @@ class Walker {
       if (this.ignored(cst) || cst.allow) continue;
       stack.push(added({ parent: place, seg: k }, d[k]));
     }
-    const lKeys = Object.keys(l);
     for (let i = lKeys.length - 1; i >= 0; i--) {
       const k = lKeys[i] as string;
       const lv = l[k] as JsonValue;
@@ -594,6 +647,7 @@ class Walker {
    */
   private orderedArrays(l: JsonValue[], d: JsonValue[], est: St, elem: Place, place: Place | null, stack: Task[]): void {
     const n = Math.min(l.length, d.length);
+    charge(Math.max(l.length, d.length));
     const level = l.length === d.length && n > 1 && !this.probing ? { l, d, est, place, current: 0, positions: new Set<number>(), reports: new Map<string, Held>() } : null;
     const tasks: Task[] = [];
     if (level !== null) this.levels.push(level);
@@ -611,6 +665,7 @@ class Walker {
   }
 
   private sameElements(l: JsonValue[], d: JsonValue[], at: readonly number[], est: St): boolean {
+    charge(2 * at.length);
     const counts = new Map<number, number>();
     for (const i of at) {
       const h = this.hash(l[i] as JsonValue, est);
@@ -640,6 +695,7 @@ class Walker {
 
   /** Pairs elements with the same hash; returns the indices left on each side, in order. */
   private pairEqual(l: JsonValue[], d: JsonValue[], est: St, li: readonly number[], di: readonly number[]): [number[], number[]] {
+    charge(li.length + di.length);
     const byHash = new Map<number, number[]>();
     for (const j of di) {
       const h = this.hash(d[j] as JsonValue, est);
@@ -684,7 +740,10 @@ class Walker {
   private leastDifference(l: JsonValue[], d: JsonValue[], leftL: readonly number[], leftD: readonly number[], est: St, elem: Place): [number, number][] {
     const total = leftL.length * leftD.length;
     if (total === 0 || total > MAX_SCORED_PAIRS) return [];
-    const probe = total <= MAX_PROBED_PAIRS;
+    charge(total);
+    // A probe's own leftovers pair by members: probes inside probes would multiply
+    // with every level of nested unordered arrays.
+    const probe = total <= MAX_PROBED_PAIRS && !this.probing;
     const scored: [number, number, number][] = [];
     for (const i of leftL) {
       const a = l[i] as JsonValue;
@@ -694,6 +753,7 @@ class Walker {
         if (cost !== null) scored.push([cost, i, j]);
       }
     }
+    charge(scored.length);
     scored.sort((x, y) => x[0] - y[0] || x[1] - y[1] || x[2] - y[2]);
     const usedL = new Set<number>();
     const usedD = new Set<number>();
@@ -726,20 +786,24 @@ class Walker {
     if (ta !== 'object') return 1;
     const ao = a as Obj;
     const bo = b as Obj;
+    const aKeys = Object.keys(ao);
+    const bKeys = Object.keys(bo);
+    charge(aKeys.length + bKeys.length);
     let same = 0;
     let differ = 0;
-    for (const k of Object.keys(ao)) {
+    for (const k of aKeys) {
       const cst = this.step(est, k);
       if (this.ignored(cst)) continue;
       if (Object.hasOwn(bo, k) && this.hash(ao[k] as JsonValue, cst) === this.hash(bo[k] as JsonValue, cst)) same++;
       else differ++;
     }
-    for (const k of Object.keys(bo)) if (!Object.hasOwn(ao, k) && !this.ignored(this.step(est, k))) differ++;
+    for (const k of bKeys) if (!Object.hasOwn(ao, k) && !this.ignored(this.step(est, k))) differ++;
     return same === 0 && differ > 0 ? null : differ;
   }
 
   /** Objects paired by a member's value; elements without it, as a multiset. */
   private keyedArrays(l: JsonValue[], d: JsonValue[], member: string, est: St, elem: Place): Task[] {
+    charge(l.length + d.length);
     const mst = this.step(est, member);
     const keyOf = (v: JsonValue): number | null => (typeOf(v) === 'object' && Object.hasOwn(v as Obj, member) ? this.hash((v as Obj)[member] as JsonValue, mst) : null);
     const byKey = new Map<number, number[]>();

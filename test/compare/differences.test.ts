@@ -144,6 +144,27 @@ void t.test('examples stop at MAX_EXAMPLES; the count goes on', (t) => {
   t.end();
 });
 
+void t.test('n occurrences added at once are the same as n added one by one', (t) => {
+  for (const [first, n] of [[0, 1], [0, 3], [0, 2000], [4, 7], [9, 5]] as const) {
+    const one = new Collector();
+    const many = new Collector();
+    // `first` different occurrences before, so the repeated one lands with examples already kept.
+    for (let i = 0; i < first; i++) {
+      one.add('body', '$[*].p', 'changed', i, -i);
+      many.add('body', '$[*].p', 'changed', i, -i);
+    }
+    for (let i = 0; i < n; i++) one.add('body', '$[*].p', 'changed', 'x', 'y');
+    many.add('body', '$[*].p', 'changed', 'x', 'y', n);
+    t.strictSame(many.list, one.list, `${first} before, then ${n} at once`);
+  }
+  // Through the engine: 16,000 positions that all differ keep every one in the count.
+  const live = Array.from({ length: 16_000 }, (_, i) => i % 10);
+  const [d] = compare(live, live.map((x) => x + 0.5));
+  t.equal(d?.count, 16_000, 'every differing position counted');
+  t.equal(d?.examples?.length, MAX_EXAMPLES);
+  t.end();
+});
+
 void t.test('a comparison\'s values stay within MAX_COMPARISON_CHARS, plus a floor per difference', (t) => {
   // 200 fields, each a list of big objects that all differ: 100 differences, each with 10 examples.
   const big = (n: number) => ({ n, text: 'y'.repeat(5000), list: Array.from({ length: 500 }, (_, i) => i * n) });
